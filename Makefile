@@ -1,0 +1,48 @@
+# Everything a newcomer needs goes through these targets; see README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# The machine has Node 20, which jsii and the CDK CLI flag as end-of-life with a large banner.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := node_modules/.bin/cdk
+
+.PHONY: setup synth test lint opensearch opensearch-stop clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt
+	scripts/system-deps
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: setup
+	$(CDK) synth --quiet --no-notices --no-version-reporting
+	@echo "Templates written to cdk.out/"
+
+# The pytest fixture starts (and stops) its own node; installing it first keeps the
+# download and unpacking out of the test timing.
+test: setup
+	scripts/opensearch install
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check . scripts/opensearch
+	$(VENV)/bin/ruff format --check . scripts/opensearch
+
+# A long-running local node on :9200 for manual use.
+opensearch:
+	scripts/opensearch up
+	@scripts/opensearch env
+
+opensearch-stop:
+	scripts/opensearch stop
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache

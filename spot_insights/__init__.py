@@ -1,0 +1,1 @@
+"""Spot Interruption Insights: reusable CDK constructs and the stack that composes them."""

@@ -1,0 +1,66 @@
+"""Session fixtures: a real OpenSearch node and a moto server on 127.0.0.1.
+
+Both are real servers reached over HTTP(S); nothing is patched in-process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+from opensearchpy import OpenSearch
+
+from tests.support.opensearch_node import OpenSearchNode, OpenSearchUnavailable, running_node
+from tests.support.ports import free_port
+
+# Nothing in the suite may reach a real AWS account, whatever the developer's shell holds.
+for _key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_key, None)
+# jsii (under aws_cdk) prints a large banner on Node 20; the Makefile silences it the same way.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+)
+
+
+@pytest.fixture(scope="session")
+def opensearch_node() -> Iterator[OpenSearchNode]:
+    try:
+        with running_node() as node:
+            yield node
+    except OpenSearchUnavailable as exc:
+        pytest.fail(f"OpenSearch is required and could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def opensearch(opensearch_node: OpenSearchNode) -> OpenSearch:
+    """An admin client (basic auth, TLS verified against the node's CA)."""
+    return opensearch_node.client()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean moto backend; boto3 clients created in the test reach it via AWS_ENDPOINT_URL."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    boto3.DEFAULT_SESSION = None
+    return moto_endpoint

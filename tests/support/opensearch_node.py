@@ -1,0 +1,92 @@
+"""The real OpenSearch node the tests talk to: one started by scripts/opensearch, or an
+existing one named by OPENSEARCH_URL (+ OPENSEARCH_USER / OPENSEARCH_PASSWORD /
+OPENSEARCH_CA_CERTS)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from opensearchpy import OpenSearch
+
+from tests.support.ports import free_port
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "opensearch"
+TRANSPORT_OFFSET = 100  # scripts/opensearch puts the transport port at http port + 100
+
+
+class OpenSearchUnavailable(RuntimeError):
+    """The node could not be started or reached; tests needing it must fail, not skip."""
+
+
+@dataclass(frozen=True)
+class OpenSearchNode:
+    url: str
+    user: str
+    password: str
+    ca_certs: str | None
+
+    def client(self, user: str | None = None, password: str | None = None) -> OpenSearch:
+        """A client over TLS with certificate and host name verification, basic auth."""
+        return OpenSearch(
+            hosts=[self.url],
+            http_auth=(user or self.user, password or self.password),
+            use_ssl=self.url.startswith("https"),
+            verify_certs=True,
+            ca_certs=self.ca_certs,
+            timeout=30,
+        )
+
+
+def _script(*args: str) -> str:
+    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise OpenSearchUnavailable(
+            f"scripts/opensearch {' '.join(args)} failed: {result.stderr.strip() or result.stdout}"
+        )
+    return result.stdout
+
+
+def _from_env() -> OpenSearchNode | None:
+    url = os.environ.get("OPENSEARCH_URL")
+    if not url:
+        return None
+    missing = [key for key in ("OPENSEARCH_USER", "OPENSEARCH_PASSWORD") if not os.environ.get(key)]
+    if missing:
+        raise OpenSearchUnavailable(f"OPENSEARCH_URL is set but {', '.join(missing)} is not")
+    return OpenSearchNode(
+        url=url.rstrip("/"),
+        user=os.environ["OPENSEARCH_USER"],
+        password=os.environ["OPENSEARCH_PASSWORD"],
+        ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+    )
+
+
+@contextmanager
+def running_node() -> Iterator[OpenSearchNode]:
+    """Yield a reachable node; start (and afterwards stop and remove) a private one if needed."""
+    existing = _from_env()
+    if existing:
+        yield existing
+        return
+    port = str(free_port(also_free_offset=TRANSPORT_OFFSET))
+    try:
+        _script("up", "--port", port, "--timeout", "240")
+        values = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in _script("env", "--port", port).splitlines()
+        )
+        yield OpenSearchNode(
+            url=values["OPENSEARCH_URL"].strip("'"),
+            user=values["OPENSEARCH_USER"].strip("'"),
+            password=values["OPENSEARCH_PASSWORD"].strip("'"),
+            ca_certs=values["OPENSEARCH_CA_CERTS"].strip("'"),
+        )
+    finally:
+        subprocess.run(
+            [str(SCRIPT), "stop", "--port", port, "--purge"], capture_output=True, check=False
+        )
