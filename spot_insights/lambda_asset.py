@@ -1,0 +1,97 @@
+"""The one Lambda asset every function in this library runs from, bundled without Docker.
+
+The asset holds the `lambda_src` package, the `dashboards` files the functions read (index
+mapping, saved objects) and the runtime dependencies from `lambda_src/requirements.txt`,
+installed for the Lambda platform (arm64, CPython 3.13) by pip on the synthesizing machine.
+Its hash is computed from the sources, not the bundle, so snapshots are stable and tests can skip
+bundling (context `aws:cdk:bundling-stacks` = `[]`) without changing the template.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, IgnoreMode, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("lambda_src", "dashboards")
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+PIP_PLATFORM = (
+    "--platform",
+    "manylinux2014_aarch64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.13",
+    "--only-binary=:all:",
+)
+
+
+class BundlingError(RuntimeError):
+    """pip could not install the Lambda dependencies for the target platform."""
+
+
+@jsii.implements(ILocalBundling)
+class _PipLocalBundling:
+    """Installs the requirements for arm64 Lambda with the local pip, then copies the sources."""
+
+    def try_bundle(self, output_dir: str, *, image: object = None, **_options: object) -> bool:
+        out = Path(output_dir)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                *PIP_PLATFORM,
+                "--target",
+                str(out),
+                "-r",
+                str(PROJECT_ROOT / "lambda_src" / "requirements.txt"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BundlingError(f"pip install for the Lambda asset failed: {result.stderr.strip()}")
+        for package in PACKAGES:
+            shutil.copytree(
+                PROJECT_ROOT / package,
+                out / package,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"),
+            )
+        return True
+
+
+@cache
+def lambda_code() -> lambda_.Code:
+    """The shared asset; every function gets the same object, so CloudFormation gets one asset."""
+    return lambda_.Code.from_asset(
+        str(PROJECT_ROOT),
+        ignore_mode=IgnoreMode.GLOB,
+        exclude=[
+            "*",
+            *(f"!{p}" for p in PACKAGES),
+            *(f"!{p}/**" for p in PACKAGES),
+            "**/__pycache__",
+            "**/*.pyc",
+        ],
+        asset_hash_type=AssetHashType.SOURCE,
+        bundling=BundlingOptions(
+            # Docker is only the fallback CDK requires a value for; local bundling always runs.
+            image=RUNTIME.bundling_image,
+            local=_PipLocalBundling(),
+        ),
+    )
