@@ -1,0 +1,184 @@
+"""Deployment settings, read once from CDK context and validated before any construct is built.
+
+Values come from `cdk.json` or `-c key=value` (always strings on the command line), so every
+parser accepts both the JSON type and its string form. A bad value raises `SettingsError`, whose
+message is one line naming the key and the expected form.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROFILES = ("small", "production")
+
+
+class SettingsError(ValueError):
+    """A context value that does not fit; str() is the one-line message for `cdk synth`."""
+
+    def __init__(self, key: str, expected: str, got: object) -> None:
+        super().__init__(f"context key '{key}': expected {expected}, got {got!r}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment can change. Defaults are the ones documented in the README."""
+
+    vpc_id: str | None = None
+    """An existing VPC to deploy into; None creates a new one."""
+    allowed_cidrs: tuple[str, ...] = ()
+    """Networks (IPv4 or IPv6, any prefix length) admitted to the Dashboards load balancer."""
+    certificate_arn: str | None = None
+    """ACM certificate for the HTTPS listener; None: no load balancer, Session Manager only."""
+    internet_facing: bool = True
+    """Whether the load balancer (when there is one) is internet-facing or internal."""
+    profile: str = "small"
+    """Domain sizing: `small` (one node, one AZ) or `production` (multi-AZ, dedicated masters)."""
+    retention_days: int = 365
+    """Days an interruption document is kept before the retention policy deletes its index."""
+    alarm_email: str | None = None
+    """Address subscribed to the alarm topic; None leaves the topic without subscribers."""
+    index_prefix: str = "spot-interruptions"
+    """Prefix of the indices, the write alias (`<prefix>-write`) and the index pattern."""
+
+
+def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
+    regex = re.compile(pattern)
+
+    def parse(key: str, value: Any) -> str:
+        if not isinstance(value, str) or not regex.fullmatch(value):
+            raise SettingsError(key, expected, value)
+        return value
+
+    return parse
+
+
+def _cidrs(key: str, value: Any) -> tuple[str, ...]:
+    expected = (
+        'a list of CIDRs such as ["203.0.113.0/24", "2001:db8::/48"] or a comma-separated string'
+    )
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(key, expected, value) from exc
+        else:
+            value = [part.strip() for part in stripped.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise SettingsError(key, expected, value)
+    networks: list[str] = []
+    for item in value:
+        try:
+            networks.append(str(ipaddress.ip_network(str(item).strip(), strict=True)))
+        except ValueError as exc:
+            try:
+                loose = ipaddress.ip_network(str(item).strip(), strict=False)
+            except ValueError:
+                raise SettingsError(key, expected, item) from exc
+            raise SettingsError(
+                key, f"a network address with host bits zero ({loose})", item
+            ) from exc
+    return tuple(dict.fromkeys(networks))
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise SettingsError(key, "true or false", value)
+
+
+def _retention(key: str, value: Any) -> int:
+    expected = "a whole number of days >= 1"
+    if isinstance(value, bool):
+        raise SettingsError(key, expected, value)
+    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise SettingsError(key, expected, value)
+    return value
+
+
+def _profile(key: str, value: Any) -> str:
+    if value not in PROFILES:
+        raise SettingsError(key, " or ".join(PROFILES), value)
+    return value
+
+
+_PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
+    "vpcId": (
+        "vpc_id",
+        _text(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?", "a VPC id such as vpc-0abc12345def67890"),
+    ),
+    "allowedCidrs": ("allowed_cidrs", _cidrs),
+    "certificateArn": (
+        "certificate_arn",
+        _text(
+            r"arn:aws(?:-[a-z]+)*:acm:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f-]{36}",
+            "an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/<uuid>",
+        ),
+    ),
+    "internetFacing": ("internet_facing", _bool),
+    "profile": ("profile", _profile),
+    "retentionDays": ("retention_days", _retention),
+    "alarmEmail": ("alarm_email", _text(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", "an e-mail address")),
+    "indexPrefix": (
+        "index_prefix",
+        _text(
+            r"[a-z0-9][a-z0-9_-]{0,49}",
+            "lowercase letters, digits, '-' or '_' (max 50), not starting with - or _",
+        ),
+    ),
+}
+SETTING_KEYS = tuple(_PARSERS)
+# Keys the CDK toolkit itself writes into context; everything else without ':' or '@' is ours.
+_TOOLKIT_KEYS = {"acknowledged-issue-numbers"}
+
+
+def _is_ours(key: str) -> bool:
+    return not (key.startswith("@") or ":" in key or key in _TOOLKIT_KEYS)
+
+
+def parse_settings(context: Mapping[str, Any]) -> Settings:
+    """Validate every setting in `context`; unknown keys are errors so typos never pass silently."""
+    for key in context:
+        if _is_ours(key) and key not in _PARSERS:
+            raise SettingsError(key, "one of " + ", ".join(SETTING_KEYS), "an unknown key")
+    values: dict[str, Any] = {}
+    for key, (attribute, parse) in _PARSERS.items():
+        raw = context.get(key)
+        if raw is None or raw == "":
+            continue  # unset (or `-c key=`) means the documented default
+        values[attribute] = parse(key, raw)
+    settings = Settings(**values)
+    if settings.certificate_arn and not settings.allowed_cidrs:
+        raise SettingsError(
+            "allowedCidrs",
+            "at least one CIDR when certificateArn is set",
+            list(settings.allowed_cidrs),
+        )
+    return settings
+
+
+def deployment_environment(
+    settings: Settings, account: str | None, region: str | None
+) -> dict[str, str] | None:
+    """The stack's env: agnostic by default; an existing VPC must be looked up, which needs both."""
+    if settings.vpc_id is None:
+        return None
+    if not (account and region):
+        raise SettingsError(
+            "vpcId",
+            "an account and region to look the VPC up in (AWS credentials, or CDK_DEFAULT_ACCOUNT "
+            "and CDK_DEFAULT_REGION)",
+            settings.vpc_id,
+        )
+    return {"account": account, "region": region}

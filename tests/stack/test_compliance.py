@@ -1,0 +1,55 @@
+"""The synthesized CloudFormation passes cdk-nag's AwsSolutions pack and cfn-lint, with no
+unsuppressed errors or warnings, in every configuration variant."""
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import assertions
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import lint_all
+
+from tests.stack.synth import VARIANTS, synth_stack
+from tests.support.cdk_app import synth_app
+
+
+def nag_findings(stack: cdk.Stack) -> list[str]:
+    """Unsuppressed AwsSolutions errors and warnings (the aspect must already be applied)."""
+    annotations = assertions.Annotations.from_stack(stack)
+    pattern = assertions.Match.string_like_regexp("AwsSolutions-.*")
+    messages = [*annotations.find_error("*", pattern), *annotations.find_warning("*", pattern)]
+    return [f"{message.id}: {message.entry.data}" for message in messages]
+
+
+def lint_findings(template: dict) -> list[str]:
+    """cfn-lint errors (E) and warnings (W); informational (I) findings are advice only."""
+    return [
+        f"{match.rule.id} {match.path}: {match.message}"
+        for match in lint_all(json.dumps(template))
+        if match.rule.id[0] in "EW"
+    ]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_cdk_nag_aws_solutions_has_no_unsuppressed_findings(variant: str) -> None:
+    assert nag_findings(synth_stack(VARIANTS[variant], AwsSolutionsChecks(verbose=True))) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_cfn_lint_is_clean(variant: str) -> None:
+    template = assertions.Template.from_stack(synth_stack(VARIANTS[variant])).to_json()
+    assert lint_findings(template) == []
+
+
+def test_the_checks_do_report_what_they_should() -> None:
+    # A plain queue breaks AwsSolutions-SQS3 (no DLQ) and SQS4 (no TLS enforcement).
+    app = synth_app()
+    stack = cdk.Stack(app, "Bare")
+    sqs.Queue(stack, "Plain")
+    cdk.Aspects.of(app).add(AwsSolutionsChecks())
+    found = " ".join(nag_findings(stack))
+    assert "AwsSolutions-SQS3" in found
+    assert "AwsSolutions-SQS4" in found
+    broken = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Bogus": 1}}}}
+    assert any(finding.startswith("E3002") for finding in lint_findings(broken))

@@ -1,0 +1,121 @@
+"""Configuration errors fail synth with one line naming the key and the expected form."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spot_insights.settings import Settings, SettingsError, deployment_environment, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    assert parse_settings({}) == Settings()
+    assert Settings().profile == "small"
+    assert Settings().retention_days == 365
+    assert Settings().index_prefix == "spot-interruptions"
+
+
+def test_values_from_cdk_json_and_from_the_command_line_agree() -> None:
+    from_json = parse_settings(
+        {
+            "allowedCidrs": ["203.0.113.0/24", "2001:DB8::/48", "198.51.100.7/32"],
+            "certificateArn": CERT,
+            "profile": "production",
+            "retentionDays": 30,
+            "internetFacing": False,
+            "alarmEmail": "oncall@example.com",
+            "indexPrefix": "spot",
+            "vpcId": "vpc-0abc12345def67890",
+        }
+    )
+    from_cli = parse_settings(
+        {
+            "allowedCidrs": "203.0.113.0/24, 2001:db8::/48,198.51.100.7/32",
+            "certificateArn": CERT,
+            "profile": "production",
+            "retentionDays": "30",
+            "internetFacing": "false",
+            "alarmEmail": "oncall@example.com",
+            "indexPrefix": "spot",
+            "vpcId": "vpc-0abc12345def67890",
+        }
+    )
+    assert from_json == from_cli
+    assert from_json.allowed_cidrs == ("203.0.113.0/24", "2001:db8::/48", "198.51.100.7/32")
+    assert from_json.retention_days == 30
+
+
+def test_cdk_internal_context_keys_are_not_settings() -> None:
+    context = {
+        "@aws-cdk/aws-lambda:recognizeLayerVersion": True,
+        "aws:cdk:bundling-stacks": [],
+        "acknowledged-issue-numbers": [1234],
+        "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+    }
+    assert parse_settings(context) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("context", "key", "expected"),
+    [
+        ({"allowedCidrs": "10.0.0.0/33"}, "allowedCidrs", "list of CIDRs"),
+        ({"allowedCidrs": ["10.0.0.1/8"]}, "allowedCidrs", "host bits zero (10.0.0.0/8)"),
+        ({"allowedCidrs": "[not json"}, "allowedCidrs", "list of CIDRs"),
+        (
+            {"certificateArn": "arn:aws:acm:us-east-1:123:certificate/x"},
+            "certificateArn",
+            "ACM certificate ARN",
+        ),
+        ({"certificateArn": CERT}, "allowedCidrs", "at least one CIDR when certificateArn is set"),
+        ({"profile": "huge"}, "profile", "small or production"),
+        ({"retentionDays": 0}, "retentionDays", "whole number of days >= 1"),
+        ({"retentionDays": "-3"}, "retentionDays", "whole number of days >= 1"),
+        ({"retentionDays": "a year"}, "retentionDays", "whole number of days >= 1"),
+        ({"retentionDays": True}, "retentionDays", "whole number of days >= 1"),
+        ({"internetFacing": "yes"}, "internetFacing", "true or false"),
+        ({"vpcId": "vpc-123"}, "vpcId", "VPC id"),
+        ({"alarmEmail": "nobody"}, "alarmEmail", "e-mail address"),
+        ({"indexPrefix": "Spot Events"}, "indexPrefix", "lowercase letters"),
+        ({"retentionDay": 30}, "retentionDay", "one of vpcId, allowedCidrs"),
+        ({"vpc-id": "vpc-0abc12345def67890"}, "vpc-id", "one of vpcId"),
+    ],
+)
+def test_invalid_values_name_the_key_and_the_expected_form(context, key, expected) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(context)
+    message = str(caught.value)
+    assert caught.value.key == key
+    assert message.startswith(f"context key '{key}': expected ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_existing_vpc_needs_account_and_region() -> None:
+    settings = parse_settings({"vpcId": "vpc-0abc12345def67890"})
+    with pytest.raises(SettingsError, match="context key 'vpcId': expected an account and region"):
+        deployment_environment(settings, None, "us-east-1")
+    assert deployment_environment(settings, "123456789012", "eu-west-1") == {
+        "account": "123456789012",
+        "region": "eu-west-1",
+    }
+    assert deployment_environment(Settings(), None, None) is None
+
+
+def test_synth_fails_with_one_line_before_building_anything(tmp_path: Path) -> None:
+    env = dict(
+        os.environ, CDK_CONTEXT_JSON='{"allowedCidrs": "10.0.0.0/40"}', CDK_OUTDIR=str(tmp_path)
+    )
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "spot-insights: context key 'allowedCidrs': expected a list of CIDRs such as "
+        '["203.0.113.0/24", "2001:db8::/48"] or a comma-separated string, got \'10.0.0.0/40\''
+    ]
+    assert not any(tmp_path.iterdir()), "nothing may be synthesized"
