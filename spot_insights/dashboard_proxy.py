@@ -14,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from spot_insights.alb_log_delivery import log_access_logs_any_region
 from spot_insights.nginx_config import VPC_DNS_RESOLVER, ProxySettings, render
 
 # Stands in for a domain endpoint that is a token at synth time, so the renderer can validate
@@ -21,6 +22,7 @@ from spot_insights.nginx_config import VPC_DNS_RESOLVER, ProxySettings, render
 _ENDPOINT_SENTINEL = "domain-endpoint.spot-insights.invalid"
 _CONFIG_EOF = "SPOT_INSIGHTS_NGINX_CONF"
 _NGINX_PORT = 80
+_LOG_PREFIX = "dashboard-proxy"
 AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 
 
@@ -80,13 +82,6 @@ class DashboardProxy(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         networks = parse_cidrs(allowed_cidrs)
-        if certificate is not None and cdk.Token.is_unresolved(cdk.Stack.of(self).region):
-            # ALB log delivery is granted per region (an ELB account in older regions, a
-            # service principal in newer ones), so CDK must know the region.
-            raise ValueError(
-                "DashboardProxy with a certificate needs a stack with an explicit region "
-                "(env=cdk.Environment(region=...)) so access logging can be granted"
-            )
         if certificate is None and (networks or internet_facing or access_logs_bucket):
             raise ValueError(
                 "allowed_cidrs, internet_facing and access_logs_bucket configure the load "
@@ -271,7 +266,10 @@ class DashboardProxy(Construct):
                 lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
-        alb.log_access_logs(bucket, "dashboard-proxy")
+        if cdk.Token.is_unresolved(cdk.Stack.of(self).region):
+            log_access_logs_any_region(self, alb, bucket, _LOG_PREFIX)
+        else:
+            alb.log_access_logs(bucket, _LOG_PREFIX)
         listener = alb.add_listener(
             "Https",
             port=443,

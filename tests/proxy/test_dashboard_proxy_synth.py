@@ -278,14 +278,42 @@ def test_bad_props_are_refused(kwargs: dict[str, Any], message: str) -> None:
         DashboardProxy(stack, "Proxy", vpc=vpc, **props)
 
 
-def test_a_certificate_needs_a_stack_region() -> None:
+def test_access_logs_work_in_a_stack_without_a_region() -> None:
     stack, vpc = _stack(env=None)
-    with pytest.raises(ValueError, match="explicit region"):
-        DashboardProxy(
-            stack,
-            "Proxy",
-            vpc=vpc,
-            domain_endpoint=ENDPOINT,
-            allowed_cidrs=CIDRS,
-            certificate=_certificate(stack),
-        )
+    DashboardProxy(
+        stack,
+        "Proxy",
+        vpc=vpc,
+        domain_endpoint=ENDPOINT,
+        allowed_cidrs=["10.0.0.0/8"],
+        certificate=_certificate(stack),
+    )
+    template = Template.from_stack(stack).to_json()
+    [(_alb_id, alb)] = [
+        (k, r)
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    ]
+    attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.prefix"] == "dashboard-proxy"
+    assert alb["Properties"]["IpAddressType"] == "ipv4"  # no IPv6 CIDR, no dual stack
+    [(policy_id, policy)] = [
+        (k, r) for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::BucketPolicy"
+    ]
+    assert policy_id in alb["DependsOn"]  # ELB tests its write access when logging is enabled
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    principals = json.dumps([s["Principal"] for s in statements if s["Effect"] == "Allow"])
+    assert "logdelivery.elasticloadbalancing.amazonaws.com" in principals
+    assert "Fn::If" in principals
+    [mapping] = template["Mappings"].values()
+    assert mapping["us-east-1"] == {"account": "127311923021"}  # a region from before Aug 2022
+    assert mapping["il-central-1"] == {"account": "none"}  # a newer one: service principal only
+    [condition] = template["Conditions"].values()
+    assert "Fn::Not" in condition
+
+
+def test_the_region_specific_grant_when_the_region_is_known(with_alb: Template) -> None:
+    policy = _one(with_alb, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    principals = json.dumps([s["Principal"] for s in policy if s["Effect"] == "Allow"])
+    assert ":iam::127311923021:root" in principals  # ELB's log-delivery account in us-east-1
