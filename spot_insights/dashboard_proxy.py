@@ -8,10 +8,14 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from spot_insights.alb_log_delivery import log_access_logs_any_region
@@ -57,6 +61,8 @@ class DashboardProxy(Construct):
     :param ssl_policy: Default: TLS 1.3/1.2 restricted ciphers with post-quantum key exchange.
     :param resolver: DNS server nginx re-resolves the endpoint with. Default: the VPC's.
     :param local_port: port on the operator's machine in the port-forwarding command.
+    :param alarm_topic: where `no_healthy_host_alarm` notifies. Default: the alarm exists but
+        notifies nobody.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class DashboardProxy(Construct):
         ssl_policy: elbv2.SslPolicy = elbv2.SslPolicy.TLS13_12_RES_PQ,
         resolver: str = VPC_DNS_RESOLVER,
         local_port: int = 8080,
+        alarm_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         networks = parse_cidrs(allowed_cidrs)
@@ -161,6 +168,7 @@ class DashboardProxy(Construct):
                 else autoscaling.HealthChecks.ec2(grace_period=grace)
             ),
             update_policy=autoscaling.UpdatePolicy.rolling_update(),
+            group_metrics=[autoscaling.GroupMetrics(autoscaling.GroupMetric.IN_SERVICE_INSTANCES)],
         )
         self._connections = self.auto_scaling_group.connections
 
@@ -182,6 +190,9 @@ class DashboardProxy(Construct):
                 bucket=access_logs_bucket,
                 ssl_policy=ssl_policy,
             )
+
+        self.no_healthy_host_alarm = self._no_healthy_host_alarm(alarm_topic)
+        self._suppress_reviewed_findings()
 
         stack = cdk.Stack.of(self)
         self.port_forward_command = (
@@ -266,6 +277,16 @@ class DashboardProxy(Construct):
                 lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
+            NagSuppressions.add_resource_suppressions(
+                bucket,
+                [
+                    {
+                        "id": "AwsSolutions-S1",
+                        "reason": "This bucket is the access-log destination; logging access "
+                        "to it would only record the load balancer's own log deliveries",
+                    }
+                ],
+            )
         if cdk.Token.is_unresolved(cdk.Stack.of(self).region):
             log_access_logs_any_region(self, alb, bucket, _LOG_PREFIX)
         else:
@@ -303,6 +324,63 @@ class DashboardProxy(Construct):
         self.listener = listener
         self.access_logs_bucket = bucket
         self.url = f"https://{alb.load_balancer_dns_name}/_dashboards/"
+
+    def _no_healthy_host_alarm(self, topic: sns.ITopic | None) -> cloudwatch.Alarm:
+        # Behind the ALB "healthy" means nginx answers /health through it; without one, the
+        # group's in-service count is what the port-forwarding command depends on.
+        if self.target_group is not None:
+            metric = self.target_group.metrics.healthy_host_count(
+                period=cdk.Duration.minutes(1), statistic="Minimum"
+            )
+        else:
+            metric = cloudwatch.Metric(
+                namespace="AWS/AutoScaling",
+                metric_name="GroupInServiceInstances",
+                dimensions_map={
+                    "AutoScalingGroupName": self.auto_scaling_group.auto_scaling_group_name
+                },
+                period=cdk.Duration.minutes(1),
+                statistic="Minimum",
+            )
+        alarm = metric.create_alarm(
+            self,
+            "NoHealthyHost",
+            alarm_description="No Dashboards proxy host is serving: Dashboards is unreachable",
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=3,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        if topic is not None:
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
+        return alarm
+
+    def _suppress_reviewed_findings(self) -> None:
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                {
+                    "id": "AwsSolutions-IAM4",
+                    "reason": "AmazonSSMManagedInstanceCore is the AWS-maintained minimum for "
+                    "Session Manager, the hosts' only access path",
+                    "appliesTo": [
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"
+                    ],
+                }
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.auto_scaling_group,
+            [
+                {
+                    "id": "AwsSolutions-AS3",
+                    "reason": "Individual scaling events are routine here; the NoHealthyHost "
+                    "alarm reports the state that matters (nothing serving Dashboards)",
+                }
+            ],
+            apply_to_children=True,
+        )
 
     @property
     def connections(self) -> ec2.Connections:
