@@ -263,6 +263,8 @@ class DashboardProxy(Construct):
                 elbv2.IpAddressType.DUAL_STACK if dual_stack else elbv2.IpAddressType.IPV4
             ),
             drop_invalid_header_fields=True,
+            # As long as nginx waits on the domain: saved-object imports can take minutes.
+            idle_timeout=cdk.Duration.seconds(300),
             desync_mitigation_mode=elbv2.DesyncMitigationMode.DEFENSIVE,
         )
         if bucket is None:

@@ -91,6 +91,7 @@ def test_load_balancer_drops_invalid_headers_and_logs_to_an_encrypted_tls_only_b
     alb = _one(with_alb, "AWS::ElasticLoadBalancingV2::LoadBalancer")
     attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["idle_timeout.timeout_seconds"] == "300"  # matches nginx's upstream wait
     assert attributes["access_logs.s3.enabled"] == "true"
     assert alb["Scheme"] == "internal"
     assert alb["IpAddressType"] == "dualstack"  # IPv6 CIDRs are allowed, so IPv6 is served
