@@ -82,12 +82,25 @@ def run_nginx(**overrides: object) -> Iterator[RunningNginx]:
     # Not pytest's tmp_path: its parents are mode 0700, and when the tests run as root nginx's
     # workers (nobody) must still reach the temp directories for buffered request bodies.
     directory = Path(tempfile.mkdtemp(prefix="spot-proxy-nginx-"))
-    directory.chmod(0o755)
-    (directory / "tmp").mkdir()
-    settings = private_settings(directory, **overrides)
-    config = render(settings)
-    checked = check_config(directory, config)
-    assert checked.returncode == 0, checked.stderr
+    try:
+        directory.chmod(0o755)
+        (directory / "tmp").mkdir()
+        settings = private_settings(directory, **overrides)
+        config = render(settings)
+        checked = check_config(directory, config)
+        assert checked.returncode == 0, checked.stderr
+        running = RunningNginx(port=settings.listen_port, directory=directory, config=config)
+        with _started(directory) as process:
+            _wait_listening(process, settings.listen_port, running)
+            yield running
+    finally:
+        if os.environ.get("KEEP_NGINX_DIR") is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _started(directory: Path) -> Iterator[subprocess.Popen[str]]:
+    """nginx in the foreground (daemon off), so it is stopped by the id of the process started."""
     process = subprocess.Popen(
         [
             nginx_binary(),
@@ -104,19 +117,17 @@ def run_nginx(**overrides: object) -> Iterator[RunningNginx]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    running = RunningNginx(port=settings.listen_port, directory=directory, config=config)
     try:
-        _wait_listening(process, settings.listen_port, running)
-        yield running
+        yield process
     finally:
-        process.terminate()
+        process.terminate()  # SIGTERM: fast shutdown of the master and its workers
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=20)
-        if os.environ.get("KEEP_NGINX_DIR") is None:
-            shutil.rmtree(directory, ignore_errors=True)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _wait_listening(process: subprocess.Popen[str], port: int, running: RunningNginx) -> None:
