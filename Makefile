@@ -8,12 +8,15 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup synth test lint opensearch opensearch-stop clean
+.PHONY: setup system-deps synth test lint opensearch opensearch-stop clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: system-deps $(VENV)/.installed node_modules/.installed
+
+# Debian packages (Maven, Java, nginx, ...): checked on every run, installed only when missing.
+system-deps:
+	scripts/system-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt
-	scripts/system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
