@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -56,6 +57,16 @@ class SearchSettings:
         )
 
 
+class _RequestsConnection(RequestsHttpConnection):
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA bundle;
+    a CA configured for this endpoint must win, so the environment is ignored then."""
+
+    def __init__(self, *args: Any, ca_certs: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, ca_certs=ca_certs, **kwargs)
+        if ca_certs:
+            self.session.trust_env = False
+
+
 def build_client(
     settings: SearchSettings, session: boto3.session.Session | None = None
 ) -> OpenSearch:
@@ -79,7 +90,7 @@ def build_client(
         use_ssl=url.scheme == "https",
         verify_certs=True,
         ca_certs=settings.ca_certs,
-        connection_class=RequestsHttpConnection,
+        connection_class=_RequestsConnection,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         retry_on_timeout=True,
