@@ -91,6 +91,7 @@ class Pipeline:
 
     index: SearchIndex
     dlq_url: str
+    endpoint: str
     monkeypatch: pytest.MonkeyPatch
 
     def invoke(self, records: list[dict[str, Any]]) -> set[str]:
@@ -100,7 +101,10 @@ class Pipeline:
 
     def point_at(self, endpoint: str, **env: str) -> None:
         """A new container with another OpenSearch endpoint (and any extra variables)."""
-        self.monkeypatch.setenv("OPENSEARCH_ENDPOINT", endpoint)
+        self.reconfigure(OPENSEARCH_ENDPOINT=endpoint, **env)
+
+    def reconfigure(self, **env: str) -> None:
+        """A new container (fresh clients and caches) with these variables changed."""
         for key, value in env.items():
             self.monkeypatch.setenv(key, value)
         runtime.reset()
@@ -138,7 +142,7 @@ def pipeline(
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
     monkeypatch.setenv("EC2_MAX_ATTEMPTS", "2")
     runtime.reset()
-    yield Pipeline(search_index, dlq_url, monkeypatch)
+    yield Pipeline(search_index, dlq_url, opensearch_node.url, monkeypatch)
     runtime.reset()
 
 

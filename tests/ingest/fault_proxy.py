@@ -48,6 +48,7 @@ class FaultProxy:
         self._session = requests.Session()
         self._session.auth = auth
         self._session.verify = ca_certs or True
+        self._session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
