@@ -63,8 +63,8 @@ class IngestPipeline(Construct):
     :param max_batching_window: how long SQS gathers a batch. Default 5 seconds.
     :param max_concurrency: concurrent invocations the event source may use, which bounds the
         EC2 and OpenSearch request rate. Default 5.
-    :param timeout: function timeout. Default 60 seconds (the queue's visibility timeout is
-        6x this).
+    :param timeout: function timeout. Default 90 seconds (the queue's visibility timeout is
+        6x this; each OpenSearch request gets a quarter of it).
     :param memory_size: function memory in MiB. Default 512.
     :param log_retention: function log retention. Default one month.
     :param enrichment_max_attempts: receives after which a failing EC2 lookup no longer holds
@@ -110,7 +110,7 @@ class IngestPipeline(Construct):
             max_concurrency=max_concurrency,
             index_prefix=index_prefix,
         )
-        timeout = timeout or cdk.Duration.seconds(60)
+        timeout = timeout or cdk.Duration.seconds(90)
         max_batching_window = max_batching_window or cdk.Duration.seconds(5)
         self.index_prefix = index_prefix
         self.index_alias = f"{index_prefix}-write"
@@ -178,7 +178,7 @@ class IngestPipeline(Construct):
             retention=log_retention,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
-        request_timeout = max(5, int(timeout.to_seconds() / 3))
+        request_timeout = max(5, int(timeout.to_seconds() / 4))
         self.function = lambda_.Function(
             self,
             "Function",

@@ -42,6 +42,13 @@ class _Pending:
     receive_count: int
 
 
+def _receive_count(record: Mapping[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
 class BatchIngestor:
     def __init__(
         self,
@@ -97,7 +104,7 @@ class BatchIngestor:
             except InvalidEvent as exc:
                 poison.append(PoisonRecord(message_id, body, f"invalid event: {exc}"))
                 continue
-            receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+            receives = _receive_count(record)
             known = by_event.get(event.event_id)
             if known is None:
                 by_event[event.event_id] = _Pending(event, [message_id], [body], receives)

@@ -25,10 +25,12 @@ class InstanceDirectory:
         session: boto3.session.Session | None = None,
         *,
         retry_mode: str = "adaptive",
-        max_attempts: int = 8,
-        connect_timeout: float = 3,
-        read_timeout: float = 10,
+        max_attempts: int = 4,
+        connect_timeout: float = 2,
+        read_timeout: float = 5,
     ) -> None:
+        # Worst case, a region's lookup gives up after ~35 s: the batch is then retried (or
+        # degraded to `enrichment: missing`) well inside the 90 s function timeout.
         self.session = session or boto3.session.Session()
         self._config = Config(
             retries={"mode": retry_mode, "max_attempts": max_attempts},

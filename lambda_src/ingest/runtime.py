@@ -28,7 +28,7 @@ def ingestor() -> BatchIngestor:
         InstanceDirectory(
             session(),
             retry_mode=os.environ.get("EC2_RETRY_MODE", "adaptive"),
-            max_attempts=int(os.environ.get("EC2_MAX_ATTEMPTS", "8")),
+            max_attempts=int(os.environ.get("EC2_MAX_ATTEMPTS", "4")),
         ),
         BulkIndexer(
             build_client(settings, session()),

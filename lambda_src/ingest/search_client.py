@@ -29,7 +29,8 @@ class SearchSettings:
     ca_certs: str | None = None
     region: str | None = None
     service: str = "es"
-    # Seconds per request; the construct gives the function 60 s, so two attempts fit.
+    # Seconds per request; the construct sets a quarter of the function timeout, so two
+    # attempts leave room for the EC2 lookups.
     timeout: float = 20
     max_retries: int = 1
 

@@ -13,7 +13,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from spot_insights.ingest_pipeline import IngestPipeline
+from lambda_src.ingest.events import registered_detail_types
+from spot_insights.ingest_pipeline import DEFAULT_DETAIL_TYPES, IngestPipeline
 from spot_insights.lambda_asset import lambda_code
 from tests.support.cdk_app import synth_app
 
@@ -45,7 +46,7 @@ def test_queues_are_encrypted_tls_only_with_a_14_day_dlq(default_pipeline):
         "AWS::SQS::Queue",
         {
             "KmsMasterKeyId": Match.any_value(),
-            "VisibilityTimeout": 360,  # 6 x the 60 s function timeout
+            "VisibilityTimeout": 540,  # 6 x the 90 s function timeout
             "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 5},
         },
     )
@@ -106,7 +107,7 @@ def test_function_is_arm64_python313_with_log_retention_and_environment(default_
             "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "Handler": "lambda_src.ingest.handler.handler",
-            "Timeout": 60,
+            "Timeout": 90,
             "LoggingConfig": {"LogGroup": Match.any_value()},
             "Environment": {
                 "Variables": Match.object_like(
@@ -116,7 +117,7 @@ def test_function_is_arm64_python313_with_log_retention_and_environment(default_
                         "DEAD_LETTER_QUEUE_URL": _resolve(
                             pipeline, pipeline.dead_letter_queue.queue_url
                         ),
-                        "OPENSEARCH_TIMEOUT": "20",
+                        "OPENSEARCH_TIMEOUT": "22",
                     }
                 )
             },
@@ -232,6 +233,10 @@ def test_callers_bus_queue_dlq_topic_vpc_and_domain_are_used():
     policies = str(template.find_resources("AWS::IAM::Policy"))
     assert "es:ESHttpPost" in policies
     assert "team-spot-*" in policies
+
+
+def test_rules_cover_every_event_type_the_function_parses():
+    assert set(DEFAULT_DETAIL_TYPES) == set(registered_detail_types())
 
 
 @pytest.mark.parametrize(
