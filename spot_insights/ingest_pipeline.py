@@ -42,7 +42,8 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 class IngestPipeline(Construct):
     """Capture EC2 Spot interruption events and index them, enriched, into OpenSearch.
 
-    :param opensearch_endpoint: https URL of the domain (a token is fine). Required.
+    :param opensearch_endpoint: https URL of the domain (a token is fine). Default: the
+        endpoint of ``opensearch_domain``; one of the two is required.
     :param opensearch_domain: the domain, to grant the function HTTP write access on the
         index pattern. Default: none (grant access yourself through ``function.role``).
     :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``.
@@ -80,7 +81,7 @@ class IngestPipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        opensearch_endpoint: str,
+        opensearch_endpoint: str | None = None,
         opensearch_domain: opensearch.IDomain | None = None,
         index_prefix: str = "spot-interruptions",
         event_bus: events.IEventBus | None = None,
@@ -110,6 +111,10 @@ class IngestPipeline(Construct):
             max_concurrency=max_concurrency,
             index_prefix=index_prefix,
         )
+        if opensearch_endpoint is None:
+            if opensearch_domain is None:
+                raise ValueError("pass opensearch_endpoint or opensearch_domain")
+            opensearch_endpoint = f"https://{opensearch_domain.domain_endpoint}"
         timeout = timeout or cdk.Duration.seconds(90)
         max_batching_window = max_batching_window or cdk.Duration.seconds(5)
         self.index_prefix = index_prefix

@@ -235,6 +235,18 @@ def test_callers_bus_queue_dlq_topic_vpc_and_domain_are_used():
     assert "team-spot-*" in policies
 
 
+def test_endpoint_defaults_to_the_domains():
+    stack = _stack()
+    domain = opensearch.Domain.from_domain_endpoint(stack, "Domain", ENDPOINT)
+    IngestPipeline(stack, "Ingest", opensearch_domain=domain)
+    template = Template.from_stack(stack)
+    function = next(iter(template.find_resources("AWS::Lambda::Function").values()))
+    endpoint = function["Properties"]["Environment"]["Variables"]["OPENSEARCH_ENDPOINT"]
+    assert endpoint == ENDPOINT
+    with pytest.raises(ValueError, match="opensearch_endpoint or opensearch_domain"):
+        IngestPipeline(_stack(), "Ingest")
+
+
 def test_rules_cover_every_event_type_the_function_parses():
     assert set(DEFAULT_DETAIL_TYPES) == set(registered_detail_types())
 

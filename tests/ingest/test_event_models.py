@@ -14,7 +14,9 @@ from lambda_src.ingest.events import (
     parse_event,
     registered_detail_types,
 )
+from lambda_src.ingest.handler import handler
 from lambda_src.ingest.tags import tag_fields
+from tests.ingest.conftest import FakeContext
 from tests.ingest.events import rebalance, spot_warning
 
 INSTANCE = "i-0123456789abcdef0"
@@ -129,3 +131,9 @@ def test_runtime_is_event_time_minus_launch_time():
     assert doc["lifecycle"] == "on-demand"
     assert doc["availability_zone"] == "us-east-1b"
     assert doc["enrichment"] == "full"
+
+
+def test_handler_refuses_an_event_that_is_not_from_sqs():
+    # Powertools notes that the failed invocation published no metrics.
+    with pytest.raises(ValueError, match="Records"), pytest.warns(UserWarning, match="metrics"):
+        handler({"detail-type": "EC2 Spot Instance Interruption Warning"}, FakeContext())
