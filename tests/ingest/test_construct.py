@@ -7,6 +7,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_opensearchservice as opensearch
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -258,3 +259,15 @@ def test_rules_cover_every_event_type_the_function_parses():
 def test_invalid_props_are_refused(props):
     with pytest.raises(ValueError):
         IngestPipeline(_stack(), "Ingest", opensearch_endpoint=ENDPOINT, **props)
+
+
+def test_callers_key_encrypts_both_queues_and_no_key_is_created():
+    stack = _stack()
+    key = kms.Key.from_key_arn(
+        stack, "Key", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
+    IngestPipeline(stack, "Ingest", opensearch_endpoint=ENDPOINT, encryption_key=key)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::KMS::Key", 0)
+    queues = template.find_resources("AWS::SQS::Queue").values()
+    assert [q["Properties"]["KmsMasterKeyId"] for q in queues] == [key.key_arn] * 2
