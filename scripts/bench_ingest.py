@@ -6,7 +6,9 @@ instance, one region), delivered in batches of 1,000 as the construct's event so
 prints: EC2 API calls (and the target ceil(unique/200) per batch + one DescribeAvailabilityZones
 per region per container), Auto Scaling calls, OpenSearch requests (counted at the wire by a
 forwarding proxy), handler time per event, and documents lost or duplicated after a faulty
-first delivery (10% of items throttled with a per-item 429) and a full redelivery. Import time
+first delivery under each fault (10% of items throttled with a per-item 429, every request
+answered 503, the node unreachable), the redelivery of exactly the reported messages, and a
+redelivery of everything. Import time
 of the handler module is measured in fresh interpreters.
 
 Uses OPENSEARCH_URL (+ OPENSEARCH_USER / OPENSEARCH_PASSWORD / OPENSEARCH_CA_CERTS) when set,
@@ -121,29 +123,58 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
         "target": target,
     }
 
-    # Fault pass on a fresh index: 10% of items throttled, then everything delivered again.
-    faulty_prefix = f"{index.prefix}-f{n}"
-    create_index(index.client, faulty_prefix)
-    faulty = SearchIndex(index.client, faulty_prefix)
+    clean["faults"] = {
+        name: fault_case(n, name, records=records, batches=batches, index=index, proxy=proxy)
+        for name in FAULTS
+    }
+    return clean
+
+
+FAULTS = ("10% items 429", "every request 503", "node unreachable")
+
+
+def fault_case(
+    n: int,
+    name: str,
+    *,
+    records: list[dict],
+    batches: list[list[dict]],
+    index: SearchIndex,
+    proxy: FaultProxy,
+) -> tuple[int, int, int]:
+    """First delivery under the fault, then SQS's redelivery of exactly the reported messages,
+    then the whole set once more (at-least-once). Returns (reported, lost, duplicated)."""
+    prefix = f"{index.prefix}-f{n}-{FAULTS.index(name)}"
+    create_index(index.client, prefix)
+    faulty = SearchIndex(index.client, prefix)
+    endpoint = os.environ["OPENSEARCH_ENDPOINT"]
     os.environ["INDEX_ALIAS"] = faulty.alias
+    if name == FAULTS[0]:
+        proxy.faults.throttle_ids = {json.loads(r["body"])["id"] for r in records[::10]}
+    elif name == FAULTS[1]:
+        proxy.faults.status_for_all = 503
+    else:
+        os.environ["OPENSEARCH_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
     runtime.reset()
-    proxy.faults.throttle_ids = {json.loads(r["body"])["id"] for r in records[::10]}
-    reported = 0
+    reported: list[dict] = []
     for batch in batches:
         failed, _ = invoke(batch)
-        reported += len(failed)
+        reported.extend(r for r in batch if r["messageId"] in failed)
+
     proxy.faults.throttle_ids = set()
-    for batch in batches:
-        if invoke(redeliver(batch))[0]:
-            raise SystemExit(f"N={n}: redelivery failed")
-    stored = faulty.documents()
+    proxy.faults.status_for_all = None
+    os.environ["OPENSEARCH_ENDPOINT"] = endpoint
+    runtime.reset()
+    for redelivery in (redeliver(reported), *(redeliver(b) for b in batches)):
+        for start in range(0, len(redelivery), BATCH):
+            if invoke(redelivery[start : start + BATCH])[0]:
+                raise SystemExit(f"N={n} {name}: redelivery failed")
     expected = {json.loads(r["body"])["id"] for r in records}
-    clean["fault_reported"] = reported
-    clean["lost"] = len(expected - set(stored))
-    clean["duplicated"] = faulty.count() - len(expected)
-    index.client.indices.delete(index=f"{faulty_prefix}-*", ignore_unavailable=True)
+    stored = set(faulty.documents())
+    result = (len(reported), len(expected - stored), faulty.count() - len(expected))
+    index.client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     os.environ["INDEX_ALIAS"] = index.alias
-    return clean
+    return result
 
 
 def main() -> None:
@@ -189,16 +220,25 @@ def main() -> None:
     )
     print(
         "| N events | unique instances | DescribeInstances (target) | DescribeAZs | "
-        "Auto Scaling | OpenSearch _bulk (largest) | other OS requests | handler ms/event | "
-        "faulty 1st delivery: reported / lost / duplicated |"
+        "Auto Scaling | OpenSearch _bulk (largest body) | other OpenSearch requests | "
+        "handler ms/event |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in rows:
         print(
             f"| {n:,} | {math.ceil(n / 2):,} | {r['ec2']} ({r['target']}) | {r['zones']} | "
             f"{r['autoscaling']} | {r['bulk']} ({r['max_bulk_mb']:.2f} MB) | {r['other_os']} | "
-            f"{r['ms_per_event']:.2f} | {r['fault_reported']} / {r['lost']} / {r['duplicated']} |"
+            f"{r['ms_per_event']:.2f} |"
         )
+    print(
+        "\nFaults (1st delivery under the fault, then the reported messages and then everything "
+        "delivered again): reported / lost / duplicated\n"
+    )
+    print("| N events | " + " | ".join(FAULTS) + " |")
+    print("|---:|" + "---|" * len(FAULTS))
+    for n, r in rows:
+        cells = " | ".join("{} / {} / {}".format(*r["faults"][name]) for name in FAULTS)
+        print(f"| {n:,} | {cells} |")
 
 
 if __name__ == "__main__":
