@@ -33,12 +33,6 @@ class ItemResult:
     reason: str = ""
 
 
-@dataclass
-class BulkStats:
-    requests: int = 0
-    bytes_sent: int = 0
-
-
 def classify(status: int, error: Any) -> ItemResult:
     """Map one bulk item's status (and error object) to a verdict."""
     if 200 <= status < 300:
@@ -61,7 +55,6 @@ class BulkIndexer:
         self.client = client
         self.alias = alias
         self.max_bytes = max_bytes
-        self.stats = BulkStats()
 
     def index(self, documents: Sequence[dict[str, Any]]) -> list[ItemResult]:
         """One verdict per document, in order. Never raises for OpenSearch failures."""
@@ -86,8 +79,6 @@ class BulkIndexer:
 
     def _send(self, lines: list[bytes]) -> list[ItemResult]:
         body = b"".join(lines)
-        self.stats.requests += 1
-        self.stats.bytes_sent += len(body)
         try:
             response = self.client.bulk(
                 body=body, index=self.alias, params={"require_alias": "true"}
