@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup system-deps synth test lint opensearch opensearch-stop clean
+.PHONY: setup system-deps synth test lint bench opensearch opensearch-stop clean
 
 setup: system-deps $(VENV)/.installed node_modules/.installed
 
@@ -34,6 +34,12 @@ synth: setup
 test: setup
 	scripts/opensearch install
 	$(VENV)/bin/pytest
+
+# Ingest handler numbers (EC2 calls, OpenSearch requests, time per event, import time) for
+# N = 10 ... 10,000 against moto and a real local node; see docs/ingest.md.
+bench: setup
+	scripts/opensearch install
+	$(PY) scripts/bench_ingest.py
 
 lint: setup
 	$(VENV)/bin/ruff check . scripts/opensearch

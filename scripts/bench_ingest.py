@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Benchmark the ingest handler against the moto server and a real local OpenSearch node.
+
+For N events (half Spot interruption warnings, half rebalance recommendations, two per
+instance, one region), delivered in batches of 1,000 as the construct's event source does, it
+prints: EC2 API calls (and the target ceil(unique/200) per batch + one DescribeAvailabilityZones
+per region per container), Auto Scaling calls, OpenSearch requests (counted at the wire by a
+forwarding proxy), handler time per event, and documents lost or duplicated after a faulty
+first delivery under each fault (10% of items throttled with a per-item 429, every request
+answered 503, the node unreachable), the redelivery of exactly the reported messages, and a
+redelivery of everything. Import time
+of the handler module is measured in fresh interpreters.
+
+Uses OPENSEARCH_URL (+ OPENSEARCH_USER / OPENSEARCH_PASSWORD / OPENSEARCH_CA_CERTS) when set,
+otherwise starts and afterwards removes a private node with scripts/opensearch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+for _key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_key, None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    POWERTOOLS_METRICS_DISABLED="true",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+)
+
+import requests  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+from lambda_src.ingest import runtime  # noqa: E402
+from lambda_src.ingest.handler import handler  # noqa: E402
+from tests.ingest.calls import count_calls  # noqa: E402
+from tests.ingest.conftest import FakeContext, SearchIndex, create_index  # noqa: E402
+from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_event, sqs_record  # noqa: E402
+from tests.ingest.fault_proxy import FaultProxy  # noqa: E402
+from tests.ingest.instances import launch  # noqa: E402
+from tests.support.opensearch_node import running_node  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+
+BATCH = 1000
+FILTER_LIMIT = 200
+
+
+def import_time_ms(runs: int) -> tuple[float, float]:
+    """Median and max cumulative import time of the handler module, fresh interpreter each."""
+    samples = []
+    for _ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import lambda_src.ingest.handler"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in result.stderr.splitlines():
+            if line.rstrip().endswith("| lambda_src.ingest.handler"):
+                samples.append(int(line.split("|")[1]) / 1000)
+    return statistics.median(samples), max(samples)
+
+
+def invoke(records: list[dict]) -> tuple[set[str], float]:
+    started = time.perf_counter()
+    response = handler(sqs_event(records), FakeContext())
+    elapsed = time.perf_counter() - started
+    return {f["itemIdentifier"] for f in response["batchItemFailures"]}, elapsed
+
+
+def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> dict[str, object]:
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    runtime.reset()
+    calls = count_calls(runtime.session())
+    proxy.requests.clear()
+    proxy.bulk_bodies.clear()
+    proxy.faults.throttle_ids = set()
+
+    instances = launch(math.ceil(n / 2))
+    records = []
+    for instance in instances:
+        records.append(sqs_record(spot_warning(instance)))
+        records.append(sqs_record(rebalance(instance)))
+    records = records[:n]
+    batches = [records[i : i + BATCH] for i in range(0, n, BATCH)]
+    target = sum(
+        math.ceil(len({json.loads(r["body"])["detail"]["instance-id"] for r in b}) / FILTER_LIMIT)
+        for b in batches
+    )
+
+    handler_seconds = 0.0
+    for batch in batches:
+        failed, elapsed = invoke(batch)
+        handler_seconds += elapsed
+        if failed:
+            raise SystemExit(f"N={n}: {len(failed)} records unexpectedly failed")
+    clean = {
+        "ec2": calls["ec2:DescribeInstances"],
+        "zones": calls["ec2:DescribeAvailabilityZones"],
+        "autoscaling": sum(v for k, v in calls.items() if k.startswith("autoscaling:")),
+        "bulk": proxy.requests["POST _bulk"],
+        "other_os": sum(proxy.requests.values()) - proxy.requests["POST _bulk"],
+        "max_bulk_mb": max(proxy.bulk_bodies) / 1e6,
+        "ms_per_event": handler_seconds * 1000 / n,
+        "target": target,
+    }
+
+    clean["faults"] = {
+        name: fault_case(n, name, records=records, batches=batches, index=index, proxy=proxy)
+        for name in FAULTS
+    }
+    return clean
+
+
+FAULTS = ("10% items 429", "every request 503", "node unreachable")
+
+
+def fault_case(
+    n: int,
+    name: str,
+    *,
+    records: list[dict],
+    batches: list[list[dict]],
+    index: SearchIndex,
+    proxy: FaultProxy,
+) -> tuple[int, int, int]:
+    """First delivery under the fault, then SQS's redelivery of exactly the reported messages,
+    then the whole set once more (at-least-once). Returns (reported, lost, duplicated)."""
+    prefix = f"{index.prefix}-f{n}-{FAULTS.index(name)}"
+    create_index(index.client, prefix)
+    faulty = SearchIndex(index.client, prefix)
+    endpoint = os.environ["OPENSEARCH_ENDPOINT"]
+    os.environ["INDEX_ALIAS"] = faulty.alias
+    if name == FAULTS[0]:
+        proxy.faults.throttle_ids = {json.loads(r["body"])["id"] for r in records[::10]}
+    elif name == FAULTS[1]:
+        proxy.faults.status_for_all = 503
+    else:
+        os.environ["OPENSEARCH_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
+    runtime.reset()
+    reported: list[dict] = []
+    for batch in batches:
+        failed, _ = invoke(batch)
+        reported.extend(r for r in batch if r["messageId"] in failed)
+
+    proxy.faults.throttle_ids = set()
+    proxy.faults.status_for_all = None
+    os.environ["OPENSEARCH_ENDPOINT"] = endpoint
+    runtime.reset()
+    for redelivery in (redeliver(reported), *(redeliver(b) for b in batches)):
+        for start in range(0, len(redelivery), BATCH):
+            if invoke(redelivery[start : start + BATCH])[0]:
+                raise SystemExit(f"N={n} {name}: redelivery failed")
+    expected = {json.loads(r["body"])["id"] for r in records}
+    stored = set(faulty.documents())
+    result = (len(reported), len(expected - stored), faulty.count() - len(expected))
+    index.client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    os.environ["INDEX_ALIAS"] = index.alias
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000,10000")
+    parser.add_argument("--import-runs", type=int, default=7)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    median_ms, max_ms = import_time_ms(args.import_runs)
+    moto_port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    os.environ["AWS_ENDPOINT_URL"] = moto_url
+    rows = []
+    try:
+        with running_node() as node:
+            client = node.client()
+            prefix = f"bench-{uuid.uuid4().hex[:8]}"
+            create_index(client, prefix)
+            index = SearchIndex(client, prefix)
+            try:
+                with FaultProxy(node.url, (node.user, node.password), node.ca_certs) as proxy:
+                    os.environ.update(
+                        OPENSEARCH_ENDPOINT=proxy.url,
+                        OPENSEARCH_USER=node.user,
+                        OPENSEARCH_PASSWORD=node.password,
+                        INDEX_ALIAS=index.alias,
+                    )
+                    for n in sizes:
+                        print(f"running N={n}...", file=sys.stderr, flush=True)
+                        rows.append((n, run_case(n, moto_url, proxy, index)))
+            finally:
+                client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    finally:
+        moto.stop()
+
+    print(
+        f"\nHandler import (cold start): median {median_ms:.0f} ms, max {max_ms:.0f} ms "
+        f"over {args.import_runs} fresh interpreters (target < 300 ms)\n"
+    )
+    print(
+        "| N events | unique instances | DescribeInstances (target) | DescribeAZs | "
+        "Auto Scaling | OpenSearch _bulk (largest body) | other OpenSearch requests | "
+        "handler ms/event |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, r in rows:
+        print(
+            f"| {n:,} | {math.ceil(n / 2):,} | {r['ec2']} ({r['target']}) | {r['zones']} | "
+            f"{r['autoscaling']} | {r['bulk']} ({r['max_bulk_mb']:.2f} MB) | {r['other_os']} | "
+            f"{r['ms_per_event']:.2f} |"
+        )
+    print(
+        "\nFaults (1st delivery under the fault, then the reported messages and then everything "
+        "delivered again): reported / lost / duplicated\n"
+    )
+    print("| N events | " + " | ".join(FAULTS) + " |")
+    print("|---:|" + "---|" * len(FAULTS))
+    for n, r in rows:
+        cells = " | ".join("{} / {} / {}".format(*r["faults"][name]) for name in FAULTS)
+        print(f"| {n:,} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""IngestPipeline: EventBridge rules -> encrypted SQS queue -> batch Lambda -> OpenSearch.
+
+Secure and lossless by default (KMS encryption, TLS-only queues, a 14-day dead-letter queue for
+both undeliverable events and poison records, alarms to an SNS topic), and every piece can be
+swapped for one the caller already has: the event bus, the queue, the dead-letter queue, the
+key, the alarm topic and the OpenSearch endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_opensearchservice as opensearch
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from spot_insights.lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
+
+# The detail-types the function understands (lambda_src/ingest/events.py registers a model for
+# each; the construct keeps its own copy because constructs never import Lambda code).
+DEFAULT_DETAIL_TYPES: tuple[str, ...] = (
+    "EC2 Spot Instance Interruption Warning",
+    "EC2 Instance Rebalance Recommendation",
+)
+HANDLER = "lambda_src.ingest.handler.handler"
+# SQS needs the visibility timeout to cover every retry of a batch the function may still hold.
+VISIBILITY_TIMEOUT_FACTOR = 6
+
+
+class IngestPipeline(Construct):
+    """Capture EC2 Spot interruption events and index them, enriched, into OpenSearch.
+
+    :param opensearch_endpoint: https URL of the domain (a token is fine). Default: the
+        endpoint of ``opensearch_domain``; one of the two is required.
+    :param opensearch_domain: the domain, to grant the function HTTP write access on the
+        index pattern. Default: none (grant access yourself through ``function.role``).
+    :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``.
+        Default ``spot-interruptions``.
+    :param event_bus: bus the rules listen on. Default: the account's default bus.
+    :param detail_types: one rule per detail-type. Default: Spot interruption warning and
+        rebalance recommendation.
+    :param queue: an existing queue to consume (its encryption, TLS policy and redrive policy
+        are then the caller's). Default: a new KMS-encrypted, TLS-only queue.
+    :param dead_letter_queue: where undeliverable events and poison records go. Default: a new
+        KMS-encrypted, TLS-only queue keeping messages 14 days.
+    :param encryption_key: key for the queues and the alarm topic it creates. Default: a new key
+        with rotation.
+    :param alarm_topic: topic for the alarms. Default: a new KMS-encrypted topic.
+    :param max_receive_count: receives before SQS moves a message to the DLQ. Default 5.
+    :param batch_size: records per invocation. Default 1000 (a storm is read in few batches,
+        each one DescribeInstances pass per 200 instances and one ``_bulk``).
+    :param max_batching_window: how long SQS gathers a batch. Default 5 seconds.
+    :param max_concurrency: concurrent invocations the event source may use, which bounds the
+        EC2 and OpenSearch request rate. Default 5.
+    :param timeout: function timeout. Default 90 seconds (the queue's visibility timeout is
+        6x this; each OpenSearch request gets a quarter of it).
+    :param memory_size: function memory in MiB. Default 512.
+    :param log_retention: function log retention. Default one month.
+    :param enrichment_max_attempts: receives after which a failing EC2 lookup no longer holds
+        an event back (it is indexed with ``enrichment: missing``). Default 3.
+    :param vpc: VPC to run the function in (next to a private domain). Default: none.
+    :param vpc_subnets: subnets in ``vpc``. Default: the VPC's private subnets.
+    :param security_groups: security groups for the function. Default: one created by Lambda.
+    :param environment: extra function environment variables. Default: none.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        opensearch_endpoint: str | None = None,
+        opensearch_domain: opensearch.IDomain | None = None,
+        index_prefix: str = "spot-interruptions",
+        event_bus: events.IEventBus | None = None,
+        detail_types: Sequence[str] = DEFAULT_DETAIL_TYPES,
+        queue: sqs.IQueue | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+        encryption_key: kms.IKey | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        max_receive_count: int = 5,
+        batch_size: int = 1000,
+        max_batching_window: cdk.Duration | None = None,
+        max_concurrency: int = 5,
+        timeout: cdk.Duration | None = None,
+        memory_size: int = 512,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        enrichment_max_attempts: int = 3,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        _validate(
+            detail_types=detail_types,
+            max_receive_count=max_receive_count,
+            batch_size=batch_size,
+            max_concurrency=max_concurrency,
+            index_prefix=index_prefix,
+        )
+        if opensearch_endpoint is None:
+            if opensearch_domain is None:
+                raise ValueError("pass opensearch_endpoint or opensearch_domain")
+            opensearch_endpoint = f"https://{opensearch_domain.domain_endpoint}"
+        timeout = timeout or cdk.Duration.seconds(90)
+        max_batching_window = max_batching_window or cdk.Duration.seconds(5)
+        self.index_prefix = index_prefix
+        self.index_alias = f"{index_prefix}-write"
+
+        self.encryption_key: kms.IKey = encryption_key or kms.Key(
+            self,
+            "Key",
+            description="Encrypts the Spot Insights ingest queues and alarm topic",
+            enable_key_rotation=True,
+        )
+        # EventBridge publishes to the queues and CloudWatch to the topic: both encrypt with it.
+        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
+            self.encryption_key.grant(
+                iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*"
+            )
+
+        self.dead_letter_queue: sqs.IQueue = dead_letter_queue or sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.encryption_key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        self.queue: sqs.IQueue = queue or sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.encryption_key,
+            enforce_ssl=True,
+            visibility_timeout=cdk.Duration.seconds(
+                timeout.to_seconds() * VISIBILITY_TIMEOUT_FACTOR
+            ),
+            retention_period=cdk.Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
+
+        self.event_bus: events.IEventBus = event_bus or events.EventBus.from_event_bus_name(
+            self, "DefaultBus", "default"
+        )
+        self.rules: list[events.Rule] = []
+        for position, detail_type in enumerate(detail_types):
+            rule = events.Rule(
+                self,
+                f"Rule{position}",
+                description=f"{detail_type} -> Spot Insights ingest queue",
+                event_bus=event_bus,  # None: the default bus, left implicit in the template
+                event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=[detail_type]),
+            )
+            rule.add_target(
+                targets.SqsQueue(
+                    self.queue,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=185,
+                    max_event_age=cdk.Duration.hours(24),
+                )
+            )
+            self.rules.append(rule)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        request_timeout = max(5, int(timeout.to_seconds() / 4))
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Enriches EC2 Spot interruption events and bulk-indexes them",
+            code=lambda_code(),
+            handler=HANDLER,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            timeout=timeout,
+            memory_size=memory_size,
+            log_group=self.log_group,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets if vpc else None,
+            security_groups=list(security_groups) if security_groups else None,
+            environment={
+                "OPENSEARCH_ENDPOINT": opensearch_endpoint,
+                "INDEX_ALIAS": self.index_alias,
+                "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
+                "OPENSEARCH_TIMEOUT": str(request_timeout),
+                "ENRICHMENT_MAX_ATTEMPTS": str(enrichment_max_attempts),
+                "POWERTOOLS_SERVICE_NAME": "spot-insights-ingest",
+                "POWERTOOLS_METRICS_NAMESPACE": "SpotInsights",
+                **(environment or {}),
+            },
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                # Neither action supports resource-level permissions.
+                actions=["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"],
+                resources=["*"],
+            )
+        )
+        self.dead_letter_queue.grant_send_messages(self.function)
+        if opensearch_domain is not None:
+            opensearch_domain.grant_index_write(f"{index_prefix}-*", self.function)
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=batch_size,
+                max_batching_window=max_batching_window,
+                report_batch_item_failures=True,
+                max_concurrency=max_concurrency,
+            )
+        )
+
+        self.alarm_topic: sns.ITopic = alarm_topic or sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="Spot Insights ingest alarms",
+            master_key=self.encryption_key,
+            enforce_ssl=True,
+        )
+        self.alarms = self._alarms(timeout)
+        _suppress_reviewed_findings(self.function)
+
+    def _alarms(self, timeout: cdk.Duration) -> list[cloudwatch.Alarm]:
+        five_minutes = cdk.Duration.minutes(5)
+        specs = [
+            (
+                "DeadLetterQueueDepth",
+                "Records are waiting in the ingest dead-letter queue",
+                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=five_minutes, statistic="Maximum"
+                ),
+                1,
+            ),
+            (
+                "FunctionErrors",
+                "The ingest function failed whole invocations",
+                self.function.metric_errors(period=five_minutes, statistic="Sum"),
+                1,
+            ),
+            (
+                "QueueBacklog",
+                "The oldest queued event has waited over 15 minutes",
+                self.queue.metric_approximate_age_of_oldest_message(
+                    period=five_minutes, statistic="Maximum"
+                ),
+                max(900, int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR),
+            ),
+        ]
+        alarms = []
+        for name, description, metric, threshold in specs:
+            alarm = metric.create_alarm(
+                self,
+                name,
+                alarm_description=description,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+            alarms.append(alarm)
+        return alarms
+
+
+def _suppress_reviewed_findings(function: lambda_.Function) -> None:
+    managed = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    NagSuppressions.add_resource_suppressions(
+        function,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-L1",
+                reason="Every function runs the one shared asset built for python3.13 "
+                "(spot_insights/lambda_asset.py); the runtime moves for all of them at once.",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM4",
+                reason="Lambda's own managed policies for logs and VPC network interfaces.",
+                applies_to=[
+                    f"{managed}AWSLambdaBasicExecutionRole",
+                    f"{managed}AWSLambdaVPCAccessExecutionRole",
+                ],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
+                "resource-level permissions; the KMS wildcards are CDK's grant on the one queue "
+                "key; the es:ESHttp* grant is scoped to the index pattern.",
+                applies_to=[
+                    "Resource::*",
+                    "Action::kms:ReEncrypt*",
+                    "Action::kms:GenerateDataKey*",
+                    {"regex": "/^Resource::.*/\\*$/g"},
+                ],
+            ),
+        ],
+        apply_to_children=True,
+    )
+
+
+def _validate(
+    *,
+    detail_types: Sequence[str],
+    max_receive_count: int,
+    batch_size: int,
+    max_concurrency: int,
+    index_prefix: str,
+) -> None:
+    if not detail_types:
+        raise ValueError("detail_types must name at least one EC2 event detail-type")
+    if not 1 <= max_receive_count <= 1000:
+        raise ValueError("max_receive_count must be between 1 and 1000")
+    if not 1 <= batch_size <= 10000:
+        raise ValueError("batch_size must be between 1 and 10000")
+    if not 2 <= max_concurrency <= 1000:
+        raise ValueError("max_concurrency must be between 2 and 1000 (SQS event source limits)")
+    if not index_prefix or index_prefix != index_prefix.lower() or "*" in index_prefix:
+        raise ValueError("index_prefix must be a lowercase index name prefix without wildcards")

@@ -1,0 +1,30 @@
+"""Instances on the moto server, tagged as the systems that launch them tag them."""
+
+from __future__ import annotations
+
+import boto3
+
+
+def launch(
+    count: int = 1,
+    *,
+    region: str = "us-east-1",
+    tags: dict[str, str] | None = None,
+    instance_type: str = "m5.large",
+    spot: bool = True,
+) -> list[str]:
+    ec2 = boto3.client("ec2", region_name=region)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    extra = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
+    if tags:
+        extra["TagSpecifications"] = [
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    ids: list[str] = []
+    while len(ids) < count:
+        step = min(500, count - len(ids))
+        run = ec2.run_instances(
+            ImageId=image, MinCount=step, MaxCount=step, InstanceType=instance_type, **extra
+        )
+        ids.extend(i["InstanceId"] for i in run["Instances"])
+    return ids

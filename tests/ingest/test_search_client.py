@@ -1,0 +1,95 @@
+"""The OpenSearch client as the function builds it: SigV4 by default, basic auth when asked,
+and a clear error for an incomplete environment."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import boto3
+import pytest
+
+from lambda_src.ingest.bulk import BulkIndexer, Verdict
+from lambda_src.ingest.search_client import ConfigurationError, SearchSettings, build_client
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        lines = gzip.decompress(body).decode().splitlines()
+        items = [
+            {"index": {"_id": json.loads(a)["index"]["_id"], "status": 201}} for a in lines[::2]
+        ]
+        data = json.dumps({"took": 1, "errors": False, "items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_default_auth_is_sigv4_with_the_session_credentials(recorder):
+    settings = SearchSettings.from_env(
+        {"OPENSEARCH_ENDPOINT": recorder, "INDEX_ALIAS": "spot-write", "AWS_REGION": "eu-west-1"}
+    )
+    session = boto3.session.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
+    )
+    indexer = BulkIndexer(build_client(settings, session), settings.index_alias)
+    [result] = indexer.index([{"event_id": "e-1", "instance_id": "i-0123456789abcdef0"}])
+    assert result.verdict is Verdict.STORED
+
+    [(headers, body)] = _Recorder.seen
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/es/aws4_request" in headers["authorization"]
+    assert "x-amz-date" in headers
+    assert headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body).startswith(b'{"index":{"_id":"e-1"}}\n')
+
+
+def test_basic_auth_when_user_and_password_are_set(recorder):
+    settings = SearchSettings.from_env(
+        {"OPENSEARCH_ENDPOINT": recorder, "OPENSEARCH_USER": "u", "OPENSEARCH_PASSWORD": "p"}
+    )
+    BulkIndexer(build_client(settings), "a").index([{"event_id": "e-2"}])
+    [(headers, _)] = _Recorder.seen
+    assert headers["authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "OPENSEARCH_ENDPOINT"),
+        ({"OPENSEARCH_ENDPOINT": "https://x", "OPENSEARCH_USER": "u"}, "OPENSEARCH_PASSWORD"),
+    ],
+)
+def test_incomplete_environment_is_refused(env, message):
+    with pytest.raises(ConfigurationError, match=message):
+        SearchSettings.from_env(env)
+
+
+def test_endpoint_without_scheme_means_https():
+    settings = SearchSettings.from_env({"OPENSEARCH_ENDPOINT": "vpc-x.eu-west-1.es.amazonaws.com/"})
+    assert settings.endpoint == "https://vpc-x.eu-west-1.es.amazonaws.com"
+    assert settings.index_alias == "spot-interruptions-write"
