@@ -44,7 +44,7 @@ class Provisioner:
             "WriteAlias": s.write_alias,
             "WriteAliasState": ensure_write_alias(self.opensearch, s),
         }
-        ensure_security(self.opensearch, s, self.reader_users)
+        summary["DashboardsReadOnlyRole"] = ensure_security(self.opensearch, s, self.reader_users)
         summary["ReaderUsers"] = ",".join(sorted(self.reader_users))
         if s.import_saved_objects:
             if self.dashboards is None:

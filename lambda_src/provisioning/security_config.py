@@ -8,12 +8,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
 
 WRITER_ROLE = "spot_insights_writer"
 READER_ROLE = "spot_insights_reader"
 API = "/_plugins/_security/api"
+# Permission-less marker roles that switch the Dashboards UI to read-only mode (named in
+# opensearch_security.readonly_mode.roles); the name differs between distributions.
+DASHBOARDS_READ_ONLY_ROLES = ("opensearch_dashboards_read_only", "kibana_read_only")
+
+logger = Logger(service="spot-insights-provisioning", child=True)
 
 
 def writer_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
@@ -70,9 +77,37 @@ def ensure_internal_user(http: HttpClient, name: str, password: str) -> None:
     )
 
 
+def ensure_dashboards_read_only(http: HttpClient, users: Sequence[str]) -> str:
+    """Add the read-only users to the Dashboards read-only marker role, keeping whoever else
+    is mapped there (this role is shared, unlike ours). Returns the role used or ""."""
+    if not users:
+        return ""
+    for role in DASHBOARDS_READ_ONLY_ROLES:
+        if http.request("GET", f"{API}/roles/{role}", expected=(200, 404)).status_code == 404:
+            continue
+        current = http.request("GET", f"{API}/rolesmapping/{role}", expected=(200, 404))
+        mapping = current.json().get(role, {}) if current.status_code == 200 else {}
+        http.request(
+            "PUT",
+            f"{API}/rolesmapping/{role}",
+            json_body={
+                "backend_roles": mapping.get("backend_roles", []),
+                "hosts": mapping.get("hosts", []),
+                "users": sorted(set(mapping.get("users", [])) | set(users)),
+            },
+        )
+        return role
+    logger.warning(
+        f"none of the roles {DASHBOARDS_READ_ONLY_ROLES} exists: read-only users keep read "
+        "access only, but the Dashboards UI is not switched to read-only mode for them"
+    )
+    return ""
+
+
 def ensure_security(
     http: HttpClient, settings: ProvisioningSettings, reader_users: dict[str, str]
-) -> None:
+) -> str:
+    """Returns the Dashboards read-only role the users were added to, or ""."""
     ensure_role(http, WRITER_ROLE, writer_role_body(settings))
     ensure_role(http, READER_ROLE, reader_role_body(settings))
     for name, password in sorted(reader_users.items()):
@@ -81,3 +116,4 @@ def ensure_security(
     ensure_role_mapping(
         http, READER_ROLE, backend_roles=settings.reader_backend_roles, users=sorted(reader_users)
     )
+    return ensure_dashboards_read_only(http, sorted(reader_users))

@@ -104,6 +104,7 @@ def deployment(
     leftovers = [f"{api}/rolesmapping/{role}" for role in ROLES]
     leftovers += [f"{api}/roles/{role}" for role in ROLES]
     leftovers.append(f"{api}/internalusers/{reader_user}")
+    leftovers.append(f"{api}/rolesmapping/kibana_read_only")
     for path in leftovers:
         with contextlib.suppress(NotFoundError):  # the test failed before creating it
             opensearch.transport.perform_request("DELETE", path)
@@ -162,6 +163,10 @@ def test_create_then_update_is_idempotent_and_keeps_data(
     assert mappings["spot_insights_writer"]["backend_roles"] == [WRITER_ARN]
     assert mappings["spot_insights_reader"]["users"] == [deployment.reader_user]
     assert WRITER_ARN not in json.dumps(mappings.get("all_access", {}))
+    assert deployment.reader_user not in json.dumps(mappings.get("all_access", {}))
+    # The Dashboards read-only marker role gains the reader once, however often we run.
+    assert mappings["kibana_read_only"]["users"] == [deployment.reader_user]
+    assert updated["Data"]["DashboardsReadOnlyRole"] == "kibana_read_only"
 
     imports = [r for r in dashboards_stub.requests if r.path.endswith("/_import")]
     assert len(imports) == 2  # once per run, overwrite keeps it idempotent
