@@ -17,7 +17,7 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import AuthorizationException, NotFoundError
 
-from lambda_src.provisioning import handler
+from lambda_src.provisioning import handler, index_setup
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.index_setup import load_mapping
 from tests.domain.recording_server import RecordingServer
@@ -269,3 +269,43 @@ def test_least_privilege_with_real_users(
     finally:
         opensearch.indices.delete(index=other, ignore_unavailable=True)
         opensearch.transport.perform_request("DELETE", f"{api}/internalusers/{writer_name}")
+
+
+def test_additive_mapping_change_reaches_the_existing_index(
+    deployment: Deployment, opensearch: OpenSearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = deployment.prefix
+    handler.on_event(_event("Create", deployment.properties), FakeContext())
+    grown = json.loads(json.dumps(load_mapping()))
+    grown["properties"]["spot_price"] = {"type": "keyword"}
+    monkeypatch.setattr(index_setup, "load_mapping", lambda: grown)
+    handler.on_event(_event("Update", deployment.properties), FakeContext())
+    mapping = opensearch.indices.get_mapping(index=f"{prefix}-000001")
+    assert mapping[f"{prefix}-000001"]["mappings"]["properties"]["spot_price"] == {
+        "type": "keyword"
+    }
+    template = opensearch.indices.get_index_template(name=prefix)["index_templates"][0]
+    assert "spot_price" in template["index_template"]["template"]["mappings"]["properties"]
+
+
+def test_conflicting_mapping_change_fails_readably(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler.on_event(_event("Create", deployment.properties), FakeContext())
+    changed = json.loads(json.dumps(load_mapping()))
+    changed["properties"]["runtime_seconds"] = {"type": "keyword"}
+    monkeypatch.setattr(index_setup, "load_mapping", lambda: changed)
+    with pytest.raises(ProvisioningError, match=r"_mapping -> HTTP 400: .*runtime_seconds"):
+        handler.on_event(_event("Update", deployment.properties), FakeContext())
+
+
+def test_alias_lost_is_reattached_to_the_newest_index(
+    deployment: Deployment, opensearch: OpenSearch
+) -> None:
+    prefix = deployment.prefix
+    for number in ("000001", "000002"):
+        opensearch.indices.create(index=f"{prefix}-{number}")
+    answer = handler.on_event(_event("Create", deployment.properties), FakeContext())
+    assert answer["Data"]["WriteAliasState"] == "attached"
+    alias = opensearch.indices.get_alias(name=f"{prefix}-write")
+    assert alias == {f"{prefix}-000002": {"aliases": {f"{prefix}-write": {"is_write_index": True}}}}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
+from spot_insights import search_domain
 from spot_insights.lambda_asset import lambda_code
 from spot_insights.search_domain import SearchDomain, SizingProfile, provisioning_content_hash
 from tests.support.cdk_app import synth_app
@@ -215,9 +218,23 @@ def test_bad_props_fail_at_synth() -> None:
         _stack(profile="huge")
 
 
-def test_content_hash_follows_the_files() -> None:
-    assert len(provisioning_content_hash()) == 64
-    assert provisioning_content_hash() == provisioning_content_hash()
+def test_content_hash_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for folder in ("dashboards", "lambda_src/provisioning"):
+        shutil.copytree(search_domain.PROJECT_ROOT / folder, tmp_path / folder)
+    monkeypatch.setattr(search_domain, "PROJECT_ROOT", tmp_path)
+    original = provisioning_content_hash()
+    assert original == provisioning_content_hash()
+    seen = {original}
+    for changed in (
+        "dashboards/index-mapping.json",
+        "dashboards/spot-insights-visualizations.ndjson",
+        "lambda_src/provisioning/security_config.py",
+        "lambda_src/provisioning/ism.py",
+    ):
+        path = tmp_path / changed
+        path.write_bytes(path.read_bytes() + b"\n")
+        seen.add(provisioning_content_hash())
+    assert len(seen) == 5  # every edit gave a new hash
 
 
 def test_writer_roles_prop_maps_existing_roles() -> None:
