@@ -13,7 +13,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
+from cdk_nag import AwsSolutionsChecks
 
 from spot_insights import search_domain
 from spot_insights.lambda_asset import lambda_code
@@ -245,3 +246,22 @@ def test_writer_roles_prop_maps_existing_roles() -> None:
     SearchDomain(stack, "Search", vpc=vpc, writer_roles=[role])
     [setup] = Template.from_stack(stack).find_resources("Custom::SpotInsightsSearchSetup").values()
     assert setup["Properties"]["WriterBackendRoles"] == ["arn:aws:iam::123456789012:role/ingest"]
+
+
+@pytest.mark.parametrize("profile", ["small", "production"])
+def test_cdk_nag_aws_solutions_has_no_unexplained_findings(profile: str) -> None:
+    lambda_code.cache_clear()
+    app = synth_app()
+    stack = cdk.Stack(app, f"Nag{profile}")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    SearchDomain(stack, "Search", vpc=vpc, profile=profile, reader_users=["analyst"])
+    cdk.Aspects.of(app).add(AwsSolutionsChecks())
+    app.synth()
+    annotations = Annotations.from_stack(stack)
+    findings = [
+        f"{m.id}: {m.entry.data}"
+        for finder in (annotations.find_error, annotations.find_warning)
+        for m in finder("*", Match.string_like_regexp("AwsSolutions-"))
+        if m.id.startswith(f"/Nag{profile}/Search/")
+    ]
+    assert findings == []
