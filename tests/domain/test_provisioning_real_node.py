@@ -240,6 +240,23 @@ def test_least_privilege_with_real_users(
         result = _bulk(writer, f"{prefix}-write", "evt-w1")
         assert not result["errors"], result
         assert opensearch.get(index=f"{prefix}-000001", id="evt-w1")["found"]
+        # The ingest function's form: POST /<alias>/_bulk, "index" ops with the event id.
+        # Sent twice, as a retried batch would be: the same document, no duplicate.
+        doc = {"event_id": "evt-w2", "event_time": "2026-11-25T08:01:00Z"}
+        for _ in range(2):
+            again = writer.bulk(
+                body=[{"index": {"_id": "evt-w2"}}, doc],
+                index=f"{prefix}-write",
+                params={"require_alias": "true", "refresh": "true"},
+            )
+            assert not again["errors"], again
+        assert (
+            opensearch.count(index=f"{prefix}-*", body={"query": {"term": {"event_id": "evt-w2"}}})[
+                "count"
+            ]
+            == 1
+        )
+        opensearch.delete(index=f"{prefix}-000001", id="evt-w2", refresh=True)
 
         with pytest.raises(AuthorizationException):
             writer.indices.delete(index=f"{prefix}-000001")
