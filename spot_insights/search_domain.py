@@ -222,7 +222,10 @@ class SearchDomain(Construct):
             self,
             "Provisioning",
             service_token=cr.Provider(
-                self, "ProvisioningProvider", on_event_handler=self.provisioning_function
+                self,
+                "ProvisioningProvider",
+                on_event_handler=self.provisioning_function,
+                log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention),
             ).service_token,
             resource_type="Custom::SpotInsightsSearchSetup",
             properties={

@@ -20,6 +20,7 @@ from opensearchpy.exceptions import AuthorizationException, NotFoundError
 from lambda_src.provisioning import handler, index_setup
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.index_setup import load_mapping
+from tests.domain.lambda_context import FakeContext
 from tests.domain.recording_server import RecordingServer
 from tests.support.opensearch_node import OpenSearchNode
 
@@ -27,20 +28,6 @@ pytestmark = [pytest.mark.opensearch, pytest.mark.aws]
 
 WRITER_ARN = "arn:aws:iam::123456789012:role/spot-insights-ingest-test"
 ROLES = ("spot_insights_writer", "spot_insights_reader")
-
-
-@dataclass
-class FakeContext:
-    """The two LambdaContext members the handler and Powertools read."""
-
-    function_name: str = "provisioning-test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:provisioning"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
 
 
 @dataclass
