@@ -4,7 +4,6 @@ REST API, and least privilege is proven with real internal users."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,11 +14,12 @@ from typing import Any
 import boto3
 import pytest
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import AuthorizationException, NotFoundError
+from opensearchpy.exceptions import AuthorizationException
 
 from lambda_src.provisioning import handler, index_setup
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.index_setup import load_mapping
+from tests.domain.cleanup import remove_provisioned_security
 from tests.domain.lambda_context import FakeContext
 from tests.domain.recording_server import RecordingServer
 from tests.support.opensearch_node import OpenSearchNode
@@ -27,7 +27,6 @@ from tests.support.opensearch_node import OpenSearchNode
 pytestmark = [pytest.mark.opensearch, pytest.mark.aws]
 
 WRITER_ARN = "arn:aws:iam::123456789012:role/spot-insights-ingest-test"
-ROLES = ("spot_insights_writer", "spot_insights_reader")
 
 
 @dataclass
@@ -87,14 +86,7 @@ def deployment(
     yield Deployment(prefix, properties, reader_user, reader_password)
     opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     opensearch.indices.delete_index_template(name=prefix, ignore=[404])
-    api = "/_plugins/_security/api"
-    leftovers = [f"{api}/rolesmapping/{role}" for role in ROLES]
-    leftovers += [f"{api}/roles/{role}" for role in ROLES]
-    leftovers.append(f"{api}/internalusers/{reader_user}")
-    leftovers.append(f"{api}/rolesmapping/kibana_read_only")
-    for path in leftovers:
-        with contextlib.suppress(NotFoundError):  # the test failed before creating it
-            opensearch.transport.perform_request("DELETE", path)
+    remove_provisioned_security(opensearch, [reader_user])
 
 
 def _get(client: OpenSearch, path: str) -> Any:
