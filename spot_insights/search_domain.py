@@ -311,10 +311,16 @@ class SearchDomain(Construct):
         self.domain.node.add_dependency(resource_policy)
 
     def _restrict_access(self) -> None:
-        """Resource policy: principals of this account only, HTTP data-plane actions only.
-        Fine-grained access control then decides per user and role."""
+        """Resource policy: HTTP data-plane actions on this domain only, never es:*.
+
+        Basic-auth requests (the provisioner, read-only users, the Dashboards proxy) are not
+        SigV4-signed, so a policy naming IAM principals would reject them before fine-grained
+        access control could authenticate them (AWS recommends a policy that does not require
+        signed requests with FGAC). So the Allow admits any caller that reaches the VPC
+        endpoint through the security group, FGAC authenticates every request (anonymous
+        access stays off), and the Deny keeps signed callers to this account's principals."""
         stack = cdk.Stack.of(self)
-        domain_arn = stack.format_arn(
+        domain_resource = stack.format_arn(
             service="es",
             resource="domain",
             resource_name=f"{_domain_name(self)}/*",
@@ -325,11 +331,24 @@ class SearchDomain(Construct):
             "Version": "2012-10-17",
             "Statement": [
                 {
+                    "Sid": "HttpThroughFineGrainedAccessControl",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{stack.partition}:iam::{stack.account}:root"},
+                    "Principal": {"AWS": "*"},
                     "Action": "es:ESHttp*",
-                    "Resource": domain_arn,
-                }
+                    "Resource": domain_resource,
+                },
+                {
+                    "Sid": "SignedCallersFromThisAccountOnly",
+                    "Effect": "Deny",
+                    "Principal": {"AWS": "*"},
+                    "Action": "es:ESHttp*",
+                    "Resource": domain_resource,
+                    # Null=false: the key exists only on signed requests.
+                    "Condition": {
+                        "Null": {"aws:PrincipalAccount": "false"},
+                        "StringNotEquals": {"aws:PrincipalAccount": stack.account},
+                    },
+                },
             ],
         }
 
@@ -443,6 +462,12 @@ class SearchDomain(Construct):
             return NagPackSuppression(id=rule, reason=reason)
 
         domain_reasons = [
+            why(
+                "AwsSolutions-OS5",
+                "Unsigned requests must reach fine-grained access control, which authenticates "
+                "every one (internal users over basic auth; anonymous access off); a policy "
+                "naming IAM principals would reject them (see _restrict_access).",
+            ),
             why(
                 "AwsSolutions-OS3",
                 "VPC-only domain: reachable only through its security "

@@ -73,6 +73,7 @@ def test_security_settings(small: tuple[Template, SearchDomain, dict[str, Any]])
     security = props["AdvancedSecurityOptions"]
     assert security["Enabled"] is True
     assert security["InternalUserDatabaseEnabled"] is True
+    assert security.get("AnonymousAuthEnabled", False) is False
     # The password is a dynamic reference to the generated secret, never a literal.
     password = json.dumps(security["MasterUserOptions"]["MasterUserPassword"])
     assert "resolve:secretsmanager" in password
@@ -91,17 +92,22 @@ def test_security_settings(small: tuple[Template, SearchDomain, dict[str, Any]])
     )
 
 
-def test_access_policy_is_scoped_to_this_account(
+def test_access_policy_is_http_only_on_this_domain_and_signed_callers_from_this_account(
     small: tuple[Template, SearchDomain, dict[str, Any]],
 ) -> None:
     template, _, _ = small
-    policy = _domain(template)["AccessPolicies"]
-    [statement] = policy["Statement"]
-    assert statement["Action"] == "es:ESHttp*"
-    principal = json.dumps(statement["Principal"])
-    assert "AWS::AccountId" in principal and ":root" in principal
-    assert statement["Principal"] != "*"
-    assert ":domain/spot-insights-" in json.dumps(statement["Resource"])
+    allow, deny = _domain(template)["AccessPolicies"]["Statement"]
+    # Never es:* : data-plane HTTP only, and only on this domain's paths.
+    assert allow["Effect"] == "Allow" and allow["Action"] == "es:ESHttp*"
+    assert ":domain/spot-insights-" in json.dumps(allow["Resource"])
+    assert json.dumps(allow["Resource"]).endswith('/*"]]}')
+    # Unsigned basic-auth callers pass to FGAC; signed ones must come from this account.
+    assert deny["Effect"] == "Deny" and deny["Action"] == "es:ESHttp*"
+    assert deny["Resource"] == allow["Resource"]
+    assert deny["Condition"]["Null"] == {"aws:PrincipalAccount": "false"}
+    assert deny["Condition"]["StringNotEquals"] == {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"}
+    }
 
 
 def test_small_profile_is_one_cheap_node(
