@@ -95,5 +95,11 @@ def ensure_write_alias(http: HttpClient, settings: ProvisioningSettings) -> str:
 
 
 def _update_existing_mappings(http: HttpClient, settings: ProvisioningSettings) -> None:
-    """Additive mapping changes reach existing indices; a conflicting one fails readably."""
+    """Additive mapping changes reach existing indices; a conflicting one fails readably.
+    The replica count is dynamic, so a profile change applies to existing indices too."""
     http.request("PUT", f"/{settings.index_pattern}/_mapping", json_body=load_mapping())
+    http.request(
+        "PUT",
+        f"/{settings.index_pattern}/_settings",
+        json_body={"index": {"number_of_replicas": settings.replicas}},
+    )

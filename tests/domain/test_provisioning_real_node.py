@@ -305,3 +305,15 @@ def test_alias_lost_is_reattached_to_the_newest_index(
     assert answer["Data"]["WriteAliasState"] == "attached"
     alias = opensearch.indices.get_alias(name=f"{prefix}-write")
     assert alias == {f"{prefix}-000002": {"aliases": {f"{prefix}-write": {"is_write_index": True}}}}
+
+
+def test_replica_change_reaches_existing_indices(
+    deployment: Deployment, opensearch: OpenSearch
+) -> None:
+    prefix = deployment.prefix
+    handler.on_event(_event("Create", deployment.properties), FakeContext())
+    handler.on_event(_event("Update", {**deployment.properties, "Replicas": "1"}), FakeContext())
+    index_settings = opensearch.indices.get_settings(index=f"{prefix}-000001")
+    assert index_settings[f"{prefix}-000001"]["settings"]["index"]["number_of_replicas"] == "1"
+    template = opensearch.indices.get_index_template(name=prefix)["index_templates"][0]
+    assert template["index_template"]["template"]["settings"]["index"]["number_of_replicas"] == "1"
