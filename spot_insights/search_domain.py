@@ -41,6 +41,9 @@ HTTPS = ec2.Port.tcp(443)
 CONTENT_FILES = ("dashboards/*.json", "dashboards/*.ndjson", "lambda_src/provisioning/*.py")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
+# The same rules the provisioner applies at deploy time, checked here so synth fails first.
+_AGE = re.compile(r"^[1-9][0-9]*[dh]$")
+_SIZE = re.compile(r"^[1-9][0-9]*(mb|gb)$")
 # Quotes, backslashes and slashes make passwords awkward in JSON, shells and URLs.
 _PASSWORD_EXCLUDES = "\"'\\/@`"
 
@@ -130,6 +133,12 @@ class SearchDomain(Construct):
             raise ValueError(f"index_prefix {index_prefix!r} is not a valid index name prefix")
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1")
+        if not _AGE.match(rollover_age):
+            raise ValueError(f"rollover_age must be like '30d' or '12h', got {rollover_age!r}")
+        if not _SIZE.match(rollover_size):
+            raise ValueError(f"rollover_size must be like '20gb', got {rollover_size!r}")
+        if volume_size_gib is not None and volume_size_gib < 10:
+            raise ValueError("volume_size_gib must be at least 10")
         for user in reader_users:
             if not _USER.match(user):
                 raise ValueError(f"reader user name {user!r} is not valid")

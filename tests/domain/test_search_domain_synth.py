@@ -223,6 +223,12 @@ def test_bad_props_fail_at_synth() -> None:
         _stack(reader_users=["a b"])
     with pytest.raises(ValueError, match="is not a valid SizingProfile"):
         _stack(profile="huge")
+    with pytest.raises(ValueError, match="rollover_age"):
+        _stack(rollover_age="30")
+    with pytest.raises(ValueError, match="rollover_size"):
+        _stack(rollover_size="1tb")
+    with pytest.raises(ValueError, match="volume_size_gib"):
+        _stack(volume_size_gib=5)
 
 
 def test_content_hash_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
