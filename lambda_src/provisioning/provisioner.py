@@ -1,0 +1,71 @@
+"""The provisioning steps in their required order, each idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_lambda_powertools import Logger
+
+from lambda_src.provisioning.errors import ProvisioningError
+from lambda_src.provisioning.http_client import HttpClient
+from lambda_src.provisioning.index_setup import ensure_index_template, ensure_write_alias
+from lambda_src.provisioning.ism import ensure_ism_policy, ism_available
+from lambda_src.provisioning.saved_objects import ensure_saved_objects
+from lambda_src.provisioning.security_config import ensure_security
+from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
+
+# A child of the handler's logger: same structured output and Lambda context keys.
+logger = Logger(service="spot-insights-provisioning", child=True)
+
+
+class Provisioner:
+    def __init__(
+        self,
+        settings: ProvisioningSettings,
+        opensearch: HttpClient,
+        dashboards: HttpClient | None = None,
+        reader_users: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.opensearch = opensearch
+        self.dashboards = dashboards
+        self.reader_users = dict(reader_users or {})
+
+    def run(self) -> dict[str, str]:
+        """Returns a summary (CloudFormation `Data`, so strings only)."""
+        s = self.settings
+        # Retried until the domain answers; everything after it meets a live cluster.
+        self.opensearch.request("GET", "/_cluster/health")
+        with_ism = self._ism_enabled()
+        summary = {
+            "IndexTemplate": ensure_index_template(self.opensearch, s, with_ism=with_ism),
+            # Before the first index exists, so its ism_template catches that index too.
+            "IsmPolicy": ensure_ism_policy(self.opensearch, s) if with_ism else "skipped",
+            "WriteAlias": s.write_alias,
+            "WriteAliasState": ensure_write_alias(self.opensearch, s),
+        }
+        summary["DashboardsReadOnlyRole"] = ensure_security(self.opensearch, s, self.reader_users)
+        summary["ReaderUsers"] = ",".join(sorted(self.reader_users))
+        if s.import_saved_objects:
+            if self.dashboards is None:
+                raise ProvisioningError("saved objects import requested but no Dashboards client")
+            summary["SavedObjects"] = str(ensure_saved_objects(self.dashboards, s))
+        else:
+            logger.warning("saved objects import disabled (ImportSavedObjects=false)")
+            summary["SavedObjects"] = "skipped"
+        return summary
+
+    def _ism_enabled(self) -> bool:
+        if ism_available(self.opensearch):
+            return True
+        if self.settings.ism_mode is IsmMode.REQUIRED:
+            raise ProvisioningError(
+                "the Index State Management plugin is not installed on the domain; it is "
+                "required for rollover and retention (IsmMode=skip-if-unavailable only for "
+                "local nodes without it)"
+            )
+        logger.warning(
+            "ISM plugin not installed: index lifecycle NOT managed (no rollover, no retention "
+            "delete) because IsmMode=skip-if-unavailable"
+        )
+        return False

@@ -1,0 +1,74 @@
+"""Dashboards saved objects (index pattern with a fixed id + visualizations) imported into the
+Global tenant. The fixed id and overwrite=true make re-imports replace, never conflict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lambda_src.provisioning.errors import ProvisioningError
+from lambda_src.provisioning.http_client import HttpClient
+from lambda_src.provisioning.settings import ProvisioningSettings
+
+DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
+INDEX_PATTERN_ID = "spot-interruptions"
+IMPORT_PATH = "/api/saved_objects/_import"
+IMPORT_HEADERS = {"osd-xsrf": "true", "securitytenant": "global"}
+MAX_LISTED_ERRORS = 5
+
+
+def load_saved_objects(settings: ProvisioningSettings, directory: Path = DASHBOARDS_DIR) -> bytes:
+    """All *.ndjson files in name order, the index pattern's title set to this prefix."""
+    lines: list[str] = []
+    for path in sorted(directory.glob("*.ndjson")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise ProvisioningError(f"{path.name}:{number} is not JSON: {exc}") from exc
+            if obj.get("type") == "index-pattern" and obj.get("id") == INDEX_PATTERN_ID:
+                obj["attributes"]["title"] = settings.index_pattern
+            lines.append(json.dumps(obj, separators=(",", ":")))
+    if not lines:
+        raise ProvisioningError(f"no saved objects (*.ndjson) found in {directory}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def import_saved_objects(dashboards: HttpClient, ndjson: bytes) -> int:
+    """Returns the number of objects imported; any per-object error fails the whole step."""
+    answer = dashboards.json(
+        "POST",
+        IMPORT_PATH,
+        params={"overwrite": "true"},
+        headers=IMPORT_HEADERS,
+        files={"file": ("spot-insights.ndjson", ndjson, "application/ndjson")},
+    )
+    if not isinstance(answer, dict):
+        raise ProvisioningError(f"saved objects import: unexpected answer {answer!r:.200}")
+    errors = answer.get("errors") or []
+    if answer.get("success") is not True or errors:
+        listed = "; ".join(_describe(error) for error in errors[:MAX_LISTED_ERRORS])
+        more = len(errors) - MAX_LISTED_ERRORS
+        suffix = f" (+{more} more)" if more > 0 else ""
+        raise ProvisioningError(
+            f"saved objects import failed: {listed or 'success is not true'}{suffix}"
+        )
+    return int(answer.get("successCount", 0))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    detail = error.get("error") or {}
+    kind = detail.get("type", "error")
+    if kind == "missing_references":
+        refs = ", ".join(f"{r.get('type')}/{r.get('id')}" for r in detail.get("references", []))
+        kind = f"missing references {refs}"
+    elif detail.get("message"):
+        kind = f"{kind}: {detail['message']}"
+    return f"{error.get('type')}/{error.get('id')} ({error.get('title', '')}): {kind}"
+
+
+def ensure_saved_objects(dashboards: HttpClient, settings: ProvisioningSettings) -> int:
+    return import_saved_objects(dashboards, load_saved_objects(settings))
