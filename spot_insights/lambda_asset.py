@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import jsii
@@ -75,9 +74,9 @@ class _PipLocalBundling:
         return True
 
 
-@cache
 def lambda_code() -> lambda_.Code:
-    """The shared asset; every function gets the same object, so CloudFormation gets one asset."""
+    """The shared asset. A new Code per call (an asset binds to one stack), yet one asset per
+    stack: CDK keys assets by their source hash and stages (bundles) each hash once."""
     return lambda_.Code.from_asset(
         str(PROJECT_ROOT),
         ignore_mode=IgnoreMode.GLOB,

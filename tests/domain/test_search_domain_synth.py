@@ -22,14 +22,7 @@ from spot_insights.search_domain import SearchDomain, SizingProfile, provisionin
 from tests.support.cdk_app import synth_app
 
 
-@pytest.fixture(autouse=True)
-def _fresh_asset() -> None:
-    # lambda_code() caches one Code object, and CDK binds an asset to the first stack using it.
-    lambda_code.cache_clear()
-
-
 def _stack(**props: Any) -> tuple[cdk.Stack, SearchDomain, dict[str, Any]]:
-    lambda_code.cache_clear()
     app = synth_app()
     stack = cdk.Stack(app, "DomainOnly")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=3, nat_gateways=1)
@@ -262,7 +255,6 @@ def test_writer_roles_prop_maps_existing_roles() -> None:
 
 @pytest.mark.parametrize("profile", ["small", "production"])
 def test_cdk_nag_aws_solutions_has_no_unexplained_findings(profile: str) -> None:
-    lambda_code.cache_clear()
     app = synth_app()
     stack = cdk.Stack(app, f"Nag{profile}")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2)

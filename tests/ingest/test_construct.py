@@ -16,16 +16,12 @@ from cdk_nag import AwsSolutionsChecks
 
 from lambda_src.ingest.events import registered_detail_types
 from spot_insights.ingest_pipeline import DEFAULT_DETAIL_TYPES, IngestPipeline
-from spot_insights.lambda_asset import lambda_code
 from tests.support.cdk_app import synth_app
 
 ENDPOINT = "https://vpc-spot-abc.us-east-1.es.amazonaws.com"
 
 
 def _stack() -> cdk.Stack:
-    # lambda_code() hands out one Code object per process, and an asset binds to the first
-    # stack that uses it; each throwaway stack here needs its own.
-    lambda_code.cache_clear()
     return cdk.Stack(synth_app(), "Throwaway")
 
 
