@@ -7,6 +7,7 @@ key, the alarm topic and the OpenSearch endpoint."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
@@ -24,7 +25,7 @@ from aws_cdk import aws_opensearchservice as opensearch
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from spot_insights.lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 
@@ -228,6 +229,12 @@ class IngestPipeline(Construct):
                 max_concurrency=max_concurrency,
             )
         )
+        # Exposed so a caller can hold consumption back until the index exists (node dependency).
+        self.event_source_mapping: IConstruct = next(
+            child
+            for child in self.function.node.children
+            if child.node.id.startswith("SqsEventSource:")
+        )
 
         self.alarm_topic: sns.ITopic = alarm_topic or sns.Topic(
             self,
@@ -237,7 +244,7 @@ class IngestPipeline(Construct):
             enforce_ssl=True,
         )
         self.alarms = self._alarms(timeout)
-        _suppress_reviewed_findings(self.function)
+        _suppress_reviewed_findings(self.function, index_prefix)
 
     def _alarms(self, timeout: cdk.Duration) -> list[cloudwatch.Alarm]:
         five_minutes = cdk.Duration.minutes(5)
@@ -281,7 +288,7 @@ class IngestPipeline(Construct):
         return alarms
 
 
-def _suppress_reviewed_findings(function: lambda_.Function) -> None:
+def _suppress_reviewed_findings(function: lambda_.Function, index_prefix: str) -> None:
     managed = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     NagSuppressions.add_resource_suppressions(
         function,
@@ -308,7 +315,7 @@ def _suppress_reviewed_findings(function: lambda_.Function) -> None:
                     "Resource::*",
                     "Action::kms:ReEncrypt*",
                     "Action::kms:GenerateDataKey*",
-                    {"regex": "/^Resource::.*/\\*$/g"},
+                    {"regex": f"/^Resource::.*/{re.escape(index_prefix)}-\\*(/\\*)?$/g"},
                 ],
             ),
         ],

@@ -18,7 +18,7 @@ class SpotInsightsNetwork(Construct):
     """A two-AZ VPC with public and private subnets, NAT, an S3 gateway endpoint and flow logs.
 
     `nat_gateways`: 1 (default) keeps cost down; pass one per AZ so losing an AZ does not cut the
-    other AZ's egress (the production profile does).
+    other AZ's egress (the production profile does). `dual_stack` adds IPv6 (default off).
     """
 
     def __init__(
@@ -29,6 +29,7 @@ class SpotInsightsNetwork(Construct):
         max_azs: int = 2,
         nat_gateways: int = 1,
         flow_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        dual_stack: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
@@ -36,6 +37,8 @@ class SpotInsightsNetwork(Construct):
             "Vpc",
             max_azs=max_azs,
             nat_gateways=nat_gateways,
+            # IPv6 only when a caller admits IPv6 networks to the Dashboards load balancer.
+            ip_protocol=ec2.IpProtocol.DUAL_STACK if dual_stack else ec2.IpProtocol.IPV4_ONLY,
             subnet_configuration=[
                 ec2.SubnetConfiguration(
                     name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24

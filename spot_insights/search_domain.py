@@ -51,7 +51,7 @@ _PASSWORD_EXCLUDES = "\"'\\/@`"
 class SizingProfile(StrEnum):
     """`small`: one t3.small.search node in one AZ, the cheapest type with encryption at rest
     (T2 has none). `production`: data nodes across AZs with zone awareness and three dedicated
-    master nodes."""
+    master nodes (r7g data, m7g masters: types cfn-lint accepts in every Region it checks)."""
 
     SMALL = "small"
     PRODUCTION = "production"
@@ -71,7 +71,7 @@ class _Sizing:
 _SIZINGS = {
     # Replicas 0: a single node can never place a replica (the cluster would stay yellow).
     SizingProfile.SMALL: _Sizing("t3.small.search", 1, 1, None, 0, 10, 0),
-    SizingProfile.PRODUCTION: _Sizing("m6g.large.search", 1, 2, "m6g.large.search", 3, 50, 1),
+    SizingProfile.PRODUCTION: _Sizing("r7g.large.search", 1, 2, "m7g.large.search", 3, 50, 1),
 }
 
 
@@ -272,7 +272,8 @@ class SearchDomain(Construct):
         return iam.Grant.add_to_principal(
             grantee=role,
             actions=["es:ESHttpPost", "es:ESHttpPut"],
-            resource_arns=[self.domain.domain_arn, f"{self.domain.domain_arn}/*"],
+            # The index pattern covers the write alias and its _bulk path; nothing else.
+            resource_arns=[f"{self.domain.domain_arn}/{self.index_prefix}-*"],
         )
 
     def _logging(self, retention: logs.RetentionDays) -> opensearch.LoggingOptions:

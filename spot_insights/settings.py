@@ -45,6 +45,8 @@ class Settings:
     """Address subscribed to the alarm topic; None leaves the topic without subscribers."""
     index_prefix: str = "spot-interruptions"
     """Prefix of the indices, the write alias (`<prefix>-write`) and the index pattern."""
+    reader_users: tuple[str, ...] = ()
+    """Internal read-only Dashboards users; their passwords are generated in Secrets Manager."""
 
 
 def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
@@ -86,6 +88,20 @@ def _cidrs(key: str, value: Any) -> tuple[str, ...]:
                 key, f"a network address with host bits zero ({loose})", item
             ) from exc
     return tuple(dict.fromkeys(networks))
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    expected = (
+        "a list of user names (letters, digits, '.', '_', '-'; max 64) or a comma-separated string"
+    )
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise SettingsError(key, expected, value)
+    for name in value:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise SettingsError(key, expected, name)
+    return tuple(dict.fromkeys(value))
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -137,6 +153,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
             "lowercase letters, digits, '-' or '_' (max 50), not starting with - or _",
         ),
     ),
+    "readerUsers": ("reader_users", _names),
 }
 SETTING_KEYS = tuple(_PARSERS)
 # Keys the CDK toolkit itself writes into context; everything else without ':' or '@' is ours.
