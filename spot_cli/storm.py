@@ -178,6 +178,10 @@ def _poison(rng: random.Random, fleet: Fleet, index: int) -> PoisonRecord:
     return PoisonRecord(kind, host.region, event=event)
 
 
+class PutEventsError(RuntimeError):
+    """Entries EventBridge kept rejecting."""
+
+
 @dataclass(frozen=True)
 class PublishResult:
     # Generated event id -> the id EventBridge assigned (the one the queue's message carries).
@@ -185,8 +189,9 @@ class PublishResult:
     poison_event_ids: tuple[str, ...]
 
 
-def _entry(event: Mapping[str, Any]) -> dict[str, Any]:
+def _entry(event: Mapping[str, Any], bus: str) -> dict[str, Any]:
     return {
+        "EventBusName": bus,
         "Source": event["source"],
         "DetailType": event["detail-type"],
         "Detail": json.dumps(event["detail"]),
@@ -196,25 +201,27 @@ def _entry(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def put_events(
-    events_client: Any, events: list[Mapping[str, Any]], attempts: int = 5
+    events_client: Any, events: list[Mapping[str, Any]], attempts: int = 5, bus: str = "default"
 ) -> dict[str, str]:
     """PutEvents in batches of ten, retrying only the failed entries of a batch."""
     assigned: dict[str, str] = {}
+    reason = ""
     for start in range(0, len(events), PUT_EVENTS_BATCH):
         pending = list(events[start : start + PUT_EVENTS_BATCH])
         for _ in range(attempts):
-            entries = events_client.put_events(Entries=[_entry(e) for e in pending])["Entries"]
+            entries = events_client.put_events(Entries=[_entry(e, bus) for e in pending])["Entries"]
             failed = []
             for event, entry in zip(pending, entries, strict=True):
                 if entry.get("EventId"):
                     assigned[event["id"]] = entry["EventId"]
                 else:
                     failed.append(event)
+                    reason = f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"
             pending = failed
             if not pending:
                 break
         if pending:
-            raise RuntimeError(f"PutEvents kept failing for {len(pending)} events")
+            raise PutEventsError(f"PutEvents kept failing for {len(pending)} events ({reason})")
     return assigned
 
 
