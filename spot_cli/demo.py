@@ -10,6 +10,7 @@ callables), so the CLI never hard-wires the ingest or provisioning code."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -44,6 +45,21 @@ def load_callable(path: str) -> Callable[..., Any]:
     if not callable(target):
         raise CliError(f"{path} is not a callable")
     return target
+
+
+def check_importable(path: str) -> None:
+    """Fail early, without running the module, if `module:function` cannot be imported."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise CliError(f"expected module:function, got {path!r}")
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise CliError(
+            f"cannot import {module_name}: no such module (pass --handler module:function)"
+        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from spot_cli.demo import (
     DEFAULT_HANDLER,
     DEFAULT_PROVISIONER,
+    check_importable,
     handler_environment,
     load_callable,
     local_opensearch,
@@ -45,13 +46,16 @@ def run_demo_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     provisioner = load_callable(args.provisioner or DEFAULT_PROVISIONER)
+    handler_path = args.handler or DEFAULT_HANDLER
+    # Fail before starting anything; the module itself is imported once its environment is set.
+    check_importable(handler_path)
     local = local_opensearch(args.port)
     provisioner(local.settings, INDEX_PREFIX)
     errors: list[BaseException] = []
     with moto_server() as moto_url:
         # Set before the handler is imported: handlers read their environment at import.
         os.environ.update(handler_environment(local.settings, moto_url, f"{INDEX_PREFIX}-write"))
-        handler = resolve_handler(args.handler or DEFAULT_HANDLER)
+        handler = resolve_handler(handler_path)
         client = connect(local.settings)
         result = run_pipeline(
             handler,

@@ -28,15 +28,16 @@ class Target:
 def discover_spot_instances(ec2: Any, limit: int) -> list[Target]:
     """Running Spot instances of the account, so simulated events enrich like real ones."""
     found: list[Target] = []
+    # Lifecycle is checked here rather than with the `instance-lifecycle` filter, which
+    # some EC2-compatible endpoints (moto) do not implement.
     pages = ec2.get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": "instance-lifecycle", "Values": ["spot"]},
-            {"Name": "instance-state-name", "Values": ["running"]},
-        ]
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
     )
     for page in pages:
         for reservation in page["Reservations"]:
             for raw in reservation["Instances"]:
+                if raw.get("InstanceLifecycle") != "spot":
+                    continue
                 found.append(Target(raw["InstanceId"], raw["Placement"]["AvailabilityZone"]))
                 if len(found) >= limit:
                     return found
