@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,16 @@ DEFAULT_PROVISIONER = "spot_cli.local_index:provision_for_demo"
 Provisioner = Callable[[OpenSearchSettings, str], None]
 
 
+def _repo_on_path() -> None:
+    # The console script does not put the checkout on sys.path, and lambda_src/ is not an
+    # installed package: handlers are imported from the repository, as the Lambda asset is.
+    for entry in (str(REPO), os.getcwd()):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
 def load_callable(path: str) -> Callable[..., Any]:
+    _repo_on_path()
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise CliError(f"expected module:function, got {path!r}")
@@ -49,6 +59,7 @@ def load_callable(path: str) -> Callable[..., Any]:
 
 def check_importable(path: str) -> None:
     """Fail early, without running the module, if `module:function` cannot be imported."""
+    _repo_on_path()
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise CliError(f"expected module:function, got {path!r}")

@@ -24,10 +24,8 @@ from spot_cli.errors import CliError
 from spot_cli.opensearch_client import connect
 from spot_cli.pipeline_run import RunResult, RunSettings, run_pipeline, window_of
 from spot_cli.poller import EventSourceSettings
-from spot_cli.report import ReportRequest, build_report, render
+from spot_cli.report import Report, ReportRequest, build_report, render
 from spot_cli.storm import StormSettings
-
-INDEX_PREFIX = "spot-interruptions"
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
@@ -50,28 +48,27 @@ def run_demo_command(args: argparse.Namespace) -> int:
     # Fail before starting anything; the module itself is imported once its environment is set.
     check_importable(handler_path)
     local = local_opensearch(args.port)
-    provisioner(local.settings, INDEX_PREFIX)
+    prefix = args.index_prefix
+    provisioner(local.settings, prefix)
     errors: list[BaseException] = []
+    saved = dict(os.environ)
     with moto_server() as moto_url:
         # Set before the handler is imported: handlers read their environment at import.
-        os.environ.update(handler_environment(local.settings, moto_url, f"{INDEX_PREFIX}-write"))
-        handler = resolve_handler(handler_path)
-        client = connect(local.settings)
-        result = run_pipeline(
-            handler,
-            client,
-            RunSettings(
-                storm=StormSettings(events=args.events, seed=args.seed, poison=args.poison),
-                regions=regions,
+        os.environ.update(handler_environment(local.settings, moto_url, f"{prefix}-write"))
+        try:
+            result, report = _run(
+                args,
+                handler_path=handler_path,
+                settings=local.settings,
                 source=source,
-                index_prefix=INDEX_PREFIX,
-                show_progress=not args.json,
-            ),
-            on_handler_error=errors.append,
-        )
-        since, until = window_of(result.storm, result.fleet)
-        report = build_report(client, ReportRequest(since=since, until=until))
+                prefix=prefix,
+                errors=errors,
+            )
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
     summary = result.summary() | {"handler_errors": len(errors)}
+
     if args.json:
         print(json.dumps({"run": summary, "report": report.to_dict()}, indent=2))
     else:
@@ -84,6 +81,34 @@ def run_demo_command(args: argparse.Namespace) -> int:
     else:
         _print_access(local.settings)
     return _verdict(result)
+
+
+def _run(
+    args: argparse.Namespace,
+    *,
+    handler_path: str,
+    settings: Any,
+    source: EventSourceSettings,
+    prefix: str,
+    errors: list[BaseException],
+) -> tuple[RunResult, Report]:
+    handler = resolve_handler(handler_path)
+    client = connect(settings)
+    result = run_pipeline(
+        handler,
+        client,
+        RunSettings(
+            storm=StormSettings(events=args.events, seed=args.seed, poison=args.poison),
+            regions=[r.strip() for r in args.regions.split(",") if r.strip()],
+            source=source,
+            index_prefix=prefix,
+            show_progress=not args.json,
+        ),
+        on_handler_error=errors.append,
+    )
+    since, until = window_of(result.storm, result.fleet)
+    report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))
+    return result, report
 
 
 def _print_run(result: RunResult, errors: list[BaseException]) -> None:

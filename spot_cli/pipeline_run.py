@@ -6,9 +6,12 @@ starts both, tests bring their fixtures."""
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -114,44 +117,47 @@ def run_pipeline(
     seconds["setup"] = time.monotonic() - started
 
     storm = generate_storm(fleet, settings.storm)
-    mark = time.monotonic()
-    bar = ProgressBar("publish", len(storm.events)) if settings.show_progress else None
-    published = publish(
-        storm,
-        {r: p.queue_url for r, p in pipelines.items()},
-        session=session,
-        progress=bar.advance if bar else None,
-    )
-    if bar:
-        bar.finish("events on the buses")
-    seconds["publish"] = time.monotonic() - mark
-
-    mark = time.monotonic()
     total_messages = len(storm.events) + len(storm.poison)
-    drain_bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
-    stats: dict[str, PollerStats] = {}
-    done_before = 0
-    for region, pipeline in pipelines.items():
-        base = done_before
+    bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
+    deleted: dict[str, int] = dict.fromkeys(pipelines, 0)
+    progress_lock = threading.Lock()
 
-        def report(snapshot: PollerStats, base: int = base) -> None:
-            if drain_bar:
-                drain_bar.update(base + snapshot.deleted, f"{snapshot.failed_records} retried")
+    def report(region: str, snapshot: PollerStats) -> None:
+        with progress_lock:
+            deleted[region] = snapshot.deleted
+            if bar:
+                bar.update(sum(deleted.values()), f"{snapshot.failed_records} retried")
 
-        poller = SqsEventSourcePoller(
+    # Pollers consume while the storm is published, as the event source mapping does; this
+    # also keeps moto's queues shallow (its receive cost grows with queue depth).
+    published_all = threading.Event()
+    invoke_lock = threading.Lock()
+    pollers = {
+        region: SqsEventSourcePoller(
             pipeline.queue_url,
             handler,
             settings.source,
             region=region,
             session=session,
-            progress=report,
+            progress=functools.partial(report, region),
             on_handler_error=on_handler_error,
+            invoke_lock=invoke_lock,
+            input_closed=published_all,
         )
-        stats[region] = poller.run()
-        done_before += stats[region].deleted
-    if drain_bar:
-        drain_bar.update(total_messages)
-        drain_bar.finish("queues drained")
+        for region, pipeline in pipelines.items()
+    }
+    mark = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(pollers)) as pool:
+        futures = {region: pool.submit(p.run) for region, p in pollers.items()}
+        try:
+            published = publish(storm, {r: p.queue_url for r, p in pipelines.items()}, session)
+        finally:
+            published_all.set()
+        seconds["publish"] = time.monotonic() - mark
+        stats = {region: future.result() for region, future in futures.items()}
+    if bar:
+        bar.update(total_messages)
+        bar.finish("queues drained")
     seconds["drain"] = time.monotonic() - mark
 
     index = f"{settings.index_prefix}-*"

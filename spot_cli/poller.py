@@ -147,6 +147,8 @@ class SqsEventSourcePoller:
         session: Any | None = None,
         progress: Callable[[PollerStats], None] | None = None,
         on_handler_error: Callable[[BaseException], None] | None = None,
+        invoke_lock: threading.Lock | None = None,
+        input_closed: threading.Event | None = None,
     ) -> None:
         self.queue_url = queue_url
         self.handler = handler
@@ -165,7 +167,10 @@ class SqsEventSourcePoller:
         self.on_handler_error = on_handler_error
         self.stats = PollerStats()
         self._lock = threading.Lock()
-        self._invoke_lock = threading.Lock()
+        # Shared between pollers of several queues that feed the same handler module.
+        self._invoke_lock = invoke_lock or threading.Lock()
+        # While producers still publish, an empty queue is not a drained one.
+        self._input_closed = input_closed
         self._in_flight = 0
         self._stop = threading.Event()
 
@@ -198,11 +203,16 @@ class SqsEventSourcePoller:
                     finally:
                         with self._lock:
                             self._in_flight -= 1
+                elif self._input_open():
+                    continue
                 elif self._drained():
                     self._stop.set()
         except BaseException:
             self._stop.set()
             raise
+
+    def _input_open(self) -> bool:
+        return self._input_closed is not None and not self._input_closed.is_set()
 
     def _deadline_passed(self) -> bool:
         limit = self.settings.max_seconds

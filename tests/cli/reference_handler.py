@@ -4,6 +4,7 @@ bulk-indexes with `_id` = event id; poison records are reported as failures unti
 redrive policy moves them to the DLQ."""
 
 import json
+import os
 from datetime import UTC, datetime
 
 import boto3
@@ -97,3 +98,25 @@ class ReferenceHandler:
             enrichment="full",
         )
         return doc
+
+
+_instance = None
+
+
+def handler(event, context):
+    """Module-level entry point configured from the environment, as a Lambda handler is."""
+    global _instance  # noqa: PLW0603 - per-container state, like the real handler's clients
+    if _instance is None:
+        from opensearchpy import OpenSearch  # noqa: PLC0415
+
+        endpoint = os.environ["OPENSEARCH_ENDPOINT"]
+        client = OpenSearch(
+            hosts=[endpoint],
+            http_auth=(os.environ["OPENSEARCH_USER"], os.environ["OPENSEARCH_PASSWORD"]),
+            use_ssl=endpoint.startswith("https"),
+            verify_certs=endpoint.startswith("https"),
+            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+            timeout=30,
+        )
+        _instance = ReferenceHandler(client, os.environ["INDEX_ALIAS"])
+    return _instance(event, context)
