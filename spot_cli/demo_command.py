@@ -79,7 +79,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         stop_opensearch(local.started_port)
         print("OpenSearch stopped.", file=sys.stderr)
     else:
-        _print_access(local.settings)
+        _print_access(local.settings, local.started_port)
     return _verdict(result)
 
 
@@ -130,11 +130,14 @@ def _print_run(result: RunResult, errors: list[BaseException]) -> None:
         print(f"The handler raised {len(errors)} times; first: {errors[0]!r}", file=sys.stderr)
 
 
-def _print_access(settings: Any) -> None:
+def _print_access(settings: Any, port: int | None) -> None:
+    stop = f"scripts/opensearch stop --port {port}" if port else "scripts/opensearch stop"
     print(
         f"\nData: {settings.endpoint}  user {settings.user}; the password is in "
         "$OPENSEARCH_INITIAL_ADMIN_PASSWORD or the local default (scripts/opensearch env prints "
-        "it). Stop the node with: scripts/opensearch stop"
+        f"it). Stop the node with: {stop}",
+        # stderr keeps --json output parseable.
+        file=sys.stderr,
     )
 
 
