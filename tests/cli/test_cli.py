@@ -14,6 +14,7 @@ import pytest
 
 from spot_cli.fleet import create_fleet
 from spot_cli.main import main
+from spot_cli.opensearch_client import OpenSearchSettings, _sigv4
 from spot_cli.report import ReportRequest, build_report
 from spot_cli.storm import StormSettings, generate_storm
 from tests.cli.documents import document, index_documents
@@ -239,3 +240,29 @@ def test_redrive(aws, capsys):
     assert sorted(m["Body"] for m in moved) == sorted(f"m{i}" for i in range(23))
     assert all(m["MessageAttributes"]["reason"]["StringValue"] == "bulk 400" for m in moved)
     assert "Messages" not in sqs.receive_message(QueueUrl=dlq)
+
+
+def test_simulate_dry_run_prints_eventbridge_shaped_events(capsys):
+    argv = ["simulate", "--dry-run", "--count", "3", "--region", "eu-west-1", "--action", "stop"]
+    assert main(argv) == 0
+    events = json.loads(capsys.readouterr().out)
+    assert [e["detail"]["instance-action"] for e in events] == ["stop"] * 3
+    for event in events:
+        assert event["source"] == "spot-insights.simulate"
+        az = event["resources"][0].split(":")[3]
+        assert az.startswith("eu-west-1")
+        assert event["resources"] == [f"arn:aws:ec2:{az}:instance/{event['detail']['instance-id']}"]
+
+
+@pytest.mark.parametrize(
+    ("host", "region", "service"),
+    [
+        ("search-spot-abc123.eu-west-1.es.amazonaws.com", "eu-west-1", "es"),
+        ("abc123.us-gov-west-1.aoss.amazonaws.com", "us-gov-west-1", "aoss"),
+    ],
+)
+def test_sigv4_takes_region_and_service_from_the_endpoint(host, region, service):
+    auth = _sigv4(OpenSearchSettings(endpoint=f"https://{host}"), host)
+    assert (auth.region, auth.service) == (region, service)
+    assert OpenSearchSettings(endpoint=f"https://{host}").resolved_auth() == "sigv4"
+    assert OpenSearchSettings(endpoint="https://x", user="admin").resolved_auth() == "basic"
