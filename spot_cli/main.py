@@ -224,7 +224,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         top=args.top,
         index_prefix=args.index_prefix,
     )
-    report = build_report(connect(_opensearch_settings(args)), request)
+    try:
+        report = build_report(connect(_opensearch_settings(args)), request)
+    except LookupError as exc:  # report.NoIndexError, without importing it up front
+        raise CliError(f"{exc} (is --index-prefix right?)") from exc
     print(json.dumps(report.to_dict(), indent=2) if args.json else render(report))
     return 0
 

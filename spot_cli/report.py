@@ -44,6 +44,10 @@ _INTERVALS: tuple[tuple[str, timedelta], ...] = (
 )
 
 
+class NoIndexError(LookupError):
+    """Nothing to report on: no index matches the prefix."""
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     since: datetime | None = None
@@ -258,6 +262,9 @@ def lead_times(client: Any, request: ReportRequest) -> tuple[list[float], int]:
 def build_report(client: Any, request: ReportRequest) -> Report:
     interval = choose_interval(request.since, request.until)
     response = client.search(index=request.index, body=summary_query(request, interval))
+    if "aggregations" not in response:
+        # A wildcard that matches no index answers with hits only.
+        raise NoIndexError(f"no index matches {request.index}")
     aggs = response["aggregations"]
     types = {b["key"]: b["doc_count"] for b in aggs["types"]["buckets"]}
     warnings = aggs["warnings"]

@@ -266,3 +266,15 @@ def test_sigv4_takes_region_and_service_from_the_endpoint(host, region, service)
     assert (auth.region, auth.service) == (region, service)
     assert OpenSearchSettings(endpoint=f"https://{host}").resolved_auth() == "sigv4"
     assert OpenSearchSettings(endpoint="https://x", user="admin").resolved_auth() == "basic"
+
+
+@pytest.mark.opensearch
+def test_report_on_a_prefix_without_indices_is_one_line(opensearch_node):
+    env = {"OPENSEARCH_PASSWORD": opensearch_node.password}
+    args = ["report", "--endpoint", opensearch_node.url, "--user", opensearch_node.user]
+    if opensearch_node.ca_certs:
+        args += ["--ca-certs", opensearch_node.ca_certs]
+    result = _cli(*args, "--index-prefix", f"none-{uuid.uuid4().hex[:8]}", env=env)
+    assert "no index matches none-" in _one_line_error(result)
+    wrong = _cli(*args, env={"OPENSEARCH_PASSWORD": "wrong"})
+    assert "OpenSearch answered 401" in _one_line_error(wrong)
