@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := node_modules/.bin/cdk
 
-.PHONY: setup system-deps synth test lint bench opensearch opensearch-stop clean
+.PHONY: setup system-deps synth test lint bench demo opensearch opensearch-stop clean
 
 setup: system-deps $(VENV)/.installed node_modules/.installed
 
@@ -16,9 +16,10 @@ setup: system-deps $(VENV)/.installed node_modules/.installed
 system-deps:
 	scripts/system-deps
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -44,6 +45,11 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check . scripts/opensearch
 	$(VENV)/bin/ruff format --check . scripts/opensearch
+
+# The whole pipeline locally (moto + the local OpenSearch): `make demo DEMO_ARGS="--events 300"`.
+demo: setup
+	scripts/opensearch install
+	$(VENV)/bin/spot-insights demo $(DEMO_ARGS)
 
 # A long-running local node on :9200 for manual use.
 opensearch:

@@ -1,0 +1,155 @@
+"""The `demo` subcommand: wires local servers, the injected provisioner and handler, the
+pipeline run and the report together, and prints the outcome."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from spot_cli.demo import (
+    DEFAULT_HANDLER,
+    DEFAULT_PROVISIONER,
+    check_importable,
+    handler_environment,
+    load_callable,
+    local_opensearch,
+    moto_server,
+    resolve_handler,
+    stop_opensearch,
+)
+from spot_cli.errors import CliError
+from spot_cli.opensearch_client import connect
+from spot_cli.pipeline_run import RunResult, RunSettings, run_pipeline, window_of
+from spot_cli.poller import EventSourceSettings
+from spot_cli.report import Report, ReportRequest, build_report, render
+from spot_cli.storm import StormSettings
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if not regions:
+        raise CliError("--regions needs at least one region")
+    if args.poison < 0:
+        raise CliError("--poison cannot be negative")
+    try:
+        source = EventSourceSettings(
+            batch_size=args.batch_size,
+            batching_window_seconds=args.batching_window,
+            maximum_concurrency=args.concurrency,
+            max_seconds=1800,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    provisioner = load_callable(args.provisioner or DEFAULT_PROVISIONER)
+    handler_path = args.handler or DEFAULT_HANDLER
+    # Fail before starting anything; the module itself is imported once its environment is set.
+    check_importable(handler_path)
+    local = local_opensearch(args.port)
+    prefix = args.index_prefix
+    provisioner(local.settings, prefix)
+    errors: list[BaseException] = []
+    saved = dict(os.environ)
+    with moto_server() as moto_url:
+        # Set before the handler is imported: handlers read their environment at import.
+        os.environ.update(handler_environment(local.settings, moto_url, f"{prefix}-write"))
+        try:
+            result, report = _run(
+                args,
+                handler_path=handler_path,
+                settings=local.settings,
+                source=source,
+                prefix=prefix,
+                errors=errors,
+            )
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    summary = result.summary() | {"handler_errors": len(errors)}
+
+    if args.json:
+        print(json.dumps({"run": summary, "report": report.to_dict()}, indent=2))
+    else:
+        print(render(report))
+        print()
+        _print_run(result, errors)
+    if args.stop and local.started_port:
+        stop_opensearch(local.started_port)
+        print("OpenSearch stopped.", file=sys.stderr)
+    else:
+        _print_access(local.settings, local.started_port)
+    return _verdict(result)
+
+
+def _run(
+    args: argparse.Namespace,
+    *,
+    handler_path: str,
+    settings: Any,
+    source: EventSourceSettings,
+    prefix: str,
+    errors: list[BaseException],
+) -> tuple[RunResult, Report]:
+    handler = resolve_handler(handler_path)
+    client = connect(settings)
+    result = run_pipeline(
+        handler,
+        client,
+        RunSettings(
+            storm=StormSettings(events=args.events, seed=args.seed, poison=args.poison),
+            regions=[r.strip() for r in args.regions.split(",") if r.strip()],
+            source=source,
+            index_prefix=prefix,
+            show_progress=not args.json,
+        ),
+        on_handler_error=errors.append,
+    )
+    since, until = window_of(result.storm, result.fleet)
+    report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))
+    return result, report
+
+
+def _print_run(result: RunResult, errors: list[BaseException]) -> None:
+    summary = result.summary()
+    print(
+        f"{summary['events']} events ({summary['poison_records']} poison records) from "
+        f"{summary['instances']} instances in {len(result.pipelines)} regions: "
+        f"{summary['indexed']} documents indexed, "
+        f"{sum(result.dlq_depth.values())} messages in the dead-letter queues."
+    )
+    seconds = summary["seconds"]
+    print(
+        f"Throughput: {summary['events_per_second']} events/s while draining "
+        f"({seconds['drain']}s; publish {seconds['publish']}s, setup {seconds['setup']}s, "
+        f"total {seconds['total']}s); {summary['invocations']} handler invocations, "
+        f"{summary['failed_records']} record failures retried."
+    )
+    if errors:
+        print(f"The handler raised {len(errors)} times; first: {errors[0]!r}", file=sys.stderr)
+
+
+def _print_access(settings: Any, port: int | None) -> None:
+    stop = f"scripts/opensearch stop --port {port}" if port else "scripts/opensearch stop"
+    print(
+        f"\nData: {settings.endpoint}  user {settings.user}; the password is in "
+        "$OPENSEARCH_INITIAL_ADMIN_PASSWORD or the local default (scripts/opensearch env prints "
+        f"it). Stop the node with: {stop}",
+        # stderr keeps --json output parseable.
+        file=sys.stderr,
+    )
+
+
+def _verdict(result: RunResult) -> int:
+    problems = []
+    if result.missing_event_ids:
+        problems.append(f"{len(result.missing_event_ids)} events were not indexed")
+    if result.indexed < result.events:
+        problems.append(f"only {result.indexed} of {result.events} documents indexed")
+    dead = sum(result.dlq_depth.values())
+    if dead != len(result.storm.poison):
+        problems.append(f"{dead} messages in the DLQs, expected {len(result.storm.poison)}")
+    if problems:
+        raise CliError("; ".join(problems))
+    return 0

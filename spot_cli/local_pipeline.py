@@ -1,0 +1,115 @@
+"""The deployed capture path, recreated in moto: a rule on each region's default bus that sends
+the EC2 events to an SQS queue whose redrive policy moves poison messages to a DLQ.
+
+EC2 publishes an instance's events on the default bus of the instance's own region, and an
+SQS target must live in the rule's region, so each region gets its own queue pair."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from spot_cli.events import EVENT_PATTERN
+
+DEFAULT_QUEUE_NAME = "spot-interruptions"
+RULE_NAME = "spot-interruptions-capture"
+
+# moto's default SQS delivery drops the envelope's `account`. This transformer rebuilds the
+# whole envelope, so the queue receives what EventBridge delivers without a transformer.
+_FULL_ENVELOPE = {
+    "InputPathsMap": {
+        key: f"$.{key}"
+        for key in ("id", "detail-type", "source", "account", "time", "region", "resources")
+    }
+    | {"detail": "$.detail"},
+    "InputTemplate": (
+        '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+        '"account": "<account>", "time": <time>, "region": "<region>", '
+        '"resources": <resources>, "detail": <detail>}'
+    ),
+}
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Queue attributes as deployed, scaled for a local run.
+
+    The deployed queue keeps the visibility timeout at 6x the function timeout; locally a few
+    seconds keep retries (and the walk to the DLQ) quick."""
+
+    visibility_timeout_seconds: int = 5
+    max_receive_count: int = 3
+    retention_seconds: int = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RegionalPipeline:
+    region: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    rule_arn: str
+    settings: QueueSettings
+
+
+def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def create_regional_pipeline(
+    region: str,
+    name: str = DEFAULT_QUEUE_NAME,
+    settings: QueueSettings | None = None,
+    session: Any | None = None,
+) -> RegionalPipeline:
+    settings = settings or QueueSettings()
+    session = session or boto3.session.Session()
+    sqs = session.client("sqs", region_name=region)
+    dlq_url, dlq_arn = _queue(
+        sqs, f"{name}-dlq", {"MessageRetentionPeriod": str(settings.retention_seconds)}
+    )
+    queue_url, queue_arn = _queue(
+        sqs,
+        name,
+        {
+            "VisibilityTimeout": str(settings.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(settings.retention_seconds),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count}
+            ),
+        },
+    )
+    events = session.client("events", region_name=region)
+    rule_arn = events.put_rule(
+        Name=RULE_NAME, EventPattern=json.dumps(EVENT_PATTERN), State="ENABLED"
+    )["RuleArn"]
+    events.put_targets(
+        Rule=RULE_NAME,
+        Targets=[{"Id": "queue", "Arn": queue_arn, "InputTransformer": _FULL_ENVELOPE}],
+    )
+    return RegionalPipeline(
+        region=region,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        rule_arn=rule_arn,
+        settings=settings,
+    )
+
+
+def create_pipelines(
+    regions: Sequence[str],
+    settings: QueueSettings | None = None,
+    session: Any | None = None,
+) -> dict[str, RegionalPipeline]:
+    return {r: create_regional_pipeline(r, settings=settings, session=session) for r in regions}

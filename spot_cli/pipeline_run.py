@@ -1,0 +1,191 @@
+"""One local run of the whole capture path: fleet, storm through EventBridge, pollers feeding
+the ingest handler, then a check that every event is indexed exactly once.
+
+It needs a moto endpoint in `AWS_ENDPOINT_URL` and a provisioned OpenSearch index; `demo`
+starts both, tests bring their fixtures."""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from spot_cli.fleet import DEFAULT_REGIONS, Fleet, create_fleet
+from spot_cli.local_pipeline import QueueSettings, RegionalPipeline, create_pipelines
+from spot_cli.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
+from spot_cli.progress import ProgressBar
+from spot_cli.redrive import depth
+from spot_cli.storm import PublishResult, Storm, StormSettings, generate_storm, publish
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    storm: StormSettings = field(default_factory=StormSettings)
+    regions: Sequence[str] = DEFAULT_REGIONS
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    source: EventSourceSettings = field(
+        default_factory=lambda: EventSourceSettings(
+            batch_size=100, batching_window_seconds=1.0, maximum_concurrency=2
+        )
+    )
+    index_prefix: str = "spot-interruptions"
+    show_progress: bool = True
+
+
+@dataclass
+class RunResult:
+    fleet: Fleet
+    storm: Storm
+    published: PublishResult
+    pipelines: dict[str, RegionalPipeline]
+    poller_stats: dict[str, PollerStats]
+    indexed: int
+    missing_event_ids: list[str]
+    dlq_depth: dict[str, int]
+    seconds: dict[str, float]
+
+    @property
+    def events(self) -> int:
+        return len(self.storm.events)
+
+    @property
+    def events_per_second(self) -> float:
+        drain = self.seconds.get("drain", 0.0)
+        return self.events / drain if drain else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "poison_records": len(self.storm.poison),
+            "instances": len(self.fleet.instances),
+            "indexed": self.indexed,
+            "missing_event_ids": len(self.missing_event_ids),
+            "dead_letter_queue": self.dlq_depth,
+            "invocations": sum(s.invocations for s in self.poller_stats.values()),
+            "failed_records": sum(s.failed_records for s in self.poller_stats.values()),
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "events_per_second": round(self.events_per_second, 1),
+        }
+
+
+def fleet_size_for(storm: StormSettings, regions: int) -> int:
+    # One warning per interrupted instance; a little headroom keeps ghosts at their ratio.
+    interrupted = storm.events / (1 + storm.rebalance_ratio)
+    return max(10, math.ceil(interrupted * 1.15 / regions))
+
+
+def count_indexed(client: Any, index: str, event_ids: Sequence[str]) -> tuple[int, list[str]]:
+    """Documents in the indices, and which of `event_ids` have no document."""
+    client.indices.refresh(index=index)
+    total = client.count(index=index)["count"]
+    missing: list[str] = []
+    for start in range(0, len(event_ids), 1000):
+        chunk = list(event_ids[start : start + 1000])
+        response = client.search(
+            index=index,
+            body={"size": len(chunk), "_source": False, "query": {"ids": {"values": chunk}}},
+        )
+        found = {hit["_id"] for hit in response["hits"]["hits"]}
+        missing.extend(i for i in chunk if i not in found)
+    return total, missing
+
+
+def run_pipeline(
+    handler: Handler,
+    opensearch: Any,
+    settings: RunSettings | None = None,
+    session: Any | None = None,
+    on_handler_error: Callable[[BaseException], None] | None = None,
+) -> RunResult:
+    settings = settings or RunSettings()
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+    regions = list(settings.regions)
+    fleet = create_fleet(
+        regions,
+        fleet_size_for(settings.storm, len(regions)),
+        seed=settings.storm.seed,
+        session=session,
+    )
+    pipelines = create_pipelines(regions, settings.queue, session=session)
+    seconds["setup"] = time.monotonic() - started
+
+    storm = generate_storm(fleet, settings.storm)
+    total_messages = len(storm.events) + len(storm.poison)
+    bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
+    deleted: dict[str, int] = dict.fromkeys(pipelines, 0)
+    progress_lock = threading.Lock()
+
+    def report(region: str, snapshot: PollerStats) -> None:
+        with progress_lock:
+            deleted[region] = snapshot.deleted
+            if bar:
+                bar.update(sum(deleted.values()), f"{snapshot.failed_records} retried")
+
+    # Pollers consume while the storm is published, as the event source mapping does; this
+    # also keeps moto's queues shallow (its receive cost grows with queue depth).
+    published_all = threading.Event()
+    invoke_lock = threading.Lock()
+    pollers = {
+        region: SqsEventSourcePoller(
+            pipeline.queue_url,
+            handler,
+            settings.source,
+            region=region,
+            session=session,
+            progress=functools.partial(report, region),
+            on_handler_error=on_handler_error,
+            invoke_lock=invoke_lock,
+            input_closed=published_all,
+        )
+        for region, pipeline in pipelines.items()
+    }
+    mark = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(pollers)) as pool:
+        futures = {region: pool.submit(p.run) for region, p in pollers.items()}
+        try:
+            published = publish(storm, {r: p.queue_url for r, p in pipelines.items()}, session)
+        finally:
+            published_all.set()
+        seconds["publish"] = time.monotonic() - mark
+        stats = {region: future.result() for region, future in futures.items()}
+    if bar:
+        bar.update(total_messages)
+        bar.finish("queues drained")
+    seconds["drain"] = time.monotonic() - mark
+
+    index = f"{settings.index_prefix}-*"
+    indexed, missing = count_indexed(opensearch, index, list(published.delivered_ids.values()))
+    dlq = {r: _dlq_depth(session, p) for r, p in pipelines.items()}
+    seconds["total"] = time.monotonic() - started
+    return RunResult(
+        fleet=fleet,
+        storm=storm,
+        published=published,
+        pipelines=pipelines,
+        poller_stats=stats,
+        indexed=indexed,
+        missing_event_ids=missing,
+        dlq_depth=dlq,
+        seconds=seconds,
+    )
+
+
+def _dlq_depth(session: Any, pipeline: RegionalPipeline) -> int:
+    import boto3  # noqa: PLC0415
+
+    sqs = (session or boto3.session.Session()).client("sqs", region_name=pipeline.region)
+    return depth(sqs, pipeline.dlq_url)
+
+
+def window_of(storm: Storm, fleet: Fleet) -> tuple[Any, Any]:
+    """A report range that covers the storm."""
+    return fleet.created_at - storm.settings.window - timedelta(minutes=45), (
+        fleet.created_at + timedelta(hours=1)
+    )

@@ -1,0 +1,255 @@
+"""A deterministic storm of Spot interruption warnings and rebalance recommendations.
+
+Each interrupted instance gets at most one warning; most get a rebalance recommendation some
+minutes earlier; a few get only the rebalance; a few events name instances that no longer
+exist. The same seed and fleet always give the same events, so tests compute their expected
+counts from `Storm.events` directly."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+
+from spot_cli.events import INSTANCE_ACTIONS, REBALANCE, WARNING, ec2_event, parse_time
+from spot_cli.fleet import Fleet, FleetInstance
+
+# Poison kinds. Body-level poison cannot pass through EventBridge (it only emits JSON events),
+# so it goes straight to the queue, as a misconfigured producer would put it there.
+POISON_NOT_JSON = "not-json"
+POISON_NOT_AN_EVENT = "not-an-event"
+POISON_MISSING_INSTANCE_ID = "missing-instance-id"
+POISON_KINDS: tuple[str, ...] = (POISON_NOT_JSON, POISON_NOT_AN_EVENT, POISON_MISSING_INSTANCE_ID)
+PUT_EVENTS_BATCH = 10  # the PutEvents limit
+
+
+@dataclass(frozen=True)
+class StormSettings:
+    events: int = 5000
+    seed: int = 42
+    window: timedelta = timedelta(hours=6)
+    rebalance_ratio: float = 0.6  # interrupted instances that first got a rebalance
+    rebalance_only_ratio: float = 0.1  # instances that got a rebalance and no warning
+    ghost_ratio: float = 0.03  # events for instances that no longer exist
+    max_lead: timedelta = timedelta(minutes=30)
+    poison: int = 0
+
+
+@dataclass(frozen=True)
+class PoisonRecord:
+    kind: str
+    region: str
+    # The raw SQS body for queue-level poison; the EventBridge event for bus-level poison.
+    body: str | None = None
+    event: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Storm:
+    events: tuple[dict[str, Any], ...]
+    poison: tuple[PoisonRecord, ...]
+    ghost_instance_ids: frozenset[str]
+    settings: StormSettings
+    by_id: Mapping[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {e["id"]: e for e in self.events})
+
+    def of_type(self, detail_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["detail-type"] == detail_type]
+
+    def rebalance_lead_seconds(self) -> dict[str, float]:
+        """Per instance with both: first warning time minus first rebalance time."""
+        first: dict[tuple[str, str], datetime] = {}
+        for event in self.events:
+            key = (event["detail"]["instance-id"], event["detail-type"])
+            when = parse_time(event["time"])
+            if key not in first or when < first[key]:
+                first[key] = when
+        return {
+            iid: (first[(iid, WARNING)] - first[(iid, REBALANCE)]).total_seconds()
+            for iid, kind in first
+            if kind == WARNING and (iid, REBALANCE) in first
+        }
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _ghost(rng: random.Random, template: FleetInstance) -> FleetInstance:
+    """An instance EC2 no longer knows: only what an event carries (id, region, AZ)."""
+    return FleetInstance(
+        instance_id="i-" + "".join(rng.choice("0123456789abcdef") for _ in range(17)),
+        region=template.region,
+        availability_zone=template.availability_zone,
+        availability_zone_id=template.availability_zone_id,
+        instance_type="",
+        architecture="",
+        image_id="",
+        subnet_id="",
+        vpc_id="",
+        private_ip=None,
+        public_ip=None,
+        launch_time=template.launch_time,
+        tags={},
+        capacity_kind="gone",
+        capacity_group="standalone",
+    )
+
+
+def generate_storm(fleet: Fleet, settings: StormSettings | None = None) -> Storm:
+    settings = settings or StormSettings()
+    if settings.events < 1:
+        raise ValueError("a storm needs at least one event")
+    rng = random.Random(settings.seed)
+    end = fleet.created_at
+    start = end - settings.window
+    candidates = sorted(fleet.instances, key=lambda i: i.instance_id)
+    rng.shuffle(candidates)
+    events: list[dict[str, Any]] = []
+    ghosts: set[str] = set()
+    while len(events) < settings.events:
+        if not candidates or rng.random() < settings.ghost_ratio:
+            subject = _ghost(rng, rng.choice(fleet.instances))
+            ghosts.add(subject.instance_id)
+        else:
+            subject = candidates.pop()
+        earliest = max(start, subject.launch_time + timedelta(minutes=1))
+        # Without backdated launch times (moto out of process) events follow the launch.
+        latest = max(end, earliest)
+        warned_at = earliest + (latest - earliest) * rng.random()
+        warned_at = warned_at.replace(microsecond=0)
+        remaining = settings.events - len(events)
+        rebalance_only = rng.random() < settings.rebalance_only_ratio
+        wants_rebalance = rebalance_only or (
+            remaining >= 2 and rng.random() < settings.rebalance_ratio
+        )
+        if wants_rebalance:
+            lead = timedelta(seconds=rng.randint(60, int(settings.max_lead.total_seconds())))
+            rebalanced_at = max(warned_at - lead, subject.launch_time + timedelta(seconds=30))
+            events.append(
+                _event(rng, fleet, subject, REBALANCE, rebalanced_at.replace(microsecond=0))
+            )
+        if rebalance_only and wants_rebalance:
+            continue
+        if len(events) < settings.events:
+            events.append(_event(rng, fleet, subject, WARNING, warned_at))
+    poison = tuple(_poison(rng, fleet, i) for i in range(settings.poison))
+    return Storm(
+        events=tuple(events[: settings.events]),
+        poison=poison,
+        ghost_instance_ids=frozenset(ghosts),
+        settings=settings,
+    )
+
+
+def _event(
+    rng: random.Random, fleet: Fleet, subject: FleetInstance, detail_type: str, when: datetime
+) -> dict[str, Any]:
+    action = rng.choices(INSTANCE_ACTIONS, weights=(80, 12, 8))[0]
+    return ec2_event(
+        event_id=_uuid(rng),
+        detail_type=detail_type,
+        account=fleet.account,
+        region=subject.region,
+        availability_zone=subject.availability_zone,
+        instance_id=subject.instance_id,
+        when=when,
+        instance_action=action if detail_type == WARNING else None,
+    )
+
+
+def _poison(rng: random.Random, fleet: Fleet, index: int) -> PoisonRecord:
+    kind = POISON_KINDS[index % len(POISON_KINDS)]
+    host = rng.choice(fleet.instances)
+    if kind == POISON_NOT_JSON:
+        return PoisonRecord(kind, host.region, body='{"detail-type": "EC2 Spot Instance Interr')
+    if kind == POISON_NOT_AN_EVENT:
+        return PoisonRecord(kind, host.region, body=json.dumps(["not", "an", "event"]))
+    event = _event(rng, fleet, host, WARNING, fleet.created_at)
+    event["detail"].pop("instance-id")
+    return PoisonRecord(kind, host.region, event=event)
+
+
+class PutEventsError(RuntimeError):
+    """Entries EventBridge kept rejecting."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    # Generated event id -> the id EventBridge assigned (the one the queue's message carries).
+    delivered_ids: Mapping[str, str]
+    poison_event_ids: tuple[str, ...]
+
+
+def _entry(event: Mapping[str, Any], bus: str) -> dict[str, Any]:
+    return {
+        "EventBusName": bus,
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": list(event["resources"]),
+        "Time": parse_time(event["time"]),
+    }
+
+
+def put_events(
+    events_client: Any, events: list[Mapping[str, Any]], attempts: int = 5, bus: str = "default"
+) -> dict[str, str]:
+    """PutEvents in batches of ten, retrying only the failed entries of a batch."""
+    assigned: dict[str, str] = {}
+    reason = ""
+    for start in range(0, len(events), PUT_EVENTS_BATCH):
+        pending = list(events[start : start + PUT_EVENTS_BATCH])
+        for _ in range(attempts):
+            entries = events_client.put_events(Entries=[_entry(e, bus) for e in pending])["Entries"]
+            failed = []
+            for event, entry in zip(pending, entries, strict=True):
+                if entry.get("EventId"):
+                    assigned[event["id"]] = entry["EventId"]
+                else:
+                    failed.append(event)
+                    reason = f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"
+            pending = failed
+            if not pending:
+                break
+        if pending:
+            raise PutEventsError(f"PutEvents kept failing for {len(pending)} events ({reason})")
+    return assigned
+
+
+def publish(
+    storm: Storm,
+    queue_urls: Mapping[str, str],
+    session: Any | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PublishResult:
+    """Put the storm on each region's default bus; poison bodies go straight to the queue."""
+    session = session or boto3.session.Session()
+    by_region: dict[str, list[dict[str, Any]]] = {}
+    for event in storm.events:
+        by_region.setdefault(event["region"], []).append(event)
+    delivered: dict[str, str] = {}
+    for region, events in sorted(by_region.items()):
+        client = session.client("events", region_name=region)
+        for start in range(0, len(events), 100):
+            chunk = events[start : start + 100]
+            delivered.update(put_events(client, chunk))
+            if progress:
+                progress(len(chunk))
+    poison_ids: list[str] = []
+    for record in storm.poison:
+        if record.event is not None:
+            client = session.client("events", region_name=record.region)
+            poison_ids.extend(put_events(client, [record.event]).values())
+        else:
+            sqs = session.client("sqs", region_name=record.region)
+            sqs.send_message(QueueUrl=queue_urls[record.region], MessageBody=record.body)
+    return PublishResult(delivered_ids=delivered, poison_event_ids=tuple(poison_ids))

@@ -1,0 +1,102 @@
+"""The report's aggregations against the real OpenSearch, checked against direct counts."""
+
+import re
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from spot_cli.events import REBALANCE, WARNING, parse_time
+from spot_cli.fleet import create_fleet
+from spot_cli.report import (
+    UNKNOWN,
+    ReportRequest,
+    build_report,
+    percentile,
+    render,
+)
+from spot_cli.storm import StormSettings, generate_storm
+from tests.cli.documents import document, index_documents
+
+pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
+
+
+@pytest.fixture
+def indexed(aws, opensearch):
+    fleet = create_fleet(("us-east-1", "us-west-2", "eu-west-1"), instances_per_region=80, seed=21)
+    storm = generate_storm(fleet, StormSettings(events=300, seed=4, window=timedelta(hours=6)))
+    docs = [document(e, fleet) for e in storm.events]
+    prefix = f"report-{uuid.uuid4().hex[:8]}"
+    index_documents(opensearch, prefix, docs)
+    yield fleet, storm, docs, prefix
+    opensearch.indices.delete(index=f"{prefix}-*")
+
+
+def test_report_numbers_equal_direct_counts(opensearch, indexed):
+    fleet, storm, docs, prefix = indexed
+    end = fleet.created_at + timedelta(minutes=1)
+    request = ReportRequest(
+        since=end - timedelta(hours=12), until=end, index_prefix=prefix, top=500
+    )
+    report = build_report(opensearch, request)
+    warnings = [d for d in docs if d["event_type"] == WARNING]
+    assert report.warnings == len(warnings) == len(storm.of_type(WARNING))
+    assert report.rebalances == len(storm.of_type(REBALANCE))
+    assert report.instances == len({d["instance_id"] for d in docs})
+    assert report.not_enriched == sum(d["enrichment"] != "full" for d in docs) > 0
+    assert sum(b.count for b in report.over_time) == len(warnings)
+    for got, field in (
+        (report.top_azs, "availability_zone"),
+        (report.instance_types, "instance_type"),
+        (report.capacity_groups, "capacity_group"),
+        (report.by_action, "instance_action"),
+    ):
+        assert {b.key: b.count for b in got} == Counter(d.get(field, UNKNOWN) for d in warnings)
+    pools = Counter(
+        f"{d.get('instance_type', UNKNOWN)} / {d['availability_zone']}" for d in warnings
+    )
+    assert {b.key: b.count for b in report.hottest_pools} == dict(pools)
+    assert [b.count for b in report.hottest_pools] == sorted(pools.values(), reverse=True)
+    runtimes = [d["runtime_seconds"] for d in warnings if "runtime_seconds" in d]
+    assert report.runtime_seconds.count == len(runtimes)
+    assert report.runtime_seconds.min == min(runtimes)
+    assert report.runtime_seconds.max == max(runtimes)
+    p50 = report.runtime_seconds.percentiles["p50"]
+    assert min(runtimes) <= p50 <= max(runtimes)
+    # t-digest is approximate: within 10% of the range of the exact median.
+    assert abs(p50 - percentile(runtimes, 50)) <= 0.1 * (max(runtimes) - min(runtimes))
+    leads = storm.rebalance_lead_seconds()
+    assert report.rebalance_lead_seconds.count == len(leads)
+    assert report.rebalance_lead_seconds.min == min(leads.values())
+    assert report.rebalance_lead_seconds.max == max(leads.values())
+    assert report.rebalance_lead_seconds.percentiles["p50"] == percentile(list(leads.values()), 50)
+    warned = {e["detail"]["instance-id"] for e in storm.of_type(WARNING)}
+    assert report.warnings_without_rebalance == len(warned - set(leads))
+    text = render(report)
+    assert re.search(rf"interruption warnings\s+{report.warnings}\n", text)
+    assert "Hottest pools" in text
+
+
+def test_filters_and_time_range_narrow_the_counts(opensearch, indexed):
+    fleet, _, docs, prefix = indexed
+    warnings = [d for d in docs if d["event_type"] == WARNING]
+    region_only = ReportRequest(filters={"region": ["us-west-2"]}, index_prefix=prefix)
+    report = build_report(opensearch, region_only)
+    assert report.warnings == sum(d["region"] == "us-west-2" for d in warnings)
+    since = fleet.created_at - timedelta(hours=2)
+    recent = build_report(opensearch, ReportRequest(since=since, index_prefix=prefix))
+    assert recent.warnings == sum(parse_time(d["event_time"]) >= since for d in warnings)
+    group = warnings[0]["capacity_group"]
+    by_group = build_report(
+        opensearch, ReportRequest(filters={"capacity_group": [group]}, index_prefix=prefix)
+    )
+    assert by_group.warnings == sum(d["capacity_group"] == group for d in warnings)
+    assert [b.key for b in by_group.capacity_groups] == [group]
+
+
+def test_percentile_matches_numpys_linear_definition():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10], 99) == 10
+    assert percentile([], 50) is None
+    assert percentile([0, 100], 90) == 90
