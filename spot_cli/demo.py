@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 OPENSEARCH_SCRIPT = REPO / "scripts" / "opensearch"
 # The contract's handler path; the lead points these at the real code once it lands.
 DEFAULT_HANDLER = "lambda_src.ingest.handler:handler"
-DEFAULT_PROVISIONER = "spot_cli.local_index:provision_for_demo"
+DEFAULT_PROVISIONER = "spot_cli.provisioning:provision_local"
 
 # provisioner(opensearch settings, index prefix) -> None; must be idempotent.
 Provisioner = Callable[[OpenSearchSettings, str], None]
@@ -147,18 +147,34 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def handler_environment(settings: OpenSearchSettings, moto_url: str, alias: str) -> dict[str, str]:
-    """What the ingest function's environment holds when deployed, pointed at local servers."""
-    env = {
+def aws_environment(moto_url: str, home_region: str) -> dict[str, str]:
+    """AWS SDK settings that send every call to the local moto server, never to an account."""
+    return {
         "AWS_ENDPOINT_URL": moto_url,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": home_region,
+        "AWS_REGION": home_region,
+    }
+
+
+def handler_environment(
+    settings: OpenSearchSettings, alias: str, dead_letter_queue_url: str
+) -> dict[str, str]:
+    """What the ingest function's environment holds when deployed, pointed at local servers.
+
+    Locally one function consumes every region's queue, so the poison records it parks go to
+    the home region's dead-letter queue (the region in `aws_environment`)."""
+    env = {
+        "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url,
         "OPENSEARCH_ENDPOINT": settings.endpoint,
         "INDEX_ALIAS": alias,
         "POWERTOOLS_SERVICE_NAME": "spot-insights-ingest",
         "POWERTOOLS_METRICS_NAMESPACE": "SpotInsightsLocal",
+        # Deployed, these go to CloudWatch; here they would interleave with the demo's output
+        # (and break --json), and the demo reports the same counts itself.
+        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        "POWERTOOLS_METRICS_DISABLED": "true",
     }
     if settings.user and settings.password:
         env["OPENSEARCH_USER"] = settings.user

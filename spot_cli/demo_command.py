@@ -7,11 +7,14 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import Any
 
 from spot_cli.demo import (
     DEFAULT_HANDLER,
     DEFAULT_PROVISIONER,
+    LocalOpenSearch,
+    aws_environment,
     check_importable,
     handler_environment,
     load_callable,
@@ -21,6 +24,7 @@ from spot_cli.demo import (
     stop_opensearch,
 )
 from spot_cli.errors import CliError
+from spot_cli.local_pipeline import RegionalPipeline, create_pipelines
 from spot_cli.opensearch_client import connect
 from spot_cli.pipeline_run import RunResult, RunSettings, run_pipeline, window_of
 from spot_cli.poller import EventSourceSettings
@@ -49,19 +53,33 @@ def run_demo_command(args: argparse.Namespace) -> int:
     check_importable(handler_path)
     local = local_opensearch(args.port)
     prefix = args.index_prefix
+    if not args.keep:
+        _start_empty(local, prefix)
     provisioner(local.settings, prefix)
     errors: list[BaseException] = []
     saved = dict(os.environ)
+    run_settings = RunSettings(
+        storm=StormSettings(events=args.events, seed=args.seed, poison=args.poison),
+        regions=regions,
+        source=source,
+        index_prefix=prefix,
+        show_progress=not args.json,
+    )
     with moto_server() as moto_url:
-        # Set before the handler is imported: handlers read their environment at import.
-        os.environ.update(handler_environment(local.settings, moto_url, f"{prefix}-write"))
         try:
+            os.environ.update(aws_environment(moto_url, regions[0]))
+            pipelines = create_pipelines(regions, run_settings.queue)
+            # Set before the handler is imported: handlers read their environment at import.
+            os.environ.update(
+                handler_environment(
+                    local.settings, f"{prefix}-write", pipelines[regions[0]].dlq_url
+                )
+            )
             result, report = _run(
-                args,
                 handler_path=handler_path,
                 settings=local.settings,
-                source=source,
-                prefix=prefix,
+                run_settings=run_settings,
+                pipelines=pipelines,
                 errors=errors,
             )
         finally:
@@ -83,31 +101,42 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return _verdict(result)
 
 
+def _start_empty(local: LocalOpenSearch, prefix: str) -> None:
+    """Each run's checks and report cover exactly its own storm. Only the project's own local
+    node is ever emptied; a cluster named by OPENSEARCH_URL is never written over."""
+    client = connect(local.settings)
+    if local.started_port is not None:
+        client.indices.delete(
+            index=f"{prefix}-*", ignore_unavailable=True, expand_wildcards="open,closed"
+        )
+        return
+    if client.indices.exists(index=f"{prefix}-*", allow_no_indices=False):
+        raise CliError(
+            f"{local.settings.endpoint} already has {prefix}-* indices; pass another "
+            "--index-prefix, or --keep to add to them"
+        )
+
+
 def _run(
-    args: argparse.Namespace,
     *,
     handler_path: str,
     settings: Any,
-    source: EventSourceSettings,
-    prefix: str,
+    run_settings: RunSettings,
+    pipelines: dict[str, RegionalPipeline],
     errors: list[BaseException],
 ) -> tuple[RunResult, Report]:
     handler = resolve_handler(handler_path)
     client = connect(settings)
-    result = run_pipeline(
-        handler,
-        client,
-        RunSettings(
-            storm=StormSettings(events=args.events, seed=args.seed, poison=args.poison),
-            regions=[r.strip() for r in args.regions.split(",") if r.strip()],
-            source=source,
-            index_prefix=prefix,
-            show_progress=not args.json,
-        ),
-        on_handler_error=errors.append,
-    )
+    with warnings.catch_warnings():
+        # The demo disables the function's metrics; Powertools then warns on every invocation.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        result = run_pipeline(
+            handler, client, run_settings, on_handler_error=errors.append, pipelines=pipelines
+        )
     since, until = window_of(result.storm, result.fleet)
-    report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))
+    report = build_report(
+        client, ReportRequest(since=since, until=until, index_prefix=run_settings.index_prefix)
+    )
     return result, report
 
 

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--provisioner", default=None, help="module:function (settings, prefix)")
     demo.add_argument("--port", type=positive, default=9200, help="local OpenSearch port")
     demo.add_argument("--index-prefix", default="spot-interruptions")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep earlier runs' documents (default: start empty)"
+    )
     demo.add_argument("--stop", action="store_true", help="stop OpenSearch at the end")
     demo.add_argument("--json", action="store_true")
     return parser

@@ -101,8 +101,12 @@ def run_pipeline(
     opensearch: Any,
     settings: RunSettings | None = None,
     session: Any | None = None,
+    *,
     on_handler_error: Callable[[BaseException], None] | None = None,
+    pipelines: dict[str, RegionalPipeline] | None = None,
 ) -> RunResult:
+    """Run the storm through the pipelines (created here unless the caller made them first,
+    e.g. to hand the handler a dead-letter queue URL)."""
     settings = settings or RunSettings()
     seconds: dict[str, float] = {}
     started = time.monotonic()
@@ -113,7 +117,8 @@ def run_pipeline(
         seed=settings.storm.seed,
         session=session,
     )
-    pipelines = create_pipelines(regions, settings.queue, session=session)
+    if pipelines is None:
+        pipelines = create_pipelines(regions, settings.queue, session=session)
     seconds["setup"] = time.monotonic() - started
 
     storm = generate_storm(fleet, settings.storm)

@@ -52,6 +52,10 @@ class IngestPipeline(Construct):
     :param event_bus: bus the rules listen on. Default: the account's default bus.
     :param detail_types: one rule per detail-type. Default: Spot interruption warning and
         rebalance recommendation.
+    :param test_event_source: a custom source (not `aws.*`, which EventBridge reserves) whose
+        events of those detail-types are also captured and accepted by the function, for
+        end-to-end checks with synthetic events (`spot-insights simulate`). Default: none, so
+        only EC2 itself can feed the pipeline.
     :param queue: an existing queue to consume (its encryption, TLS policy and redrive policy
         are then the caller's). Default: a new KMS-encrypted, TLS-only queue.
     :param dead_letter_queue: where undeliverable events and poison records go. Default: a new
@@ -87,6 +91,7 @@ class IngestPipeline(Construct):
         index_prefix: str = "spot-interruptions",
         event_bus: events.IEventBus | None = None,
         detail_types: Sequence[str] = DEFAULT_DETAIL_TYPES,
+        test_event_source: str | None = None,
         queue: sqs.IQueue | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
         encryption_key: kms.IKey | None = None,
@@ -177,6 +182,23 @@ class IngestPipeline(Construct):
                 )
             )
             self.rules.append(rule)
+        self.test_rule: events.Rule | None = None
+        if test_event_source is not None:
+            self.test_rule = events.Rule(
+                self,
+                "TestRule",
+                description=f"Synthetic events from {test_event_source} -> Spot Insights ingest",
+                event_bus=event_bus,
+                event_pattern=events.EventPattern(
+                    source=[test_event_source], detail_type=list(detail_types)
+                ),
+            )
+            self.test_rule.add_target(
+                targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)
+            )
+        accepted_sources = ",".join(
+            ["aws.ec2", *([test_event_source] if test_event_source else [])]
+        )
 
         self.log_group = logs.LogGroup(
             self,
@@ -205,6 +227,7 @@ class IngestPipeline(Construct):
                 "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
                 "OPENSEARCH_TIMEOUT": str(request_timeout),
                 "ENRICHMENT_MAX_ATTEMPTS": str(enrichment_max_attempts),
+                "ACCEPTED_SOURCES": accepted_sources,
                 "POWERTOOLS_SERVICE_NAME": "spot-insights-ingest",
                 "POWERTOOLS_METRICS_NAMESPACE": "SpotInsights",
                 **(environment or {}),

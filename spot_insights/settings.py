@@ -47,6 +47,8 @@ class Settings:
     """Prefix of the indices, the write alias (`<prefix>-write`) and the index pattern."""
     reader_users: tuple[str, ...] = ()
     """Internal read-only Dashboards users; their passwords are generated in Secrets Manager."""
+    simulation_rule: bool = False
+    """Also capture `spot-insights simulate` events (source `spot-insights.simulate`)."""
 
 
 def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
@@ -154,6 +156,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
         ),
     ),
     "readerUsers": ("reader_users", _names),
+    "simulationRule": ("simulation_rule", _bool),
 }
 SETTING_KEYS = tuple(_PARSERS)
 # Keys the CDK toolkit itself writes into context; everything else without ':' or '@' is ours.

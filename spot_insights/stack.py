@@ -20,6 +20,9 @@ from spot_insights.network import SpotInsightsNetwork
 from spot_insights.search_domain import SearchDomain
 from spot_insights.settings import Settings
 
+# The source `spot-insights simulate` puts on the bus (EventBridge reserves aws.* for AWS).
+SIMULATION_SOURCE = "spot-insights.simulate"
+
 
 class SpotInsightsStack(cdk.Stack):
     """Spot Interruption Insights in one stack, configured by `Settings`."""
@@ -54,6 +57,7 @@ class SpotInsightsStack(cdk.Stack):
             index_prefix=settings.index_prefix,
             alarm_topic=self.alarm_topic,
             vpc=self.vpc,
+            test_event_source=SIMULATION_SOURCE if settings.simulation_rule else None,
         )
         self.search.allow_from(self.ingest.function)
         self.search.grant_write(self.ingest.function.role)

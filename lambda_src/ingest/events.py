@@ -3,11 +3,18 @@ to its model. Adding an event type is one small subclass with `@register`."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+# EC2 itself, plus a test source the deployment opted into (IngestPipeline test_event_source).
+ACCEPTED_SOURCES = frozenset(
+    source.strip()
+    for source in os.environ.get("ACCEPTED_SOURCES", "aws.ec2").split(",")
+    if source.strip()
+)
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 # Real warnings may put the AZ in the ARN's region slot (arn:aws:ec2:us-west-2c:instance/i-...).
 _ARN_ZONE = re.compile(r"^arn:[^:]+:ec2:([a-z]{2}(?:-[a-z]+)+-\d[a-z]):")
@@ -81,11 +88,11 @@ class RebalanceRecommendation(SpotEvent):
     detail_type: ClassVar[str] = "EC2 Instance Rebalance Recommendation"
 
 
-def parse_event(event: Any) -> SpotEvent:
+def parse_event(event: Any, accepted_sources: frozenset[str] = ACCEPTED_SOURCES) -> SpotEvent:
     """Validate an EventBridge event (already decoded from JSON) and return its typed model."""
     if not isinstance(event, dict):
         raise InvalidEvent("the message body is not a JSON object")
-    if event.get("source") != "aws.ec2":
+    if event.get("source") not in accepted_sources:
         raise InvalidEvent(f"unexpected source {event.get('source')!r}")
     model = _REGISTRY.get(event.get("detail-type"))  # type: ignore[arg-type]
     if model is None:

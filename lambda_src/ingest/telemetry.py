@@ -6,6 +6,7 @@ import os
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from lambda_src.ingest.batch import BatchOutcome
 
@@ -18,7 +19,12 @@ metrics = Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVIC
 
 def record_outcome(outcome: BatchOutcome) -> None:
     """Batch totals on the default dimensions; interruption counts by event type and region
-    (both low-cardinality: a handful of types, a few dozen regions)."""
+    (both low-cardinality: a handful of types, a few dozen regions).
+
+    Nothing is recorded when metrics are disabled (local runs): Powertools then never flushes,
+    so recorded values would pile up in its shared metric set."""
+    if is_metrics_disabled():
+        return
     metrics.add_metric(name="DocumentsStored", unit=MetricUnit.Count, value=outcome.stored_total)
     metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=len(outcome.retry))
     metrics.add_metric(name="RecordsPoisoned", unit=MetricUnit.Count, value=len(outcome.poisoned))

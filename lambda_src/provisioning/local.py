@@ -22,6 +22,39 @@ from lambda_src.provisioning.provisioner import Provisioner
 from lambda_src.provisioning.settings import DEFAULT_PREFIX, IsmMode, ProvisioningSettings
 
 
+def provision(
+    endpoint: str,
+    auth: tuple[str, str],
+    *,
+    ca_certs: str | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    replicas: int = 0,
+    retention_days: int = 365,
+    writer_backend_roles: Sequence[str] = (),
+    require_ism: bool = False,
+    dashboards_url: str = "",
+) -> dict[str, str]:
+    """Run the custom resource's provisioning steps against `endpoint` with basic auth."""
+    settings = ProvisioningSettings.from_properties(
+        {
+            "Endpoint": endpoint,
+            "MasterSecretArn": "local",
+            "IndexPrefix": prefix,
+            "Replicas": str(replicas),
+            "RetentionDays": str(retention_days),
+            "WriterBackendRoles": list(writer_backend_roles),
+            "IsmMode": (IsmMode.REQUIRED if require_ism else IsmMode.SKIP_IF_UNAVAILABLE),
+            "DashboardsUrl": dashboards_url,
+            "ImportSavedObjects": str(bool(dashboards_url)).lower(),
+        }
+    )
+    verify: bool | str = ca_certs or True
+    retry = RetryPolicy(max_attempts=5)
+    opensearch = HttpClient(settings.endpoint, auth=auth, verify=verify, retry=retry)
+    dashboards = HttpClient(settings.dashboards_url, auth=auth, verify=verify, retry=retry)
+    return Provisioner(settings, opensearch, dashboards).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)
@@ -40,26 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: set {', '.join(missing)} (see scripts/opensearch env)", file=sys.stderr)
         return 2
     try:
-        settings = ProvisioningSettings.from_properties(
-            {
-                "Endpoint": os.environ["OPENSEARCH_URL"],
-                "MasterSecretArn": "local",
-                "IndexPrefix": args.prefix,
-                "Replicas": str(args.replicas),
-                "RetentionDays": str(args.retention_days),
-                "WriterBackendRoles": args.writer_backend_role,
-                "IsmMode": (IsmMode.REQUIRED if args.require_ism else IsmMode.SKIP_IF_UNAVAILABLE),
-                "DashboardsUrl": args.dashboards_url,
-                "ImportSavedObjects": str(bool(args.dashboards_url)).lower(),
-            }
-        )
-        auth = (os.environ["OPENSEARCH_USER"], os.environ["OPENSEARCH_PASSWORD"])
-        verify: bool | str = os.environ.get("OPENSEARCH_CA_CERTS") or True
-        retry = RetryPolicy(max_attempts=5)
-        opensearch = HttpClient(settings.endpoint, auth=auth, verify=verify, retry=retry)
-        dashboards = HttpClient(settings.dashboards_url, auth=auth, verify=verify, retry=retry)
         started = time.perf_counter()
-        summary = Provisioner(settings, opensearch, dashboards).run()
+        summary = provision(
+            os.environ["OPENSEARCH_URL"],
+            (os.environ["OPENSEARCH_USER"], os.environ["OPENSEARCH_PASSWORD"]),
+            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+            prefix=args.prefix,
+            replicas=args.replicas,
+            retention_days=args.retention_days,
+            writer_backend_roles=args.writer_backend_role,
+            require_ism=args.require_ism,
+            dashboards_url=args.dashboards_url,
+        )
     except ProvisioningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
-"""`spot-insights demo` end to end at small scale, on the session's OpenSearch node (named via
-OPENSEARCH_URL, so the demo starts no second node) and its own in-process moto server."""
+"""`spot-insights demo` end to end at small scale with the real ingest handler and the real
+provisioning code, on the session's OpenSearch node (named via OPENSEARCH_URL, so the demo
+starts no second node) and its own in-process moto server."""
 
 import json
 import os
@@ -7,8 +8,8 @@ import uuid
 
 import pytest
 
+from lambda_src.ingest import runtime
 from spot_cli.main import main
-from tests.cli import reference_handler
 
 pytestmark = [pytest.mark.opensearch]
 
@@ -21,7 +22,8 @@ def test_demo_indexes_every_event_once_and_reports(
     monkeypatch.setenv("OPENSEARCH_PASSWORD", opensearch_node.password)
     if opensearch_node.ca_certs:
         monkeypatch.setenv("OPENSEARCH_CA_CERTS", opensearch_node.ca_certs)
-    monkeypatch.setattr(reference_handler, "_instance", None)
+    # The handler keeps its clients per container (process); start from and leave a clean one.
+    runtime.reset()
     prefix = f"demo-{uuid.uuid4().hex[:8]}"
     before = dict(os.environ)
     try:
@@ -30,7 +32,6 @@ def test_demo_indexes_every_event_once_and_reports(
                 "demo", "--events", "200", "--poison", "3", "--seed", "5",
                 "--regions", "us-east-1,eu-west-1", "--batch-size", "40",
                 "--batching-window", "0.5", "--index-prefix", prefix, "--json",
-                "--handler", "tests.cli.reference_handler:handler",
             ]
         )  # fmt: skip
         output = capsys.readouterr().out
@@ -39,10 +40,33 @@ def test_demo_indexes_every_event_once_and_reports(
         run, report = result["run"], result["report"]
         assert run["events"] == run["indexed"] == 200
         assert run["missing_event_ids"] == 0
-        assert sum(run["dead_letter_queue"].values()) == 3
+        # Poison records are parked by the function itself, in the home region's DLQ.
+        assert run["dead_letter_queue"] == {"us-east-1": 3, "eu-west-1": 0}
         assert report["warnings"] + report["rebalances"] == 200
         assert opensearch.count(index=f"{prefix}-*")["count"] == 200
         assert dict(os.environ) == before  # the handler's environment does not leak
     finally:
+        runtime.reset()
         opensearch.indices.delete(index=f"{prefix}-*")
-        opensearch.indices.delete_index_template(name=f"{prefix}-template")
+        opensearch.indices.delete_index_template(name=prefix)
+
+
+def test_demo_never_writes_over_an_existing_cluster_index(
+    opensearch, opensearch_node, monkeypatch, capsys
+):
+    monkeypatch.setenv("OPENSEARCH_URL", opensearch_node.url)
+    monkeypatch.setenv("OPENSEARCH_USER", opensearch_node.user)
+    monkeypatch.setenv("OPENSEARCH_PASSWORD", opensearch_node.password)
+    if opensearch_node.ca_certs:
+        monkeypatch.setenv("OPENSEARCH_CA_CERTS", opensearch_node.ca_certs)
+    prefix = f"keep-{uuid.uuid4().hex[:8]}"
+    opensearch.index(index=f"{prefix}-000001", id="precious", body={"x": 1}, refresh=True)
+    try:
+        code = main(["demo", "--events", "10", "--index-prefix", prefix])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert f"already has {prefix}-* indices" in err
+        assert "Traceback" not in err
+        assert opensearch.get(index=f"{prefix}-000001", id="precious")["found"]
+    finally:
+        opensearch.indices.delete(index=f"{prefix}-*")

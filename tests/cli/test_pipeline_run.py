@@ -1,7 +1,9 @@
 """The demo's pipeline at small scale: moto EventBridge -> SQS -> poller -> handler -> OpenSearch.
 
-The handler is the test stand-in (tests/cli/reference_handler.py) until the ingest handler is
-wired in; everything around it is the product code the demo runs."""
+The index is provisioned by the custom resource's own code. The handler here is the test
+stand-in (tests/cli/reference_handler.py), which fails poison records until maxReceiveCount so
+the queues' own redrive policies are exercised; tests/cli/test_demo_command.py runs the real
+ingest handler end to end."""
 
 import json
 import uuid
@@ -10,8 +12,8 @@ from collections import Counter
 import boto3
 import pytest
 
+from lambda_src.provisioning.local import provision
 from spot_cli.events import REBALANCE, WARNING
-from spot_cli.local_index import bootstrap_index
 from spot_cli.local_pipeline import QueueSettings
 from spot_cli.pipeline_run import RunSettings, run_pipeline, window_of
 from spot_cli.poller import EventSourceSettings
@@ -27,12 +29,20 @@ def prefix(opensearch):
     name = f"pipe-{uuid.uuid4().hex[:8]}"
     yield name
     opensearch.indices.delete(index=f"{name}-*")
-    opensearch.indices.delete_index_template(name=f"{name}-template")
+    opensearch.indices.delete_index_template(name=name)
 
 
-def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(aws, opensearch, prefix):
-    alias = bootstrap_index(opensearch, prefix)
-    assert bootstrap_index(opensearch, prefix) == alias  # idempotent
+def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
+    aws, opensearch, opensearch_node, prefix
+):
+    summary = provision(
+        opensearch_node.url,
+        (opensearch_node.user, opensearch_node.password),
+        ca_certs=opensearch_node.ca_certs,
+        prefix=prefix,
+    )
+    alias = summary["WriteAlias"]
+    assert alias == f"{prefix}-write"
     handler = ReferenceHandler(opensearch, alias)
     settings = RunSettings(
         storm=StormSettings(events=300, seed=8, poison=6),

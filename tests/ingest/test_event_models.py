@@ -137,3 +137,12 @@ def test_handler_refuses_an_event_that_is_not_from_sqs():
     # Powertools notes that the failed invocation published no metrics.
     with pytest.raises(ValueError, match="Records"), pytest.warns(UserWarning, match="metrics"):
         handler({"detail-type": "EC2 Spot Instance Interruption Warning"}, FakeContext())
+
+
+def test_a_test_source_is_accepted_only_when_the_deployment_opted_in():
+    event = spot_warning("i-0123456789abcdef0")
+    event["source"] = "spot-insights.simulate"
+    with pytest.raises(InvalidEvent, match=r"unexpected source 'spot-insights\.simulate'"):
+        parse_event(event)  # default: ACCEPTED_SOURCES unset, EC2 only
+    opted_in = frozenset({"aws.ec2", "spot-insights.simulate"})
+    assert parse_event(event, opted_in).instance_id == "i-0123456789abcdef0"

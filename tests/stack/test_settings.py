@@ -31,6 +31,8 @@ def test_values_from_cdk_json_and_from_the_command_line_agree() -> None:
             "alarmEmail": "oncall@example.com",
             "indexPrefix": "spot",
             "vpcId": "vpc-0abc12345def67890",
+            "readerUsers": ["analyst", "oncall"],
+            "simulationRule": True,
         }
     )
     from_cli = parse_settings(
@@ -43,9 +45,13 @@ def test_values_from_cdk_json_and_from_the_command_line_agree() -> None:
             "alarmEmail": "oncall@example.com",
             "indexPrefix": "spot",
             "vpcId": "vpc-0abc12345def67890",
+            "readerUsers": "analyst,oncall",
+            "simulationRule": "true",
         }
     )
     assert from_json == from_cli
+    assert from_json.reader_users == ("analyst", "oncall")
+    assert from_json.simulation_rule is True
     assert from_json.allowed_cidrs == ("203.0.113.0/24", "2001:db8::/48", "198.51.100.7/32")
     assert from_json.retention_days == 30
 
@@ -78,6 +84,8 @@ def test_cdk_internal_context_keys_are_not_settings() -> None:
         ({"retentionDays": "a year"}, "retentionDays", "whole number of days >= 1"),
         ({"retentionDays": True}, "retentionDays", "whole number of days >= 1"),
         ({"internetFacing": "yes"}, "internetFacing", "true or false"),
+        ({"simulationRule": "on"}, "simulationRule", "true or false"),
+        ({"readerUsers": "ok, bad name"}, "readerUsers", "list of user names"),
         ({"vpcId": "vpc-123"}, "vpcId", "VPC id"),
         ({"alarmEmail": "nobody"}, "alarmEmail", "e-mail address"),
         ({"indexPrefix": "Spot Events"}, "indexPrefix", "lowercase letters"),

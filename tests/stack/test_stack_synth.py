@@ -4,6 +4,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from spot_cli.simulate import SIMULATE_SOURCE
+from spot_insights.stack import SIMULATION_SOURCE
 from tests.stack.synth import VARIANTS, synth_stack
 
 
@@ -156,3 +158,26 @@ def test_production_with_certificate(production: Template) -> None:
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
     )
     production.has_resource_properties("Custom::SpotInsightsSearchSetup", {"RetentionDays": "90"})
+
+
+def test_simulation_rule_only_when_enabled(default: Template) -> None:
+    assert SIMULATION_SOURCE == SIMULATE_SOURCE  # the CLI and the stack must agree
+    default.resource_count_is("AWS::Events::Rule", 2)
+    default.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"ACCEPTED_SOURCES": "aws.ec2"})}},
+    )
+    enabled = Template.from_stack(synth_stack({"simulationRule": "true"}))
+    enabled.resource_count_is("AWS::Events::Rule", 3)
+    enabled.has_resource_properties(
+        "AWS::Events::Rule",
+        {"EventPattern": Match.object_like({"source": [SIMULATION_SOURCE]})},
+    )
+    enabled.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like({"ACCEPTED_SOURCES": f"aws.ec2,{SIMULATION_SOURCE}"})
+            }
+        },
+    )
