@@ -14,14 +14,17 @@ from spot_cli.main import main
 pytestmark = [pytest.mark.opensearch]
 
 
-def test_demo_indexes_every_event_once_and_reports(
-    opensearch, opensearch_node, monkeypatch, capsys
-):
+@pytest.fixture(autouse=True)
+def _session_node(opensearch_node, monkeypatch):
+    """Point the demo at the session's node, as a user would with OPENSEARCH_URL."""
     monkeypatch.setenv("OPENSEARCH_URL", opensearch_node.url)
     monkeypatch.setenv("OPENSEARCH_USER", opensearch_node.user)
     monkeypatch.setenv("OPENSEARCH_PASSWORD", opensearch_node.password)
     if opensearch_node.ca_certs:
         monkeypatch.setenv("OPENSEARCH_CA_CERTS", opensearch_node.ca_certs)
+
+
+def test_demo_indexes_every_event_once_and_reports(opensearch, capsys):
     # The handler keeps its clients per container (process); start from and leave a clean one.
     runtime.reset()
     prefix = f"demo-{uuid.uuid4().hex[:8]}"
@@ -51,14 +54,7 @@ def test_demo_indexes_every_event_once_and_reports(
         opensearch.indices.delete_index_template(name=prefix)
 
 
-def test_demo_never_writes_over_an_existing_cluster_index(
-    opensearch, opensearch_node, monkeypatch, capsys
-):
-    monkeypatch.setenv("OPENSEARCH_URL", opensearch_node.url)
-    monkeypatch.setenv("OPENSEARCH_USER", opensearch_node.user)
-    monkeypatch.setenv("OPENSEARCH_PASSWORD", opensearch_node.password)
-    if opensearch_node.ca_certs:
-        monkeypatch.setenv("OPENSEARCH_CA_CERTS", opensearch_node.ca_certs)
+def test_demo_never_writes_over_an_existing_cluster_index(opensearch, capsys):
     prefix = f"keep-{uuid.uuid4().hex[:8]}"
     opensearch.index(index=f"{prefix}-000001", id="precious", body={"x": 1}, refresh=True)
     try:

@@ -16,8 +16,8 @@ from pathlib import Path
 from tests.proxy.conftest import UPSTREAM_NAME
 from tests.proxy.dns_stub import DnsStub
 from tests.proxy.nginx_runner import run_nginx
-from tests.proxy.pki import TestCA
 from tests.proxy.tls_upstream import TlsUpstream
+from tests.support.pki import TestCA
 
 
 def _timings(port: int, path: str, count: int) -> list[float]:

@@ -8,8 +8,8 @@ import pytest
 
 from tests.proxy.dns_stub import DnsStub
 from tests.proxy.nginx_runner import RunningNginx, run_nginx
-from tests.proxy.pki import TestCA
 from tests.proxy.tls_upstream import TlsUpstream
+from tests.support.pki import TestCA
 
 # A name only the DNS stub knows (RFC 6761 reserves .test), so a passing test cannot be an
 # accident of /etc/hosts or of nginx falling back to the client's Host.

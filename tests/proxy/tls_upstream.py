@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.proxy.pki import IssuedCert
+from tests.support.pki import IssuedCert
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""A throwaway certificate authority for the TLS upstreams the proxy tests start."""
+"""A throwaway certificate authority for the TLS servers tests start (proxy upstreams, the
+recording server of the provisioning tests)."""
 
 import datetime
 import ipaddress
