@@ -31,7 +31,9 @@ DEFAULT_HANDLER = "lambda_src.ingest.handler:handler"
 DEFAULT_PROVISIONER = "spot_cli.provisioning:provision_local"
 
 # provisioner(opensearch settings, index prefix) -> None; must be idempotent.
-Provisioner = Callable[[OpenSearchSettings, str], None]
+# Provisions `prefix`; may return the credentials the ingest handler writes with (else the
+# demo's own connection settings are used).
+Provisioner = Callable[[OpenSearchSettings, str], OpenSearchSettings | None]
 
 
 def _repo_on_path() -> None:

@@ -55,7 +55,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     prefix = args.index_prefix
     if not args.keep:
         _start_empty(local, prefix)
-    provisioner(local.settings, prefix)
+    writer = provisioner(local.settings, prefix) or local.settings
     errors: list[BaseException] = []
     saved = dict(os.environ)
     run_settings = RunSettings(
@@ -71,9 +71,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
             pipelines = create_pipelines(regions, run_settings.queue)
             # Set before the handler is imported: handlers read their environment at import.
             os.environ.update(
-                handler_environment(
-                    local.settings, f"{prefix}-write", pipelines[regions[0]].dlq_url
-                )
+                handler_environment(writer, f"{prefix}-write", pipelines[regions[0]].dlq_url)
             )
             result, report = _run(
                 handler_path=handler_path,

@@ -3,12 +3,15 @@
 The asset holds the `lambda_src` package, the `dashboards` files the functions read (index
 mapping, saved objects) and the runtime dependencies from `lambda_src/requirements.txt`,
 installed for the Lambda platform (arm64, CPython 3.13) by pip on the synthesizing machine.
-Its hash is computed from the sources, not the bundle, so snapshots are stable and tests can skip
-bundling (context `aws:cdk:bundling-stacks` = `[]`) without changing the template.
+Its hash is computed here from the source files (path and content), not from the bundle or
+CDK's directory fingerprint (which counts `__pycache__` directories that come and go), so
+snapshots are stable across checkouts and tests can skip bundling (context
+`aws:cdk:bundling-stacks` = `[]`) without changing the template.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -35,6 +38,19 @@ PIP_PLATFORM = (
 
 class BundlingError(RuntimeError):
     """pip could not install the Lambda dependencies for the target platform."""
+
+
+def source_hash(root: Path | None = None) -> str:
+    """SHA-256 over the asset's source files and the target platform; nothing else."""
+    root = root or PROJECT_ROOT
+    digest = hashlib.sha256(" ".join(PIP_PLATFORM).encode())
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 @jsii.implements(ILocalBundling)
@@ -87,7 +103,8 @@ def lambda_code() -> lambda_.Code:
             "**/__pycache__",
             "**/*.pyc",
         ],
-        asset_hash_type=AssetHashType.SOURCE,
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=source_hash(),
         bundling=BundlingOptions(
             # Docker is only the fallback CDK requires a value for; local bundling always runs.
             image=RUNTIME.bundling_image,

@@ -10,6 +10,7 @@ import pytest
 
 from lambda_src.ingest import runtime
 from spot_cli.main import main
+from spot_cli.provisioning import INGEST_BACKEND_ROLE, INGEST_USER
 
 pytestmark = [pytest.mark.opensearch]
 
@@ -48,6 +49,17 @@ def test_demo_indexes_every_event_once_and_reports(opensearch, capsys):
         assert report["warnings"] + report["rebalances"] == 200
         assert opensearch.count(index=f"{prefix}-*")["count"] == 200
         assert dict(os.environ) == before  # the handler's environment does not leak
+        # The handler wrote as the local stand-in for the function's IAM role, which reaches
+        # OpenSearch only through the writer role's backend-role mapping.
+        mapping = opensearch.transport.perform_request(
+            "GET", "/_plugins/_security/api/rolesmapping/spot_insights_writer"
+        )["spot_insights_writer"]
+        assert mapping["backend_roles"] == [INGEST_BACKEND_ROLE]
+        assert mapping["users"] == []
+        user = opensearch.transport.perform_request(
+            "GET", f"/_plugins/_security/api/internalusers/{INGEST_USER}"
+        )[INGEST_USER]
+        assert user["backend_roles"] == [INGEST_BACKEND_ROLE]
     finally:
         runtime.reset()
         opensearch.indices.delete(index=f"{prefix}-*")
