@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from spot_cli.errors import CliError
-from spot_cli.opensearch_client import OpenSearchSettings, connect
+from spot_cli.opensearch_client import OpenSearchSettings
 from spot_cli.poller import Handler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,6 +104,11 @@ def local_opensearch(port: int) -> LocalOpenSearch:
             ),
             None,
         )
+    return LocalOpenSearch(start_local_node(port), port)
+
+
+def start_local_node(port: int) -> OpenSearchSettings:
+    """Start (or find running) the project's node on `port`; its connection settings."""
     _script("up", "--port", str(port), "--timeout", "240")
     values = dict(
         line.removeprefix("export ").split("=", 1)
@@ -111,15 +116,12 @@ def local_opensearch(port: int) -> LocalOpenSearch:
         if "=" in line
     )
     get = {k: v.strip("'") for k, v in values.items()}.get
-    return LocalOpenSearch(
-        OpenSearchSettings(
-            endpoint=get("OPENSEARCH_URL", f"https://127.0.0.1:{port}"),
-            auth="basic",
-            user=get("OPENSEARCH_USER"),
-            password=get("OPENSEARCH_PASSWORD"),
-            ca_certs=get("OPENSEARCH_CA_CERTS"),
-        ),
-        port,
+    return OpenSearchSettings(
+        endpoint=get("OPENSEARCH_URL", f"https://127.0.0.1:{port}"),
+        auth="basic",
+        user=get("OPENSEARCH_USER"),
+        password=get("OPENSEARCH_PASSWORD"),
+        ca_certs=get("OPENSEARCH_CA_CERTS"),
     )
 
 
@@ -188,7 +190,3 @@ def handler_environment(
 
 def resolve_handler(handler: str | Handler) -> Handler:
     return load_callable(handler) if isinstance(handler, str) else handler
-
-
-def open_client(settings: OpenSearchSettings) -> Any:
-    return connect(settings)

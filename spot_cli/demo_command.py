@@ -53,8 +53,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
     check_importable(handler_path)
     local = local_opensearch(args.port)
     prefix = args.index_prefix
+    admin = connect(local.settings)
     if not args.keep:
-        _start_empty(local, prefix)
+        _start_empty(admin, local, prefix)
     writer = provisioner(local.settings, prefix) or local.settings
     errors: list[BaseException] = []
     saved = dict(os.environ)
@@ -75,7 +76,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
             )
             result, report = _run(
                 handler_path=handler_path,
-                settings=local.settings,
+                client=admin,
                 run_settings=run_settings,
                 pipelines=pipelines,
                 errors=errors,
@@ -99,10 +100,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return _verdict(result)
 
 
-def _start_empty(local: LocalOpenSearch, prefix: str) -> None:
+def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
     """Each run's checks and report cover exactly its own storm. Only the project's own local
     node is ever emptied; a cluster named by OPENSEARCH_URL is never written over."""
-    client = connect(local.settings)
     if local.started_port is not None:
         client.indices.delete(
             index=f"{prefix}-*", ignore_unavailable=True, expand_wildcards="open,closed"
@@ -118,13 +118,12 @@ def _start_empty(local: LocalOpenSearch, prefix: str) -> None:
 def _run(
     *,
     handler_path: str,
-    settings: Any,
+    client: Any,
     run_settings: RunSettings,
     pipelines: dict[str, RegionalPipeline],
     errors: list[BaseException],
 ) -> tuple[RunResult, Report]:
     handler = resolve_handler(handler_path)
-    client = connect(settings)
     with warnings.catch_warnings():
         # The demo disables the function's metrics; Powertools then warns on every invocation.
         warnings.filterwarnings("ignore", message="No application metrics to publish")

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 from opensearchpy import OpenSearch
 
+from spot_cli.demo import moto_server
 from tests.support.opensearch_node import OpenSearchNode, OpenSearchUnavailable, running_node
-from tests.support.ports import free_port
 
 # Nothing in the suite may reach a real AWS account, whatever the developer's shell holds.
 for _key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -48,13 +47,8 @@ def opensearch(opensearch_node: OpenSearchNode) -> OpenSearch:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:  # the demo's own: a ThreadedMotoServer on a free loopback port
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from lambda_src.provisioning import handler
 from lambda_src.provisioning.errors import ProvisioningError
-from tests.domain.lambda_context import FakeContext
+from tests.support.lambda_context import fake_context
 
 
 def test_delete_returns_the_physical_id_and_calls_nothing() -> None:
@@ -17,7 +17,7 @@ def test_delete_returns_the_physical_id_and_calls_nothing() -> None:
         "PhysicalResourceId": "search-setup:spot-interruptions",
         "ResourceProperties": {},
     }
-    assert handler.on_event(event, FakeContext()) == {
+    assert handler.on_event(event, fake_context()) == {
         "PhysicalResourceId": "search-setup:spot-interruptions"
     }
 
@@ -28,12 +28,12 @@ def test_invalid_properties_fail_before_any_call() -> None:
         "ResourceProperties": {"Endpoint": "http://plain", "MasterSecretArn": "arn:x"},
     }
     with pytest.raises(ProvisioningError, match="Endpoint must be an https:// URL"):
-        handler.on_event(event, FakeContext())
+        handler.on_event(event, fake_context())
 
 
 def test_unknown_request_type() -> None:
     with pytest.raises(ProvisioningError, match="unknown RequestType 'Replace'"):
-        handler.on_event({"RequestType": "Replace"}, FakeContext())
+        handler.on_event({"RequestType": "Replace"}, fake_context())
 
 
 def test_unexpected_errors_become_one_line_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,5 +47,5 @@ def test_unexpected_errors_become_one_line_reasons(monkeypatch: pytest.MonkeyPat
         "ResourceProperties": {"Endpoint": "https://e", "MasterSecretArn": "arn:x"},
     }
     with pytest.raises(ProvisioningError) as info:
-        handler.on_event(event, FakeContext())
+        handler.on_event(event, fake_context())
     assert str(info.value) == "unexpected ValueError: multi line"

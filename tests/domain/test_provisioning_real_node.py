@@ -20,8 +20,8 @@ from lambda_src.provisioning import handler, index_setup
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.index_setup import load_mapping
 from tests.domain.cleanup import remove_provisioned_security
-from tests.domain.lambda_context import FakeContext
 from tests.domain.recording_server import RecordingServer
+from tests.support.lambda_context import fake_context
 from tests.support.opensearch_node import OpenSearchNode
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.aws]
@@ -100,7 +100,7 @@ def test_create_then_update_is_idempotent_and_keeps_data(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     prefix = deployment.prefix
-    created = handler.on_event(_event("Create", deployment.properties), FakeContext())
+    created = handler.on_event(_event("Create", deployment.properties), fake_context())
     assert created["PhysicalResourceId"] == f"search-setup:{prefix}"
     assert created["Data"]["WriteAliasState"] == "created"
     assert created["Data"]["IsmPolicy"] == "skipped"
@@ -114,7 +114,7 @@ def test_create_then_update_is_idempotent_and_keeps_data(
         body={"event_id": "evt-1", "event_time": "2026-11-25T08:00:00Z"},
         params={"require_alias": "true", "refresh": "true"},
     )
-    updated = handler.on_event(_event("Update", deployment.properties), FakeContext())
+    updated = handler.on_event(_event("Update", deployment.properties), fake_context())
     assert updated["PhysicalResourceId"] == created["PhysicalResourceId"]
     assert updated["Data"]["WriteAliasState"] == "exists"
 
@@ -154,8 +154,8 @@ def test_create_then_update_is_idempotent_and_keeps_data(
 
 
 def test_delete_leaves_everything_in_place(deployment: Deployment, opensearch: OpenSearch) -> None:
-    handler.on_event(_event("Create", deployment.properties), FakeContext())
-    answer = handler.on_event(_event("Delete", deployment.properties), FakeContext())
+    handler.on_event(_event("Create", deployment.properties), fake_context())
+    answer = handler.on_event(_event("Delete", deployment.properties), fake_context())
     assert answer == {"PhysicalResourceId": f"search-setup:{deployment.prefix}"}
     assert opensearch.indices.exists_alias(name=f"{deployment.prefix}-write")
     assert _get(opensearch, "/_plugins/_security/api/roles/spot_insights_writer")
@@ -166,7 +166,7 @@ def test_ism_required_fails_readably_on_a_node_without_it(
 ) -> None:
     properties = {**deployment.properties, "IsmMode": "required"}
     with pytest.raises(ProvisioningError, match="Index State Management plugin is not installed"):
-        handler.on_event(_event("Create", properties), FakeContext())
+        handler.on_event(_event("Create", properties), fake_context())
     # Nothing half-made: the check runs before any index exists.
     assert not opensearch.indices.exists_alias(name=f"{deployment.prefix}-write")
 
@@ -176,14 +176,14 @@ def test_stray_index_in_place_of_the_alias_is_reported(
 ) -> None:
     opensearch.indices.create(index=f"{deployment.prefix}-write")
     with pytest.raises(ProvisioningError, match="exists where the write alias belongs"):
-        handler.on_event(_event("Create", deployment.properties), FakeContext())
+        handler.on_event(_event("Create", deployment.properties), fake_context())
 
 
 def test_wrong_master_password_is_a_one_line_reason(deployment: Deployment) -> None:
     bad = _secret("bad-master", "admin", "not-the-password")
     properties = {**deployment.properties, "MasterSecretArn": bad}
     with pytest.raises(ProvisioningError) as info:
-        handler.on_event(_event("Create", properties), FakeContext())
+        handler.on_event(_event("Create", properties), fake_context())
     assert "HTTP 401" in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -200,7 +200,7 @@ def test_least_privilege_with_real_users(
     deployment: Deployment, opensearch_node: OpenSearchNode, opensearch: OpenSearch
 ) -> None:
     prefix = deployment.prefix
-    handler.on_event(_event("Create", deployment.properties), FakeContext())
+    handler.on_event(_event("Create", deployment.properties), fake_context())
     # An internal user carrying the ingest role ARN as backend role, as IAM auth does on AWS.
     writer_name = f"si-writer-{uuid.uuid4().hex[:8]}"
     writer_password = f"Wr-{uuid.uuid4().hex}!"
@@ -271,11 +271,11 @@ def test_additive_mapping_change_reaches_the_existing_index(
     deployment: Deployment, opensearch: OpenSearch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = deployment.prefix
-    handler.on_event(_event("Create", deployment.properties), FakeContext())
+    handler.on_event(_event("Create", deployment.properties), fake_context())
     grown = json.loads(json.dumps(load_mapping()))
     grown["properties"]["spot_price"] = {"type": "keyword"}
     monkeypatch.setattr(index_setup, "load_mapping", lambda: grown)
-    handler.on_event(_event("Update", deployment.properties), FakeContext())
+    handler.on_event(_event("Update", deployment.properties), fake_context())
     mapping = opensearch.indices.get_mapping(index=f"{prefix}-000001")
     assert mapping[f"{prefix}-000001"]["mappings"]["properties"]["spot_price"] == {
         "type": "keyword"
@@ -287,12 +287,12 @@ def test_additive_mapping_change_reaches_the_existing_index(
 def test_conflicting_mapping_change_fails_readably(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler.on_event(_event("Create", deployment.properties), FakeContext())
+    handler.on_event(_event("Create", deployment.properties), fake_context())
     changed = json.loads(json.dumps(load_mapping()))
     changed["properties"]["runtime_seconds"] = {"type": "keyword"}
     monkeypatch.setattr(index_setup, "load_mapping", lambda: changed)
     with pytest.raises(ProvisioningError, match=r"_mapping -> HTTP 400: .*runtime_seconds"):
-        handler.on_event(_event("Update", deployment.properties), FakeContext())
+        handler.on_event(_event("Update", deployment.properties), fake_context())
 
 
 def test_alias_lost_is_reattached_to_the_newest_index(
@@ -301,7 +301,7 @@ def test_alias_lost_is_reattached_to_the_newest_index(
     prefix = deployment.prefix
     for number in ("000001", "000002"):
         opensearch.indices.create(index=f"{prefix}-{number}")
-    answer = handler.on_event(_event("Create", deployment.properties), FakeContext())
+    answer = handler.on_event(_event("Create", deployment.properties), fake_context())
     assert answer["Data"]["WriteAliasState"] == "attached"
     alias = opensearch.indices.get_alias(name=f"{prefix}-write")
     assert alias == {f"{prefix}-000002": {"aliases": {f"{prefix}-write": {"is_write_index": True}}}}
@@ -311,8 +311,8 @@ def test_replica_change_reaches_existing_indices(
     deployment: Deployment, opensearch: OpenSearch
 ) -> None:
     prefix = deployment.prefix
-    handler.on_event(_event("Create", deployment.properties), FakeContext())
-    handler.on_event(_event("Update", {**deployment.properties, "Replicas": "1"}), FakeContext())
+    handler.on_event(_event("Create", deployment.properties), fake_context())
+    handler.on_event(_event("Update", {**deployment.properties, "Replicas": "1"}), fake_context())
     index_settings = opensearch.indices.get_settings(index=f"{prefix}-000001")
     assert index_settings[f"{prefix}-000001"]["settings"]["index"]["number_of_replicas"] == "1"
     template = opensearch.indices.get_index_template(name=prefix)["index_templates"][0]

@@ -19,24 +19,12 @@ from lambda_src.ingest import runtime
 from lambda_src.ingest.handler import handler
 from tests.ingest.events import sqs_event
 from tests.ingest.fault_proxy import FaultProxy
+from tests.support.lambda_context import fake_context
 from tests.support.opensearch_node import OpenSearchNode
 
 MAPPING = json.loads(
     (Path(__file__).resolve().parents[2] / "dashboards" / "index-mapping.json").read_text()
 )
-
-
-@dataclass
-class FakeContext:
-    """The fields of the Lambda context object that Powertools' Logger reads."""
-
-    function_name: str = "spot-insights-ingest"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:spot-insights-ingest"
-    )
-    aws_request_id: str = "req-1"
 
 
 @dataclass
@@ -96,7 +84,7 @@ class Pipeline:
 
     def invoke(self, records: list[dict[str, Any]]) -> set[str]:
         """Run the handler on one batch; return the message ids it reported as failed."""
-        response = handler(sqs_event(records), FakeContext())
+        response = handler(sqs_event(records), fake_context())
         return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
 
     def point_at(self, endpoint: str, **env: str) -> None:

@@ -16,8 +16,8 @@ from lambda_src.ingest.events import (
 )
 from lambda_src.ingest.handler import handler
 from lambda_src.ingest.tags import tag_fields
-from tests.ingest.conftest import FakeContext
 from tests.ingest.events import rebalance, spot_warning
+from tests.support.lambda_context import fake_context
 
 INSTANCE = "i-0123456789abcdef0"
 
@@ -136,7 +136,7 @@ def test_runtime_is_event_time_minus_launch_time():
 def test_handler_refuses_an_event_that_is_not_from_sqs():
     # Powertools notes that the failed invocation published no metrics.
     with pytest.raises(ValueError, match="Records"), pytest.warns(UserWarning, match="metrics"):
-        handler({"detail-type": "EC2 Spot Instance Interruption Warning"}, FakeContext())
+        handler({"detail-type": "EC2 Spot Instance Interruption Warning"}, fake_context())
 
 
 def test_a_test_source_is_accepted_only_when_the_deployment_opted_in():

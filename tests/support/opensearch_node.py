@@ -13,6 +13,8 @@ from pathlib import Path
 
 from opensearchpy import OpenSearch
 
+from spot_cli.demo import start_local_node
+from spot_cli.errors import CliError
 from tests.support.ports import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "opensearch"
@@ -42,15 +44,6 @@ class OpenSearchNode:
         )
 
 
-def _script(*args: str) -> str:
-    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise OpenSearchUnavailable(
-            f"scripts/opensearch {' '.join(args)} failed: {result.stderr.strip() or result.stdout}"
-        )
-    return result.stdout
-
-
 def _from_env() -> OpenSearchNode | None:
     url = os.environ.get("OPENSEARCH_URL")
     if not url:
@@ -73,20 +66,19 @@ def running_node() -> Iterator[OpenSearchNode]:
     if existing:
         yield existing
         return
-    port = str(free_port(also_free_offset=TRANSPORT_OFFSET))
+    port = free_port(also_free_offset=TRANSPORT_OFFSET)
     try:
-        _script("up", "--port", port, "--timeout", "240")
-        values = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in _script("env", "--port", port).splitlines()
-        )
+        try:
+            settings = start_local_node(port)  # the demo's own start-up and env parsing
+        except CliError as exc:
+            raise OpenSearchUnavailable(str(exc)) from exc
         yield OpenSearchNode(
-            url=values["OPENSEARCH_URL"].strip("'"),
-            user=values["OPENSEARCH_USER"].strip("'"),
-            password=values["OPENSEARCH_PASSWORD"].strip("'"),
-            ca_certs=values["OPENSEARCH_CA_CERTS"].strip("'"),
+            url=settings.endpoint,
+            user=settings.user or "",
+            password=settings.password or "",
+            ca_certs=settings.ca_certs,
         )
     finally:
         subprocess.run(
-            [str(SCRIPT), "stop", "--port", port, "--purge"], capture_output=True, check=False
+            [str(SCRIPT), "stop", "--port", str(port), "--purge"], capture_output=True, check=False
         )
