@@ -7,6 +7,7 @@ prop would otherwise rewrite the proxy's configuration.
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,11 @@ class ProxySettings:
     ca_file: the CA bundle that must have signed the upstream's certificate.
     user / temp_dir: `None` leaves nginx's compiled-in defaults.
     hsts: send Strict-Transport-Security (only meaningful when clients arrive over HTTPS).
+    load_balancer_cidrs: the load balancer's subnets (IPv4/IPv6 CIDRs). Only peers in them may
+        name the client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto); empty (no
+        load balancer) trusts nobody.
+    console_proxy: leave Dev Tools' console proxy (`/_dashboards/api/console/...`) reachable.
+        Off by default: it turns Dashboards into a generic REST client for the domain.
     """
 
     upstream_host: str
@@ -58,6 +64,8 @@ class ProxySettings:
     error_log: str = "/var/log/nginx/error.log"
     access_log: str = "/var/log/nginx/access.log"
     temp_dir: str | None = None
+    load_balancer_cidrs: Sequence[str] = ()
+    console_proxy: bool = False
 
 
 def normalize_host(value: str) -> str:
@@ -116,6 +124,12 @@ def _values(s: ProxySettings) -> dict[str, str]:
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
 
+    networks = _networks("load_balancer_cidrs", s.load_balancer_cidrs)
+    real_ip = [f"    set_real_ip_from {network};" for network in networks]
+    if real_ip:
+        # Not recursive: the last X-Forwarded-For entry is the one the load balancer appended.
+        real_ip += ["    real_ip_header X-Forwarded-For;", "    real_ip_recursive off;"]
+
     return {
         "upstream_host": host,
         "upstream_port": str(s.upstream_port),
@@ -136,7 +150,36 @@ def _values(s: ProxySettings) -> dict[str, str]:
         "error_log": s.error_log,
         "access_log": s.access_log,
         "temp_path_directives": temp_paths,
+        "real_ip_directives": "\n".join(real_ip),
+        "load_balancer_networks": "\n".join(f"        {network} 1;" for network in networks),
+        "console_proxy_location": "" if s.console_proxy else _CONSOLE_PROXY_BLOCK,
     }
+
+
+# Dev Tools' console proxy forwards any method and path to the domain's REST API with the
+# user's credentials. Matched on the normalised path, case-insensitively, so escaped or
+# upper-case spellings are refused too.
+_CONSOLE_PROXY_BLOCK = """\
+        # Dev Tools' console proxy would make the REST API reachable through Dashboards
+        # (ProxySettings.console_proxy turns it back on).
+        location ~* ^/_dashboards/api/console(?:/|$) {
+            return 404;
+        }
+"""
+
+
+def _networks(name: str, values: Sequence[str]) -> list[str]:
+    if isinstance(values, str):
+        raise ValueError(f"{name} must be a list of CIDR strings, not one string")
+    networks = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(str(value).strip(), strict=True)))
+        except ValueError:
+            raise ValueError(
+                f"{name} entries must be networks such as 10.0.0.0/24, got {value!r}"
+            ) from None
+    return networks
 
 
 def _resolver(value: str) -> str:

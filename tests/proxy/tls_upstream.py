@@ -1,7 +1,9 @@
 """A small HTTPS server standing in for the OpenSearch domain behind the proxy.
 
 It reports what it saw (path, Host, SNI, body size) as JSON so the tests can check what nginx
-sent upstream, and answers `/_dashboards/status/<code>` with that status code.
+sent upstream, and answers `/_dashboards/status/<code>` with that status code. Every request
+line that arrives is recorded before it is parsed (`request_lines`), so a request this server
+would refuse as malformed still counts as having reached the upstream.
 """
 
 import json
@@ -22,6 +24,8 @@ class SeenRequest:
     sni: str | None
     body_length: int
     headers: dict[str, str] = field(default_factory=dict)
+    # Every header line as received, repeats included, names lower-cased.
+    header_lines: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _Server(ThreadingHTTPServer):
@@ -56,6 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *_args: object) -> None:  # keep pytest output quiet
         pass
 
+    def parse_request(self) -> bool:
+        upstream = self.server.upstream
+        with upstream.lock:
+            upstream.request_lines.append(self.raw_requestline)
+        return super().parse_request()
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         remaining = length
@@ -71,6 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
             sni=getattr(self.connection, "sni", None),
             body_length=length - remaining,
             headers={k.lower(): v for k, v in self.headers.items()},
+            header_lines=[(k.lower(), v) for k, v in self.headers.items()],
         )
         upstream = self.server.upstream
         with upstream.lock:
@@ -93,9 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in extra.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _handle
 
 
 class TlsUpstream:
@@ -107,6 +119,7 @@ class TlsUpstream:
         self._cert = cert
         self.lock = threading.Lock()
         self.requests: list[SeenRequest] = []
+        self.request_lines: list[bytes] = []
         self.failed_handshakes = 0
         self._server = _Server((host, port), _Handler)
         self._server.upstream = self
