@@ -1,6 +1,7 @@
 """DashboardProxy: private OpenSearch Dashboards made reachable through nginx hosts, either behind
 an Application Load Balancer (given a certificate) or over Session Manager port forwarding."""
 
+import dataclasses
 import ipaddress
 from collections.abc import Sequence
 
@@ -63,6 +64,8 @@ class DashboardProxy(Construct):
     :param local_port: port on the operator's machine in the port-forwarding command.
     :param alarm_topic: where `no_healthy_host_alarm` notifies. Default: the alarm exists but
         notifies nobody.
+    :param console_proxy: leave Dev Tools' console proxy reachable (it sends any REST request
+        to the domain with the signed-in user's permissions). Default: refused (404).
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class DashboardProxy(Construct):
         resolver: str = VPC_DNS_RESOLVER,
         local_port: int = 8080,
         alarm_topic: sns.ITopic | None = None,
+        console_proxy: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         networks = parse_cidrs(allowed_cidrs)
@@ -103,7 +107,22 @@ class DashboardProxy(Construct):
             raise ValueError(f"local_port must be in 1..65535, got {local_port}")
 
         self.domain_endpoint = domain_endpoint
-        self.nginx_config = _render_config(domain_endpoint, resolver, hsts=certificate is not None)
+        # nginx lets only the load balancer's subnets name the client's address (real IP).
+        load_balancer_subnets = load_balancer_subnets or ec2.SubnetSelection(
+            subnet_type=ec2.SubnetType.PUBLIC
+            if internet_facing
+            else ec2.SubnetType.PRIVATE_WITH_EGRESS
+        )
+        load_balancer_cidrs = (
+            _subnet_cidrs(vpc, load_balancer_subnets) if certificate is not None else []
+        )
+        self.nginx_config = _render_config(
+            domain_endpoint,
+            resolver,
+            hsts=certificate is not None,
+            cidrs=load_balancer_cidrs,
+            console_proxy=console_proxy,
+        )
         instance_type = instance_type or ec2.InstanceType("t4g.small")
 
         self.security_group = ec2.SecurityGroup(
@@ -408,11 +427,34 @@ def parse_cidrs(cidrs: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.
     return networks
 
 
-def _render_config(domain_endpoint: str, resolver: str, *, hsts: bool) -> str:
+def _subnet_cidrs(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[str]:
+    # select_subnets takes the selection's fields as keywords in Python.
+    fields = ("availability_zones", "one_per_az", "subnet_filters", "subnet_group_name")
+    selected = vpc.select_subnets(
+        **{name: getattr(selection, name) for name in fields},
+        subnet_type=selection.subnet_type,
+        subnets=selection.subnets,
+    )
+    cidrs = [subnet.ipv4_cidr_block for subnet in selected.subnets]
+    if any(cdk.Token.is_unresolved(cidr) for cidr in cidrs):
+        raise ValueError("load_balancer_subnets need IPv4 CIDRs known at synth time")
+    return cidrs
+
+
+def _render_config(
+    domain_endpoint: str, resolver: str, *, hsts: bool, cidrs: list[str], console_proxy: bool
+) -> str:
+    settings = ProxySettings(
+        upstream_host=domain_endpoint,
+        resolver=resolver,
+        hsts=hsts,
+        load_balancer_cidrs=cidrs,
+        console_proxy=console_proxy,
+    )
     if cdk.Token.is_unresolved(domain_endpoint):
-        text = render(ProxySettings(upstream_host=_ENDPOINT_SENTINEL, resolver=resolver, hsts=hsts))
+        text = render(dataclasses.replace(settings, upstream_host=_ENDPOINT_SENTINEL))
         return text.replace(_ENDPOINT_SENTINEL, domain_endpoint)
-    return render(ProxySettings(upstream_host=domain_endpoint, resolver=resolver, hsts=hsts))
+    return render(settings)
 
 
 def _al2023_image(instance_type: ec2.InstanceType) -> ec2.IMachineImage:

@@ -375,16 +375,12 @@ SMUGGLING = [
     Probe(
         "smuggling",
         "Content-Length and Transfer-Encoding",
-        _post(
-            b"Content-Length: 4", b"Transfer-Encoding: chunked", body=b"0\r\n\r\n" + _SMUGGLED
-        ),
+        _post(b"Content-Length: 4", b"Transfer-Encoding: chunked", body=b"0\r\n\r\n" + _SMUGGLED),
     ),
     Probe(
         "smuggling",
         "Transfer-Encoding then Content-Length",
-        _post(
-            b"Transfer-Encoding: chunked", b"Content-Length: 4", body=b"0\r\n\r\n" + _SMUGGLED
-        ),
+        _post(b"Transfer-Encoding: chunked", b"Content-Length: 4", body=b"0\r\n\r\n" + _SMUGGLED),
     ),
     Probe(
         "smuggling",
@@ -420,9 +416,7 @@ SMUGGLING = [
     Probe(
         "smuggling",
         "Transfer-Encoding twice",
-        _post(
-            b"Transfer-Encoding: chunked", b"Transfer-Encoding: identity", body=b"0\r\n\r\n"
-        ),
+        _post(b"Transfer-Encoding: chunked", b"Transfer-Encoding: identity", body=b"0\r\n\r\n"),
     ),
     Probe(
         "smuggling",
@@ -526,7 +520,9 @@ HEADER_INJECTION = [
     _headers("True-Client-IP and X-Client-IP", b"True-Client-IP: 6.6.6.6", b"X-Client-IP: 6.6.6.6"),
     _headers("Host from the client", b"X-Pad: 1"),
     Probe("header injection", "Host twice", get(HOME, b"Host: evil.test")),
-    Probe("header injection", "CR inside a header value", get(HOME, b"X-A: a\rx-proxy-user: admin")),
+    Probe(
+        "header injection", "CR inside a header value", get(HOME, b"X-A: a\rx-proxy-user: admin")
+    ),
     Probe("header injection", "NUL inside a header value", get(HOME, b"X-A: a\x00b")),
     Probe("header injection", "header name with a space", get(HOME, b"X Proxy User: admin")),
     # nginx reads "GET /_dashboards/" as an HTTP/0.9 request: no headers at all, so no Host.

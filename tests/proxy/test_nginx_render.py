@@ -58,7 +58,8 @@ def test_production_defaults() -> None:
 def test_the_upstream_is_a_variable_so_it_is_resolved_per_request() -> None:
     config = render(ProxySettings(upstream_host=ENDPOINT))
     proxy_passes = re.findall(r"^\s*proxy_pass\s+(\S+);", config, flags=re.MULTILINE)
-    assert proxy_passes == ["$dashboards_upstream"]
+    # The URI part is the raw target the map checked, sent as is.
+    assert proxy_passes == ["$dashboards_upstream$request_uri"]
     assert f"set $dashboards_upstream https://{ENDPOINT}:443;" in config
     for directive in (
         "proxy_ssl_verify on;",
@@ -83,6 +84,8 @@ def test_nginx_accepts_the_rendered_config(nginx_dir: Path) -> None:
         {"listen_ipv6": None, "hsts": False},
         {"resolver": "127.0.0.1:5353 [fd00:ec2::253]", "resolver_ipv6": True},
         {"listen_port": 8080, "upstream_port": 9200, "client_max_body_size": "100m"},
+        {"load_balancer_cidrs": ["10.0.0.0/24", "10.0.1.0/24", "2001:db8::/64"]},
+        {"console_proxy": True},
     ],
 )
 def test_nginx_accepts_the_variants(nginx_dir: Path, overrides: dict[str, object]) -> None:
@@ -140,6 +143,9 @@ def test_endpoint_forms_accepted(given: str, expected: str) -> None:
         ("ca_file", "relative/ca.pem", "ca_file"),
         ("error_log", "/var/log/x.log; user root", "error_log"),
         ("user", "root;", "user"),
+        ("load_balancer_cidrs", "10.0.0.0/24", "list of CIDR strings"),
+        ("load_balancer_cidrs", ["10.0.0.1/24"], "load_balancer_cidrs"),
+        ("load_balancer_cidrs", ["10.0.0.0/24; set_real_ip_from 0.0.0.0/0"], "load_balancer"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_error(
@@ -153,3 +159,19 @@ def test_bad_settings_are_refused_with_a_clear_error(
 def test_a_template_placeholder_without_a_value_fails_the_render() -> None:
     with pytest.raises(ValueError, match="no_such_value"):
         render(ProxySettings(upstream_host=ENDPOINT), template="x {{ no_such_value }};")
+
+
+def test_by_default_no_peer_names_the_client_and_the_console_proxy_is_refused() -> None:
+    config = render(ProxySettings(upstream_host=ENDPOINT))
+    assert "set_real_ip_from" not in config
+    assert "location ~* ^/_dashboards/api/console(?:/|$) {" in config
+
+
+def test_the_load_balancer_subnets_are_the_only_trusted_peers() -> None:
+    config = render(
+        ProxySettings(upstream_host=ENDPOINT, load_balancer_cidrs=["10.0.0.0/24", "10.0.1.0/24"])
+    )
+    assert re.findall(r"set_real_ip_from (\S+);", config) == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert "real_ip_recursive off;" in config
+    geo = config.split("geo $realip_remote_addr $from_load_balancer {", 1)[1].split("}", 1)[0]
+    assert re.findall(r"(\S+) 1;", geo) == ["10.0.0.0/24", "10.0.1.0/24"]
