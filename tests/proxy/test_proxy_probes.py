@@ -3,6 +3,7 @@ recording TLS upstream: only what was checked reaches the domain, with the proxy
 forwarding headers. The probes themselves live in tests/proxy/probes.py."""
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +107,17 @@ def test_the_load_balancer_names_the_client(
     assert _seen_headers(upstream, "x-forwarded-proto") == ["https"]
 
 
+def test_only_the_last_entry_counts(
+    behind_load_balancer: tuple[RunningNginx, TlsUpstream],
+) -> None:
+    """A client whose own address is inside the load balancer's subnets (an internal caller)
+    must not reach past the entry the load balancer appended to a forged one."""
+    nginx, upstream = behind_load_balancer
+    reply = exchange(nginx.port, get(HOME, b"X-Forwarded-For: 6.6.6.6, 127.0.0.1"))
+    assert reply.status == 200
+    assert _seen_headers(upstream, "x-forwarded-for") == ["127.0.0.1"]
+
+
 def test_other_peers_cannot_name_the_client(
     behind_load_balancer: tuple[RunningNginx, TlsUpstream],
 ) -> None:
@@ -136,6 +148,8 @@ def test_access_log_has_no_user_names_or_query_strings(
     probed: tuple[RunningNginx, TlsUpstream],
 ) -> None:
     nginx, _upstream = probed
+    log_file = nginx.directory / "access.log"
+    before = log_file.stat().st_size if log_file.exists() else 0
     reply = request(
         nginx.port,
         "/_dashboards/api/saved_objects/_find?search=secret-term&type=dashboard",
@@ -143,8 +157,13 @@ def test_access_log_has_no_user_names_or_query_strings(
         headers={"Authorization": "Basic YXVkaXQtdXNlcjpwdw=="},
     )
     assert reply.status == 200
-    log = (nginx.directory / "access.log").read_text()
-    line = log.splitlines()[-1]
+    # nginx writes the line after the response has gone out: wait for it (bounded).
+    deadline = time.monotonic() + 10
+    log = ""
+    while "\n" not in log and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log = log_file.read_bytes()[before:].decode()
+    [line] = log.splitlines()
     assert re.match(
         r'^127\.0\.0\.1 \[[^]]+\] "GET /_dashboards/api/saved_objects/_find HTTP/1\.1" 200 ', line
     ), line
