@@ -25,7 +25,7 @@ from tests.proxy.probes import (
 from tests.proxy.raw_http import exchange
 from tests.proxy.tls_upstream import TlsUpstream
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "proxy.md"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def test_no_probe_reached_the_upstream_outside_dashboards(
 
 
 def test_the_docs_carry_the_current_figure() -> None:
-    assert figure(len(PROBES), 0) in DOCS.read_text()
+    assert figure(len(PROBES), 0) in (ROOT / "docs" / "proxy.md").read_text()
+    assert f"of {len(PROBES)} raw-socket probes, 0 reached" in (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
