@@ -150,8 +150,9 @@ def _values(s: ProxySettings) -> dict[str, str]:
         "error_log": s.error_log,
         "access_log": s.access_log,
         "temp_path_directives": temp_paths,
-        "real_ip_directives": "\n".join(real_ip),
-        "load_balancer_networks": "\n".join(f"        {network} 1;" for network in networks),
+        "real_ip_directives": "\n".join(real_ip) or "    # No load balancer: no peer is trusted.",
+        "load_balancer_networks": "\n".join(f"        {network} 1;" for network in networks)
+        or "        # none",
         "console_proxy_location": "" if s.console_proxy else _CONSOLE_PROXY_BLOCK,
     }
 
