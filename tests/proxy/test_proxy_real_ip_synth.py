@@ -2,6 +2,7 @@
 name the client's address (read from the synthesized template: the subnets the ALB is placed
 in), and refuses Dev Tools' console proxy unless asked."""
 
+import base64
 import re
 
 import aws_cdk as cdk
@@ -67,3 +68,12 @@ def test_the_console_proxy_is_an_opt_in(console_proxy: bool) -> None:
     proxy, _template = _proxy(**props)
     refused = "location ~* ^/_dashboards/api/console(?:/|$)" in proxy.nginx_config
     assert refused is not console_proxy
+
+
+def test_the_user_data_stays_within_the_ec2_limit() -> None:
+    """EC2 refuses user data over 16 KB; the proxy config is most of it."""
+    _proxy_construct, template = _proxy(allowed_cidrs=["192.0.2.0/24"])
+    [launch_template] = template.find_resources("AWS::EC2::LaunchTemplate").values()
+    script = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    assert isinstance(script, str)  # a literal endpoint: no tokens left to join
+    assert len(base64.b64encode(script.encode())) <= 16 * 1024
