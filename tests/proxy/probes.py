@@ -519,6 +519,21 @@ HEADER_INJECTION = [
     _headers("X-HTTP-Method-Override", b"X-HTTP-Method-Override: DELETE"),
     _headers("True-Client-IP and X-Client-IP", b"True-Client-IP: 6.6.6.6", b"X-Client-IP: 6.6.6.6"),
     _headers("Host from the client", b"X-Pad: 1"),
+    # A client naming headers in Connection asks a proxy to strip them as hop-by-hop: the
+    # proxy's own forwarding headers must survive that.
+    _headers(
+        "Connection naming the forwarding headers",
+        b"X-Forwarded-For: 6.6.6.6",
+        b"Connection: keep-alive, X-Forwarded-For, X-Real-IP, X-Forwarded-Proto",
+    ),
+    _headers(
+        "h2c upgrade",
+        b"Upgrade: h2c",
+        b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+        b"Connection: Upgrade, HTTP2-Settings",
+        upgrade=[],
+        connection=[],
+    ),
     Probe("header injection", "Host twice", get(HOME, b"Host: evil.test")),
     Probe(
         "header injection", "CR inside a header value", get(HOME, b"X-A: a\rx-proxy-user: admin")
