@@ -448,15 +448,27 @@ def test_vpc_without_egress_fails_and_names_the_endpoints(aws: str) -> None:
     assert check.advice.endswith("ec2, ec2messages, kms, secretsmanager, sqs, ssm, ssmmessages")
 
 
-def test_vpc_with_interface_endpoints_instead_of_nat_passes(aws: str) -> None:
-    vpc = _vpc(["us-east-1a", "us-east-1b"], nat=False)
+def _endpoints(vpc: str) -> None:
     ec2 = _moto("ec2")
     for service in preflight.EGRESS_ENDPOINTS:
         ec2.create_vpc_endpoint(
             VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.{service}", VpcEndpointType="Interface"
         )
+
+
+def test_vpc_with_interface_endpoints_instead_of_nat_passes(aws: str) -> None:
+    vpc = _vpc(["us-east-1a", "us-east-1b"], nat=False)
+    _endpoints(vpc)
     check, _azs = check_vpc(vpc, PRODUCTION_PLAN, _moto)
     assert check.status == PASS, check
+
+
+def test_public_subnets_do_not_count_as_private_ones(aws: str) -> None:
+    vpc = _vpc(["us-east-1a"], nat=False, public_az="us-east-1c")
+    _endpoints(vpc)  # endpoints serve every subnet, but one with an internet route is public
+    check, azs = check_vpc(vpc, PRODUCTION_PLAN, _moto)
+    assert check.status == FAIL
+    assert azs == ["us-east-1a"]
 
 
 def test_vpc_proxy_type_not_offered_in_one_of_its_azs(
