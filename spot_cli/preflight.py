@@ -284,9 +284,11 @@ def run_checks(settings: Any, plan: Plan, region: str, client: Client) -> list[C
 
 def _guarded(name: str, check: Callable[[], Check]) -> Check:
     """An AWS error inside a check becomes that check's outcome, never a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
     try:
         return check()
-    except Exception as exc:  # botocore ClientError / EndpointConnectionError, without importing
+    except (ClientError, BotoCoreError) as exc:  # anything else is a bug: let it show
         code, message = _error(exc)
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             return Check(

@@ -530,3 +530,18 @@ def test_settings_are_parsed_by_the_apps_parser_without_loading_the_cdk() -> Non
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "production vpc-0abc1234 []"
+
+
+def test_an_unreachable_service_fails_its_check_not_the_command(
+    recorded: Recorded, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorded.may_create_role("allowed")
+    recorded.instance_types("t3.small.search")
+    recorded.stubbers["service-quotas"].add_client_error(
+        "list_service_quotas", "ThrottlingException", "Rate exceeded", 400
+    )
+    code, checks = _run(capsys, tmp_path, template())
+    assert code == 1
+    assert checks["OpenSearch domain quota"]["status"] == FAIL
+    assert checks["OpenSearch domain quota"]["detail"] == "ThrottlingException: Rate exceeded"
+    assert checks["CDK bootstrap"]["status"] == FAIL  # the other checks still ran
