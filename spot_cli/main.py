@@ -1,4 +1,4 @@
-"""`spot-insights`: simulate, report, redrive, demo.
+"""`spot-insights`: simulate, report, redrive, demo, preflight.
 
 Heavy imports (boto3, opensearch-py, moto) happen inside the subcommands so `--help` and
 argument errors stay fast. Every expected failure becomes one line on stderr and exit code 1
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from spot_cli import preflight
 from spot_cli.errors import CliError
 
 PROG = "spot-insights"
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--stop", action="store_true", help="stop OpenSearch at the end")
     demo.add_argument("--json", action="store_true")
+
+    preflight.add_parser(commands)
     return parser
 
 
@@ -340,4 +343,5 @@ COMMANDS = {
     "report": cmd_report,
     "redrive": cmd_redrive,
     "demo": cmd_demo,
+    "preflight": preflight.run,
 }

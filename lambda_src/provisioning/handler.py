@@ -21,6 +21,11 @@ from lambda_src.provisioning.settings import ProvisioningSettings
 logger = Logger(service="spot-insights-provisioning")
 # Left for the failure answer to reach CloudFormation before the function is cut off.
 SAFETY_MARGIN_SECONDS = 30.0
+# Retries wait at most this long each: the deadline, not an attempt count, ends them.
+MAX_RETRY_DELAY_SECONDS = 30.0
+# A fresh domain answers 401/403 for a few minutes while fine-grained access control creates its
+# security index; after this long a refusal is taken as meant (a wrong mapping, a bad password).
+AUTH_GRACE_SECONDS = 300.0
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -47,11 +52,16 @@ def on_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"PhysicalResourceId": f"search-setup:{settings.index_prefix}", "Data": data}
 
 
-def provision(settings: ProvisioningSettings, *, deadline: float | None) -> dict[str, str]:
+def provision(settings: ProvisioningSettings, *, deadline: float) -> dict[str, str]:
     user, password = read_user_secret(settings.master_secret_arn)
     # Local nodes use a private CA; on AWS the default trust store verifies the domain.
     verify: bool | str = os.environ.get("OPENSEARCH_CA_CERTS") or True
-    retry = RetryPolicy(deadline=deadline)
+    retry = RetryPolicy(
+        max_attempts=None,
+        max_delay=MAX_RETRY_DELAY_SECONDS,
+        deadline=deadline,
+        auth_grace=AUTH_GRACE_SECONDS,
+    )
     opensearch = HttpClient(settings.endpoint, auth=(user, password), verify=verify, retry=retry)
     dashboards = HttpClient(
         settings.dashboards_url, auth=(user, password), verify=verify, retry=retry

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger
 
@@ -10,7 +11,7 @@ from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.index_setup import ensure_index_template, ensure_write_alias
 from lambda_src.provisioning.ism import ensure_ism_policy, ism_available
-from lambda_src.provisioning.saved_objects import ensure_saved_objects
+from lambda_src.provisioning.saved_objects import ensure_saved_objects, wait_for_dashboards
 from lambda_src.provisioning.security_config import ensure_security
 from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
 
@@ -32,24 +33,36 @@ class Provisioner:
         self.reader_users = dict(reader_users or {})
 
     def run(self) -> dict[str, str]:
-        """Returns a summary (CloudFormation `Data`, so strings only)."""
+        """Returns a summary (CloudFormation `Data`, so strings only).
+
+        A failure names its step, so CloudFormation's one-line reason says where it stopped."""
         s = self.settings
+        http = self.opensearch
         # Retried until the domain answers; everything after it meets a live cluster.
-        self.opensearch.request("GET", "/_cluster/health")
-        with_ism = self._ism_enabled()
-        summary = {
-            "IndexTemplate": ensure_index_template(self.opensearch, s, with_ism=with_ism),
-            # Before the first index exists, so its ism_template catches that index too.
-            "IsmPolicy": ensure_ism_policy(self.opensearch, s) if with_ism else "skipped",
-            "WriteAlias": s.write_alias,
-            "WriteAliasState": ensure_write_alias(self.opensearch, s),
-        }
-        summary["DashboardsReadOnlyRole"] = ensure_security(self.opensearch, s, self.reader_users)
+        with step("waiting for the domain"):
+            http.request("GET", "/_cluster/health")
+        with step("checking for the ISM plugin"):
+            with_ism = self._ism_enabled()
+        summary: dict[str, str] = {}
+        with step("index template"):
+            summary["IndexTemplate"] = ensure_index_template(http, s, with_ism=with_ism)
+        # Before the first index exists, so its ism_template catches that index too.
+        with step("ISM policy"):
+            summary["IsmPolicy"] = ensure_ism_policy(http, s) if with_ism else "skipped"
+        with step("write alias"):
+            summary["WriteAlias"] = s.write_alias
+            summary["WriteAliasState"] = ensure_write_alias(http, s)
+        with step("security roles and users"):
+            readers = self.reader_users
+            summary["DashboardsReadOnlyRole"] = ensure_security(http, s, readers)
         summary["ReaderUsers"] = ",".join(sorted(self.reader_users))
         if s.import_saved_objects:
             if self.dashboards is None:
                 raise ProvisioningError("saved objects import requested but no Dashboards client")
-            summary["SavedObjects"] = str(ensure_saved_objects(self.dashboards, s))
+            with step("waiting for Dashboards"):
+                wait_for_dashboards(self.dashboards)
+            with step("saved objects import"):
+                summary["SavedObjects"] = str(ensure_saved_objects(self.dashboards, s))
         else:
             logger.warning("saved objects import disabled (ImportSavedObjects=false)")
             summary["SavedObjects"] = "skipped"
@@ -69,3 +82,16 @@ class Provisioner:
             "delete) because IsmMode=skip-if-unavailable"
         )
         return False
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Prefix any failure inside with the step's name (still one line)."""
+    try:
+        yield
+    except ProvisioningError as exc:
+        raise ProvisioningError(f"step '{name}' failed: {exc}") from exc
+    except Exception as exc:
+        raise ProvisioningError(
+            f"step '{name}' failed: unexpected {type(exc).__name__}: {exc}"
+        ) from exc

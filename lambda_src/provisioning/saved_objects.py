@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
@@ -14,6 +16,10 @@ from lambda_src.provisioning.settings import ProvisioningSettings
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 INDEX_PATTERN_ID = "spot-interruptions"
 IMPORT_PATH = "/api/saved_objects/_import"
+STATUS_PATH = "/api/status"
+# Overall states in which the saved-objects service answers: the legacy format's `state` and
+# the newer format's `level`. Yellow/degraded is not accepted: a plugin may still be migrating.
+AVAILABLE_STATES = frozenset({"green", "available"})
 IMPORT_HEADERS = {"osd-xsrf": "true", "securitytenant": "global"}
 MAX_LISTED_ERRORS = 5
 
@@ -35,6 +41,26 @@ def load_saved_objects(settings: ProvisioningSettings, directory: Path = DASHBOA
     if not lines:
         raise ProvisioningError(f"no saved objects (*.ndjson) found in {directory}")
     return ("\n".join(lines) + "\n").encode()
+
+
+def dashboards_not_ready(response: requests.Response) -> str | None:
+    """None when /api/status reports Dashboards available, else why not (for the retry log)."""
+    try:
+        overall = response.json()["status"]["overall"]
+        state = str(overall.get("state") or overall.get("level") or "").lower()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"Dashboards status not readable yet: {response.text[:200]!r}"
+    if state in AVAILABLE_STATES:
+        return None
+    return f"Dashboards overall status is {state or 'unknown'}"
+
+
+def wait_for_dashboards(dashboards: HttpClient) -> None:
+    """Block until Dashboards reports itself available, within the client's retry deadline.
+
+    Dashboards starts after the domain and its saved-objects API answers 503 or fails imports
+    until then; waiting on its status first makes the import one request that succeeds."""
+    dashboards.request("GET", STATUS_PATH, ready=dashboards_not_ready)
 
 
 def import_saved_objects(dashboards: HttpClient, ndjson: bytes) -> int:

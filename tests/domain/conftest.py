@@ -37,6 +37,8 @@ def ca_bundle(
 
 
 def _dashboards_ok(request: Recorded) -> tuple[int, object]:
+    if request.path == "/_dashboards/api/status":
+        return 200, {"name": "dashboards", "status": {"overall": {"state": "green"}}}
     if request.path == "/_dashboards/api/saved_objects/_import":
         count = len(request.multipart()["file"].data.splitlines())
         return 200, {"success": True, "successCount": count, "successResults": []}
@@ -45,6 +47,6 @@ def _dashboards_ok(request: Recorded) -> tuple[int, object]:
 
 @pytest.fixture
 def dashboards_stub(test_certificates: TestCertificates) -> Iterator[RecordingServer]:
-    """An HTTPS Dashboards stand-in accepting saved-object imports."""
+    """An HTTPS Dashboards stand-in: status green, saved-object imports accepted."""
     with recording_server(_dashboards_ok, tls=test_certificates.server_context) as server:
         yield server

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
@@ -116,3 +117,60 @@ def test_client_errors_are_not_retried() -> None:
         ):
             client.request("PUT", "/x", json_body={})
     assert len(server.requests) == 1
+
+
+def _fake_time() -> tuple[list[float], dict[str, object]]:
+    now = [100.0]
+    return now, {
+        "sleep": lambda seconds: now.__setitem__(0, now[0] + seconds),
+        "clock": lambda: now[0],
+    }
+
+
+def test_auth_refusals_are_retried_only_within_the_grace_period() -> None:
+    """401/403 while fine-grained access control initialises; still refused after the grace
+    period means the credentials or mapping are wrong, and that is said at once."""
+    now, fake = _fake_time()
+    refused = {"error": {"type": "security_exception", "reason": "no permissions"}}
+    with recording_server(scripted((401, "Unauthorized"), (403, refused))) as server:
+        client = HttpClient(
+            server.url,
+            auth=("u", "p"),
+            retry=RetryPolicy(max_attempts=None, max_delay=5.0, deadline=1000.0, auth_grace=60.0),
+            **fake,  # type: ignore[arg-type]
+        )
+        with pytest.raises(ProvisioningError) as info:
+            client.request("GET", "/_cluster/health")
+    assert str(info.value).startswith("GET /_cluster/health -> HTTP 403 (still after 60 s)")
+    assert len(server.requests) > 10
+    assert 160.0 <= now[0] < 1000.0  # gave up at the grace period, long before the deadline
+
+
+def test_requests_never_wait_on_the_network_past_the_deadline() -> None:
+    timeouts: list[float] = []
+
+    class Session:
+        auth: object = None
+
+        def request(self, *_args: object, timeout: float, **_kwargs: object) -> object:
+            timeouts.append(timeout)
+            raise requests.exceptions.ConnectTimeout("slow")
+
+    _now, fake = _fake_time()
+    client = HttpClient(
+        "https://search.example",
+        auth=("u", "p"),
+        retry=RetryPolicy(max_attempts=None, base_delay=4.0, max_delay=4.0, deadline=110.0),
+        timeout=60.0,
+        session=Session(),  # type: ignore[arg-type]
+        **fake,  # type: ignore[arg-type]
+    )
+    with pytest.raises(ProvisioningError, match="deadline reached"):
+        client.request("GET", "/")
+    assert timeouts[0] == 10.0  # not the usual 60 s: only 10 s are left
+    assert all(t <= 10.0 for t in timeouts)
+
+
+def test_a_policy_without_any_bound_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_attempts or a deadline"):
+        RetryPolicy(max_attempts=None)

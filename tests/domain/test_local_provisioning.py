@@ -61,7 +61,9 @@ def test_cli_provisions_and_is_idempotent(
 def test_cli_reports_failures_on_stderr(opensearch_node: OpenSearchNode) -> None:
     result = _run(opensearch_node, "--require-ism", "--prefix", f"si-cli-{uuid.uuid4().hex[:8]}")
     assert result.returncode == 1
-    assert result.stderr.startswith("error: the Index State Management plugin is not installed")
+    assert result.stderr.startswith(
+        "error: step 'checking for the ISM plugin' failed: the Index State Management plugin"
+    )
     missing = _run(opensearch_node, env={"OPENSEARCH_URL": ""})
     assert missing.returncode == 2
     assert "OPENSEARCH_URL" in missing.stderr

@@ -3,12 +3,11 @@ the policy must exist before the first index, so its ism_template attaches to it
 
 from __future__ import annotations
 
-from typing import Any
-
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.provisioner import Provisioner
 from lambda_src.provisioning.settings import ProvisioningSettings
-from tests.domain.recording_server import Recorded, recording_server
+from tests.domain.fake_domain import managed_domain
+from tests.domain.recording_server import recording_server
 
 SETTINGS = ProvisioningSettings(
     endpoint="https://search.example",
@@ -16,23 +15,6 @@ SETTINGS = ProvisioningSettings(
     writer_backend_roles=("arn:aws:iam::123456789012:role/ingest",),
     import_saved_objects=False,
 )
-
-
-def managed_domain(request: Recorded) -> tuple[int, Any]:
-    """A fresh managed domain: ISM installed, nothing provisioned yet."""
-    path = request.path
-    if path == "/_cat/plugins":
-        return 200, [{"component": "opensearch-index-management"}]
-    if path.startswith("/_cat/indices/"):
-        return 200, []
-    if request.method in {"GET", "HEAD"} and (
-        path.startswith(("/_alias/", "/_plugins/_ism/policies/", "/_plugins/_security/api/roles/"))
-        or path == "/spot-interruptions-write"
-    ):
-        return 404, {}
-    if path.startswith("/_plugins/_ism/add/"):
-        return 200, {"updated_indices": 0, "failures": False, "failed_indices": []}
-    return 200, {"acknowledged": True}
 
 
 def test_managed_domain_first_run_order() -> None:
