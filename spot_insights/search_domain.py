@@ -413,7 +413,10 @@ class SearchDomain(Construct):
         resource_policy = logs.CfnResourcePolicy(
             self,
             "LogDeliveryPolicy",
-            policy_name=f"{cdk.Names.unique_id(self)[-200:]}-opensearch-logs",
+            # Resource policies are per account and region: unique per stack, like the domain.
+            policy_name=cdk.Fn.join(
+                "-", [cdk.Names.unique_id(self)[-200:], _stack_uuid_head(self), "opensearch-logs"]
+            ),
             policy_document=stack.to_json_string(policy),
         )
         self.domain.node.add_dependency(resource_policy)
@@ -666,9 +669,14 @@ def _domain_name(scope: Construct) -> str:
     would collide with a domain kept by an earlier `cdk destroy` of the same stack name: the
     stack id's UUID differs per stack, account and region. Its first group is 8 hex digits."""
     unique = hashlib.sha256(cdk.Names.unique_id(scope).encode()).hexdigest()[:6]
-    stack_id = cdk.Stack.of(scope).stack_id
-    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", stack_id))
-    return cdk.Fn.join("", [f"spot-{unique}-", cdk.Fn.select(0, cdk.Fn.split("-", stack_uuid))])
+    return cdk.Fn.join("", [f"spot-{unique}-", _stack_uuid_head(scope)])
+
+
+def _stack_uuid_head(scope: Construct) -> str:
+    """The first group (8 hex digits) of the UUID in `arn:...:stack/<name>/<uuid>`, new per
+    stack, account and region; resolved by CloudFormation at deploy time."""
+    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Stack.of(scope).stack_id))
+    return cdk.Fn.select(0, cdk.Fn.split("-", stack_uuid))
 
 
 def _id_part(name: str) -> str:
