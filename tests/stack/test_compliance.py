@@ -37,8 +37,10 @@ def test_the_checks_do_report_what_they_should() -> None:
     stack = cdk.Stack(app, "Bare")
     sqs.Queue(stack, "Plain")
     cdk.Aspects.of(app).add(AwsSolutionsChecks())
-    found = " ".join(nag_findings(stack))
-    assert "AwsSolutions-SQS3" in found
-    assert "AwsSolutions-SQS4" in found
+    # With cdk.json's flags (annotationsInValidationReport) an error annotation fails synth.
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failed:
+        nag_findings(stack)
+    assert "AwsSolutions-SQS3" in str(failed.value)
+    assert "AwsSolutions-SQS4" in str(failed.value)
     broken = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Bogus": 1}}}}
     assert any(finding.startswith("E3002") for finding in lint_findings(broken))

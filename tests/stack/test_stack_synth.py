@@ -143,8 +143,9 @@ def test_production_with_certificate(production: Template) -> None:
             )
         },
     )
-    # Three AZs, a NAT gateway per AZ used for egress redundancy, and IPv6 for the v6 CIDR.
-    production.resource_count_is("AWS::EC2::NatGateway", 2)
+    # Three AZs, a NAT gateway per AZ for egress redundancy, and IPv6 for the v6 CIDR.
+    production.resource_count_is("AWS::EC2::NatGateway", 3)
+    production.resource_count_is("AWS::EC2::Subnet", 6)
     production.resource_count_is("AWS::EC2::VPCCidrBlock", 1)
     production.has_resource_properties(
         "AWS::OpenSearchService::Domain",
