@@ -38,6 +38,10 @@ class SpotInsightsStack(cdk.Stack):
         self.settings = settings = settings or Settings()
         self.alarm_topic = self._alarm_topic(settings)
         self.vpc = self._vpc(settings)
+        if settings.vpc_id and self.vpc.vpc_id != settings.vpc_id:
+            # Vpc.from_lookup gives a two-AZ placeholder until the CDK CLI has looked the VPC up
+            # and runs the app again; building on it would fail production's three-AZ check.
+            return
 
         self.search = SearchDomain(
             self,

@@ -182,3 +182,17 @@ def test_simulation_rule_only_when_enabled(default: Template) -> None:
             }
         },
     )
+
+
+def test_an_existing_vpc_is_looked_up_before_anything_is_built_on_it() -> None:
+    # First pass of `cdk synth` with vpcId: the CLI sees the missing lookup, performs it and
+    # runs the app again; the placeholder VPC (two AZs) must not fail production's three.
+    stack = synth_stack({"vpcId": "vpc-0abc12345def67890", "profile": "production"})
+    assembly = stack.node.root.synth()
+    assert [m.provider for m in assembly.manifest.missing or []] == ["vpc-provider"]
+
+
+def test_tests_synthesize_with_cdk_json_feature_flags(default: Template) -> None:
+    # @aws-cdk/aws-ec2:restrictDefaultSecurityGroup (cdk.json) adds this custom resource; a
+    # test app without cdk.json's context would not have it, and `cdk synth` does.
+    default.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
