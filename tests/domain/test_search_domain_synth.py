@@ -283,3 +283,62 @@ def test_cdk_nag_aws_solutions_has_no_unexplained_findings(profile: str) -> None
         if m.id.startswith(f"/Nag{profile}/Search/")
     ]
     assert findings == []
+
+
+def test_provisioning_function_reads_exactly_its_secrets_through_secrets_manager(
+    small: tuple[Template, SearchDomain, dict[str, Any]],
+) -> None:
+    # Grants asserted on their resource ARNs (issue 15), not only their actions.
+    template, domain, _ = small
+    stack = cdk.Stack.of(domain)
+    role = stack.resolve(domain.provisioning_function.role.role_name)["Ref"]
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    secrets = [domain.master_secret, *domain.reader_user_secrets.values()]
+    resources: list[Any] = []
+    for statement in statements:
+        assert statement["Action"] == [
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+        ]
+        found = statement["Resource"]
+        resources += found if isinstance(found, list) else [found]
+    assert sorted(map(json.dumps, resources)) == sorted(
+        json.dumps(stack.resolve(secret.secret_arn)) for secret in secrets
+    )
+    # The secrets' key: the function may decrypt only through Secrets Manager.
+    key_id = stack.resolve(domain.encryption_key.key_arn)["Fn::GetAtt"][0]
+    [key] = [r for k, r in template.find_resources("AWS::KMS::Key").items() if k == key_id]
+    [decrypt] = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"].get("AWS") == stack.resolve(domain.provisioning_function.role.role_arn)
+    ]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": {
+                "Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+            }
+        }
+    }
+
+
+def test_grant_write_is_on_the_index_pattern_of_this_domain(
+    small: tuple[Template, SearchDomain, dict[str, Any]],
+) -> None:
+    template, domain, extra = small
+    stack = cdk.Stack.of(domain)
+    role = stack.resolve(extra["ingest"].role.role_name)["Ref"]
+    [es] = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "es:" in json.dumps(statement["Action"])
+    ]
+    assert es["Resource"] == stack.resolve(f"{domain.domain.domain_arn}/spot-interruptions-*")

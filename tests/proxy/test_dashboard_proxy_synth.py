@@ -172,11 +172,7 @@ def test_hosts_are_managed_by_session_manager(with_alb: Template) -> None:
         "AWS::IAM::Role",
         {
             "AssumeRolePolicyDocument": Match.object_like(
-                {
-                    "Statement": [
-                        Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})
-                    ]
-                }
+                {"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}
             )
         },
     )

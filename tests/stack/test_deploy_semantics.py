@@ -174,7 +174,12 @@ def test_the_domain_name_is_new_for_every_stack_account_and_region(
     assert unique == {
         "Fn::Select": [
             0,
-            {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]},
+            {
+                "Fn::Split": [
+                    "-",
+                    {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                ]
+            },
         ]
     }
     assert len(prefix) + 8 <= 28  # the service's limit; the UUID's first group is 8 characters
@@ -285,7 +290,10 @@ def test_every_service_principal_in_a_key_or_topic_policy_is_scoped(
 ) -> None:
     documents = [
         r["Properties"]["KeyPolicy"] for r in _of_type(template, "AWS::KMS::Key").values()
-    ] + [r["Properties"]["PolicyDocument"] for r in _of_type(template, "AWS::SNS::TopicPolicy").values()]
+    ] + [
+        r["Properties"]["PolicyDocument"]
+        for r in _of_type(template, "AWS::SNS::TopicPolicy").values()
+    ]
     for document in documents:
         for statement in document["Statement"]:
             if statement["Effect"] == "Allow" and "Service" in statement.get("Principal", {}):
@@ -294,7 +302,9 @@ def test_every_service_principal_in_a_key_or_topic_policy_is_scoped(
     ingest_key = next(
         r for k, r in _of_type(template, "AWS::KMS::Key").items() if k.startswith("IngestKey")
     )
-    principals = json.dumps([s.get("Principal") for s in ingest_key["Properties"]["KeyPolicy"]["Statement"]])
+    principals = json.dumps(
+        [s.get("Principal") for s in ingest_key["Properties"]["KeyPolicy"]["Statement"]]
+    )
     # The stack's alarm topic has its own key: CloudWatch has no business with this one.
     assert "cloudwatch.amazonaws.com" not in principals
 

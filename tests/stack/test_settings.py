@@ -157,9 +157,10 @@ def test_production_without_account_and_region_is_refused_in_one_line(tmp_path: 
         "(its three AZs are looked up there): set AWS credentials, or CDK_DEFAULT_ACCOUNT and "
         "CDK_DEFAULT_REGION, got 'production'"
     ]
-    assert deployment_environment(
-        Settings(profile="production"), "123456789012", "eu-west-1"
-    ) == {"account": "123456789012", "region": "eu-west-1"}
+    assert deployment_environment(Settings(profile="production"), "123456789012", "eu-west-1") == {
+        "account": "123456789012",
+        "region": "eu-west-1",
+    }
 
 
 def test_certificate_from_another_region_is_refused_in_one_line(tmp_path: Path) -> None:
