@@ -10,18 +10,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 import aws_cdk as cdk
 
-from spot_insights.settings import SettingsError, deployment_environment, parse_settings
-from spot_insights.stack import SpotInsightsStack
+from spot_insights.deployment import build_stack
+from spot_insights.settings import SettingsError
 
 app = cdk.App()
 try:
-    settings = parse_settings(app.node.get_all_context())
-    env = deployment_environment(
-        settings, os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
-    )
+    build_stack(app, os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION"))
 except SettingsError as error:
     sys.exit(f"spot-insights: {error}")
-SpotInsightsStack(
-    app, "SpotInsights", settings=settings, env=env, description="Spot Interruption Insights"
-)
 app.synth()

@@ -27,6 +27,13 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
+from spot_insights._service_access import (
+    KEY_USE,
+    RETAIN_UNLESS_CREATE_FAILS,
+    allow_log_encryption,
+    encrypted_alarm_topic,
+    source_conditions,
+)
 from spot_insights.lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 
 # The detail-types the function understands (lambda_src/ingest/events.py registers a model for
@@ -45,8 +52,9 @@ class IngestPipeline(Construct):
 
     :param opensearch_endpoint: https URL of the domain (a token is fine). Default: the
         endpoint of ``opensearch_domain``; one of the two is required.
-    :param opensearch_domain: the domain, to grant the function HTTP write access on the
-        index pattern. Default: none (grant access yourself through ``function.role``).
+    :param opensearch_domain: the domain, to grant the function HTTP POST and PUT (nothing
+        else) on the index pattern. Default: none (grant access yourself through
+        ``function.role``, e.g. with ``SearchDomain.grant_write``).
     :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``.
         Default ``spot-interruptions``.
     :param event_bus: bus the rules listen on. Default: the account's default bus.
@@ -60,8 +68,9 @@ class IngestPipeline(Construct):
         are then the caller's). Default: a new KMS-encrypted, TLS-only queue.
     :param dead_letter_queue: where undeliverable events and poison records go. Default: a new
         KMS-encrypted, TLS-only queue keeping messages 14 days.
-    :param encryption_key: key for the queues and the alarm topic it creates. Default: a new key
-        with rotation.
+    :param encryption_key: key for the queues, the function's log group and the alarm topic it
+        creates. Default: a new key with rotation, kept on stack delete. A caller's key needs
+        the grants to EventBridge and CloudWatch Logs itself.
     :param alarm_topic: topic for the alarms. Default: a new KMS-encrypted topic.
     :param max_receive_count: receives before SQS moves a message to the DLQ. Default 5.
     :param batch_size: records per invocation. Default 1000 (a storm is read in few batches,
@@ -131,12 +140,19 @@ class IngestPipeline(Construct):
             "Key",
             description="Encrypts the Spot Insights ingest queues and alarm topic",
             enable_key_rotation=True,
+            removal_policy=RETAIN_UNLESS_CREATE_FAILS,
         )
-        # EventBridge publishes to the queues and CloudWatch to the topic: both encrypt with it.
-        for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"):
-            self.encryption_key.grant(
-                iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*"
+        # EventBridge rules of this account deliver to the encrypted queues.
+        self.encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeRulesOfThisAccount",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=KEY_USE,
+                resources=["*"],
+                conditions=source_conditions(self, "events", "rule"),
             )
+        )
+        allow_log_encryption(self.encryption_key)
 
         self.dead_letter_queue: sqs.IQueue = dead_letter_queue or sqs.Queue(
             self,
@@ -204,6 +220,7 @@ class IngestPipeline(Construct):
             self,
             "Logs",
             retention=log_retention,
+            encryption_key=self.encryption_key,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         request_timeout = max(5, int(timeout.to_seconds() / 4))
@@ -242,7 +259,12 @@ class IngestPipeline(Construct):
         )
         self.dead_letter_queue.grant_send_messages(self.function)
         if opensearch_domain is not None:
-            opensearch_domain.grant_index_write(f"{index_prefix}-*", self.function)
+            # Not grant_index_write: that adds ESHttpDelete and ESHttpPatch, never needed here.
+            iam.Grant.add_to_principal(
+                grantee=self.function,
+                actions=["es:ESHttpPost", "es:ESHttpPut"],
+                resource_arns=[f"{opensearch_domain.domain_arn}/{index_prefix}-*"],
+            )
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
@@ -259,12 +281,8 @@ class IngestPipeline(Construct):
             if child.node.id.startswith("SqsEventSource:")
         )
 
-        self.alarm_topic: sns.ITopic = alarm_topic or sns.Topic(
-            self,
-            "AlarmTopic",
-            display_name="Spot Insights ingest alarms",
-            master_key=self.encryption_key,
-            enforce_ssl=True,
+        self.alarm_topic: sns.ITopic = alarm_topic or encrypted_alarm_topic(
+            self, "AlarmTopic", key=self.encryption_key, display_name="Spot Insights ingest alarms"
         )
         self.alarms = self._alarms(timeout)
         _suppress_reviewed_findings(self.function, index_prefix)

@@ -23,6 +23,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchservice as opensearch
@@ -32,6 +33,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
 from spot_insights.lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
 
 DEFAULT_INDEX_PREFIX = "spot-interruptions"
@@ -46,6 +48,13 @@ _AGE = re.compile(r"^[1-9][0-9]*[dh]$")
 _SIZE = re.compile(r"^[1-9][0-9]*(mb|gb)$")
 # Quotes, backslashes and slashes make passwords awkward in JSON, shells and URLs.
 _PASSWORD_EXCLUDES = "\"'\\/@`"
+# A VPC domain needs this service-linked role; CreateServiceLinkedRole fails with error code
+# `InvalidInput` ("Service role name ... has been taken in this account") when it exists. The
+# AwsCustomResource handler (AWS SDK for JavaScript v3) sees that code as the exception name
+# `InvalidInputException`; both spellings are accepted, nothing else.
+OPENSEARCH_SERVICE = "opensearchservice.amazonaws.com"
+SERVICE_LINKED_ROLE = "AWSServiceRoleForAmazonOpenSearchService"
+ROLE_EXISTS_ERROR = "^InvalidInput(Exception)?$"
 
 
 class SizingProfile(StrEnum):
@@ -71,7 +80,7 @@ class _Sizing:
 _SIZINGS = {
     # Replicas 0: a single node can never place a replica (the cluster would stay yellow).
     SizingProfile.SMALL: _Sizing("t3.small.search", 1, 1, None, 0, 10, 0),
-    SizingProfile.PRODUCTION: _Sizing("r7g.large.search", 1, 2, "m7g.large.search", 3, 50, 1),
+    SizingProfile.PRODUCTION: _Sizing("r7g.large.search", 1, 3, "m7g.large.search", 3, 50, 1),
 }
 
 
@@ -103,7 +112,13 @@ class SearchDomain(Construct):
         is stored in Secrets Manager (`reader_user_secrets`).
     :param volume_size_gib: EBS gp3 size per data node; default from the profile.
     :param log_retention: retention of the domain and function logs; default three months.
-    :param removal_policy: of the domain; default RETAIN (the data outlives the stack).
+    :param removal_policy: of the domain, its security group, master and reader secrets, key
+        and log groups; default RETAIN_ON_UPDATE_OR_DELETE: the data outlives the stack, but a
+        failed first deploy removes everything so that it can be retried.
+    :param encryption_key: customer key for the log groups and secrets; default a new key
+        with rotation (a caller's key needs the CloudWatch Logs and Secrets Manager grants).
+    :param create_service_linked_role: create AWSServiceRoleForAmazonOpenSearchService
+        unless it exists (never deleted); default True.
     :param require_ism: fail the deployment if the ISM plugin is missing; default True (the
         managed service always has it).
     """
@@ -125,7 +140,9 @@ class SearchDomain(Construct):
         reader_users: Sequence[str] = (),
         volume_size_gib: int | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
-        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        removal_policy: cdk.RemovalPolicy = RETAIN_UNLESS_CREATE_FAILS,
+        encryption_key: kms.IKey | None = None,
+        create_service_linked_role: bool = True,
         require_ism: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -148,6 +165,15 @@ class SearchDomain(Construct):
         self.index_prefix = index_prefix
         self.write_alias = f"{index_prefix}-write"
         self._writer_role_arns: list[str] = []
+        self.removal_policy = removal_policy
+        self.encryption_key: kms.IKey = encryption_key or kms.Key(
+            self,
+            "Key",
+            description="Encrypts the Spot Insights domain's log groups and secrets",
+            enable_key_rotation=True,
+            removal_policy=RETAIN_UNLESS_CREATE_FAILS,
+        )
+        allow_log_encryption(self.encryption_key)
 
         self.master_secret = secretsmanager.Secret(
             self,
@@ -160,6 +186,9 @@ class SearchDomain(Construct):
                 exclude_characters=_PASSWORD_EXCLUDES,
                 require_each_included_type=True,
             ),
+            encryption_key=self.encryption_key,
+            # Its password is the domain's master password: kept whenever the domain is.
+            removal_policy=removal_policy,
         )
         self.security_group = ec2.SecurityGroup(
             self,
@@ -168,13 +197,16 @@ class SearchDomain(Construct):
             description="Spot Insights OpenSearch domain: HTTPS from allowed peers only",
             allow_all_outbound=False,
         )
+        # The domain's network interfaces stay in it as long as the domain exists.
+        self.security_group.apply_removal_policy(removal_policy)
+        self.subnets = _subnets(vpc, vpc_subnets, sizing.availability_zones)
         self.domain = opensearch.Domain(
             self,
             "Domain",
             version=opensearch.EngineVersion.OPENSEARCH_2_19,
             domain_name=_domain_name(self),
             vpc=vpc,
-            vpc_subnets=[_subnets(vpc, vpc_subnets, sizing.availability_zones)],
+            vpc_subnets=[ec2.SubnetSelection(subnets=self.subnets)],
             security_groups=[self.security_group],
             capacity=opensearch.CapacityConfig(
                 data_node_instance_type=sizing.data_instance_type,
@@ -206,6 +238,8 @@ class SearchDomain(Construct):
             enable_auto_software_update=True,
             removal_policy=removal_policy,
         )
+        if create_service_linked_role:
+            self.domain.node.add_dependency(self._service_linked_role())
         self._allow_log_delivery()
         self._restrict_access()
         self.endpoint = f"https://{self.domain.domain_endpoint}"
@@ -223,6 +257,8 @@ class SearchDomain(Construct):
                     exclude_characters=_PASSWORD_EXCLUDES,
                     require_each_included_type=True,
                 ),
+                encryption_key=self.encryption_key,
+                removal_policy=removal_policy,
             )
             for user in reader_users
         }
@@ -234,7 +270,7 @@ class SearchDomain(Construct):
                 self,
                 "ProvisioningProvider",
                 on_event_handler=self.provisioning_function,
-                log_group=logs.LogGroup(self, "ProviderLogs", retention=log_retention),
+                log_group=self._log_group("ProviderLogs", log_retention),
             ).service_token,
             resource_type="Custom::SpotInsightsSearchSetup",
             properties={
@@ -276,15 +312,77 @@ class SearchDomain(Construct):
             resource_arns=[f"{self.domain.domain_arn}/{self.index_prefix}-*"],
         )
 
-    def _logging(self, retention: logs.RetentionDays) -> opensearch.LoggingOptions:
-        def group(name: str) -> logs.LogGroup:
-            return logs.LogGroup(self, f"{name}Logs", retention=retention)
+    def _log_group(self, construct_id: str, retention: logs.RetentionDays) -> logs.LogGroup:
+        """Under the customer key; kept (like the domain) unless a first deploy fails."""
+        return logs.LogGroup(
+            self,
+            construct_id,
+            retention=retention,
+            encryption_key=self.encryption_key,
+            removal_policy=RETAIN_UNLESS_CREATE_FAILS,
+        )
 
+    def _service_linked_role(self) -> Construct:
+        """AWSServiceRoleForAmazonOpenSearchService, which a VPC domain cannot be created without.
+
+        Created on the stack's first deploy unless it already exists (the InvalidInput error is
+        then ignored); never updated or deleted: other domains in the account depend on it.
+        """
+        stack = cdk.Stack.of(self)
+        role_arn = stack.format_arn(
+            service="iam",
+            region="",
+            resource="role",
+            resource_name=f"aws-service-role/{OPENSEARCH_SERVICE}/{SERVICE_LINKED_ROLE}",
+        )
+        role = cr.AwsCustomResource(
+            self,
+            "ServiceLinkedRole",
+            resource_type="Custom::OpenSearchServiceLinkedRole",
+            on_create=cr.AwsSdkCall(
+                service="IAM",
+                action="createServiceLinkedRole",
+                parameters={"AWSServiceName": OPENSEARCH_SERVICE},
+                physical_resource_id=cr.PhysicalResourceId.of(SERVICE_LINKED_ROLE),
+                ignore_error_codes_matching=ROLE_EXISTS_ERROR,
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["iam:CreateServiceLinkedRole"],
+                        resources=[role_arn],
+                        conditions={"StringLike": {"iam:AWSServiceName": OPENSEARCH_SERVICE}},
+                    )
+                ]
+            ),
+            install_latest_aws_sdk=False,
+            log_group=self._log_group("ServiceLinkedRoleLogs", logs.RetentionDays.ONE_MONTH),
+        )
+        # The handler is aws-cdk-lib's one singleton function per stack, a child of the stack.
+        singleton = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+        NagSuppressions.add_resource_suppressions(
+            stack.node.find_child(singleton),
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="aws-cdk-lib's AwsCustomResource handler logs with Lambda's minimal "
+                    "AWSLambdaBasicExecutionRole; its one call is scoped in its own policy.",
+                    applies_to=[
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AWSLambdaBasicExecutionRole"
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
+        return role
+
+    def _logging(self, retention: logs.RetentionDays) -> opensearch.LoggingOptions:
         self.log_groups = {
-            "app": group("App"),
-            "audit": group("Audit"),
-            "slow_search": group("SlowSearch"),
-            "slow_index": group("SlowIndex"),
+            "app": self._log_group("AppLogs", retention),
+            "audit": self._log_group("AuditLogs", retention),
+            "slow_search": self._log_group("SlowSearchLogs", retention),
+            "slow_index": self._log_group("SlowIndexLogs", retention),
         }
         return opensearch.LoggingOptions(
             app_log_enabled=True,
@@ -315,7 +413,10 @@ class SearchDomain(Construct):
         resource_policy = logs.CfnResourcePolicy(
             self,
             "LogDeliveryPolicy",
-            policy_name=f"{cdk.Names.unique_id(self)[-200:]}-opensearch-logs",
+            # Resource policies are per account and region: unique per stack, like the domain.
+            policy_name=cdk.Fn.join(
+                "-", [cdk.Names.unique_id(self)[-200:], _stack_uuid_head(self), "opensearch-logs"]
+            ),
             policy_document=stack.to_json_string(policy),
         )
         self.domain.node.add_dependency(resource_policy)
@@ -392,7 +493,7 @@ class SearchDomain(Construct):
             vpc_subnets=vpc_subnets
             or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[function_sg],
-            log_group=logs.LogGroup(self, "ProvisioningLogs", retention=log_retention),
+            log_group=self._log_group("ProvisioningLogs", log_retention),
             environment={"POWERTOOLS_SERVICE_NAME": "spot-insights-provisioning"},
         )
         self.master_secret.grant_read(function)
@@ -543,7 +644,7 @@ def provisioning_content_hash() -> str:
 
 def _subnets(
     vpc: ec2.IVpc, selection: ec2.SubnetSelection | None, availability_zones: int
-) -> ec2.SubnetSelection:
+) -> list[ec2.ISubnet]:
     """One subnet per AZ used, as the service requires."""
     wanted = selection or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
     chosen = vpc.select_subnets(
@@ -559,13 +660,23 @@ def _subnets(
             f"the profile needs subnets in {availability_zones} AZs, the selection has "
             f"{len(chosen)}"
         )
-    return ec2.SubnetSelection(subnets=chosen[:availability_zones])
+    return chosen[:availability_zones]
 
 
 def _domain_name(scope: Construct) -> str:
-    """Stable, unique, 3-28 chars, lowercase; known before creation for the access policy."""
-    unique = hashlib.sha256(cdk.Names.unique_id(scope).encode()).hexdigest()[:10]
-    return f"spot-insights-{unique}"
+    """`spot-<construct hash>-<stack id part>`: 20 chars, lowercase, known before creation (the
+    access policy names it) and stable across updates, yet new for every new stack. A fixed name
+    would collide with a domain kept by an earlier `cdk destroy` of the same stack name: the
+    stack id's UUID differs per stack, account and region. Its first group is 8 hex digits."""
+    unique = hashlib.sha256(cdk.Names.unique_id(scope).encode()).hexdigest()[:6]
+    return cdk.Fn.join("", [f"spot-{unique}-", _stack_uuid_head(scope)])
+
+
+def _stack_uuid_head(scope: Construct) -> str:
+    """The first group (8 hex digits) of the UUID in `arn:...:stack/<name>/<uuid>`, new per
+    stack, account and region; resolved by CloudFormation at deploy time."""
+    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Stack.of(scope).stack_id))
+    return cdk.Fn.select(0, cdk.Fn.split("-", stack_uuid))
 
 
 def _id_part(name: str) -> str:

@@ -188,17 +188,44 @@ def parse_settings(context: Mapping[str, Any]) -> Settings:
     return settings
 
 
+_CREDENTIALS = "AWS credentials, or CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION"
+
+
+def certificate_region(certificate_arn: str) -> str:
+    """The region field of an ACM certificate ARN (`arn:<partition>:acm:<region>:...`)."""
+    return certificate_arn.split(":")[3]
+
+
 def deployment_environment(
     settings: Settings, account: str | None, region: str | None
 ) -> dict[str, str] | None:
-    """The stack's env: agnostic by default; an existing VPC must be looked up, which needs both."""
-    if settings.vpc_id is None:
-        return None
-    if not (account and region):
-        raise SettingsError(
-            "vpcId",
-            "an account and region to look the VPC up in (AWS credentials, or CDK_DEFAULT_ACCOUNT "
-            "and CDK_DEFAULT_REGION)",
-            settings.vpc_id,
+    """The stack's env, or None (environment-agnostic, the default).
+
+    An existing VPC must be looked up and `production` needs three real AZs (an agnostic stack
+    gets two), so both need the account and region. `region` is where `cdk deploy` will deploy
+    (the CLI's default region) even when the stack stays agnostic: a load balancer listener only
+    accepts a certificate from its own region, so a mismatch fails here rather than at deploy.
+    """
+    if settings.certificate_arn and region:
+        cert_region = certificate_region(settings.certificate_arn)
+        if cert_region != region:
+            raise SettingsError(
+                "certificateArn",
+                f"a certificate in the deploy region {region} (this one is in {cert_region})",
+                settings.certificate_arn,
+            )
+    needs = None
+    if settings.vpc_id is not None:
+        needs = ("vpcId", "an account and region to look the VPC up in", settings.vpc_id)
+    elif settings.profile == "production":
+        needs = (
+            "profile",
+            "an account and region for 'production' (its three AZs are looked up there)",
+            settings.profile,
         )
+    if needs is None:
+        return None
+    key, expected, value = needs
+    if not (account and region):
+        raise SettingsError(key, f"{expected}: set {_CREDENTIALS}", value)
     return {"account": account, "region": region}

@@ -7,13 +7,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from spot_insights.cfn_lint_hints import LambdaRoleDependencyHint
+from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, encrypted_alarm_topic
 from spot_insights.dashboard_proxy import DashboardProxy
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.network import SpotInsightsNetwork
@@ -39,6 +38,10 @@ class SpotInsightsStack(cdk.Stack):
         self.settings = settings = settings or Settings()
         self.alarm_topic = self._alarm_topic(settings)
         self.vpc = self._vpc(settings)
+        if settings.vpc_id and self.vpc.vpc_id != settings.vpc_id:
+            # Vpc.from_lookup gives a two-AZ placeholder until the CDK CLI has looked the VPC up
+            # and runs the app again; building on it would fail production's three-AZ check.
+            return
 
         self.search = SearchDomain(
             self,
@@ -53,7 +56,9 @@ class SpotInsightsStack(cdk.Stack):
         self.ingest = IngestPipeline(
             self,
             "Ingest",
-            opensearch_domain=self.search.domain,
+            # The endpoint, not the domain: the domain's grant_write below is the one IAM grant
+            # (POST/PUT on the index pattern); the pipeline's own would add DELETE/PATCH.
+            opensearch_endpoint=self.search.endpoint,
             index_prefix=settings.index_prefix,
             alarm_topic=self.alarm_topic,
             vpc=self.vpc,
@@ -82,8 +87,8 @@ class SpotInsightsStack(cdk.Stack):
             alarm_topic=self.alarm_topic,
         )
         self.search.allow_from(self.proxy)
+        self._keep_the_domains_network()
         self._outputs()
-        cdk.Aspects.of(self).add(LambdaRoleDependencyHint())
 
     def _alarm_topic(self, settings: Settings) -> sns.Topic:
         key = kms.Key(
@@ -91,22 +96,10 @@ class SpotInsightsStack(cdk.Stack):
             "AlarmTopicKey",
             description="Encrypts the Spot Insights alarm topic",
             enable_key_rotation=True,
+            removal_policy=RETAIN_UNLESS_CREATE_FAILS,
         )
-        # CloudWatch publishes alarm notifications to the encrypted topic with this key.
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-        topic = sns.Topic(
-            self,
-            "AlarmTopic",
-            display_name="Spot Insights alarms",
-            master_key=key,
-            enforce_ssl=True,
+        topic = encrypted_alarm_topic(
+            self, "AlarmTopic", key=key, display_name="Spot Insights alarms"
         )
         if settings.alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
@@ -116,13 +109,29 @@ class SpotInsightsStack(cdk.Stack):
         if settings.vpc_id:
             return ec2.Vpc.from_lookup(self, "Vpc", vpc_id=settings.vpc_id)
         production = settings.profile == "production"
+        # Production: three AZs (an environment-agnostic stack would get two; app.py insists on
+        # an account and region), one NAT gateway each so one AZ's loss leaves the others' egress.
         return SpotInsightsNetwork(
             self,
             "Network",
             max_azs=3 if production else 2,
-            nat_gateways=2 if production else 1,
+            nat_gateways=3 if production else 1,
             dual_stack=any(":" in cidr for cidr in settings.allowed_cidrs),
         ).vpc
+
+    def _keep_the_domains_network(self) -> None:
+        """A domain kept on stack delete keeps its network interfaces, and with them its security
+        group, subnets and VPC: CloudFormation cannot delete those, and `cdk destroy` would end
+        in DELETE_FAILED. So they are kept with it (they cost nothing); NAT gateways, route
+        tables, the load balancer and everything else are deleted."""
+        if self.settings.vpc_id or self.search.removal_policy == cdk.RemovalPolicy.DESTROY:
+            return
+        network = self.node.find_child("Network")
+        kept: list[cdk.CfnResource] = [self.vpc.node.default_child]  # type: ignore[list-item]
+        kept += [subnet.node.default_child for subnet in self.search.subnets]  # type: ignore[misc]
+        kept += [c for c in network.node.find_all() if isinstance(c, ec2.CfnVPCCidrBlock)]
+        for resource in kept:
+            resource.apply_removal_policy(self.search.removal_policy)
 
     def _outputs(self) -> None:
         cdk.CfnOutput(self, "DomainEndpoint", value=self.search.endpoint)

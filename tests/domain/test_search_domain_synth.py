@@ -14,17 +14,26 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match, Template
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
 from spot_insights import search_domain
 from spot_insights.lambda_asset import lambda_code
 from spot_insights.search_domain import SearchDomain, SizingProfile, provisioning_content_hash
+from tests.stack.synth import ACCOUNT, AZ_CONTEXT, REGION
 from tests.support.cdk_app import synth_app
 
 
+def _env_bound_stack(stack_id: str) -> cdk.Stack:
+    """Three real AZs need a known account and region (an agnostic stack gets two)."""
+    app = synth_app(**AZ_CONTEXT)
+    return cdk.Stack(app, stack_id, env=cdk.Environment(account=ACCOUNT, region=REGION))
+
+
 def _stack(**props: Any) -> tuple[cdk.Stack, SearchDomain, dict[str, Any]]:
-    app = synth_app()
-    stack = cdk.Stack(app, "DomainOnly")
+    if props.get("profile") == "production":
+        stack = _env_bound_stack("DomainOnly")
+    else:
+        stack = cdk.Stack(synth_app(), "DomainOnly")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=3, nat_gateways=1)
     topic = sns.Topic(stack, "Alarms")
     ingest = lambda_.Function(
@@ -92,7 +101,8 @@ def test_access_policy_is_http_only_on_this_domain_and_signed_callers_from_this_
     allow, deny = _domain(template)["AccessPolicies"]["Statement"]
     # Never es:* : data-plane HTTP only, and only on this domain's paths.
     assert allow["Effect"] == "Allow" and allow["Action"] == "es:ESHttp*"
-    assert ":domain/spot-insights-" in json.dumps(allow["Resource"])
+    assert ":domain/spot-" in json.dumps(allow["Resource"])
+    assert "AWS::StackId" in json.dumps(allow["Resource"])
     assert json.dumps(allow["Resource"]).endswith('/*"]]}')
     # Unsigned basic-auth callers pass to FGAC; signed ones must come from this account.
     assert deny["Effect"] == "Deny" and deny["Action"] == "es:ESHttp*"
@@ -121,11 +131,11 @@ def test_production_profile_spans_azs_with_dedicated_masters() -> None:
     props = _domain(template)
     cluster = props["ClusterConfig"]
     assert cluster["ZoneAwarenessEnabled"] is True
-    assert cluster["ZoneAwarenessConfig"] == {"AvailabilityZoneCount": 2}
-    assert cluster["InstanceCount"] == 2
+    assert cluster["ZoneAwarenessConfig"] == {"AvailabilityZoneCount": 3}
+    assert cluster["InstanceCount"] == 3
     assert cluster["DedicatedMasterEnabled"] is True
     assert cluster["DedicatedMasterCount"] == 3
-    assert len(props["VPCOptions"]["SubnetIds"]) == 2
+    assert len(props["VPCOptions"]["SubnetIds"]) == 3
     [setup] = template.find_resources("Custom::SpotInsightsSearchSetup").values()
     assert setup["Properties"]["Replicas"] == "1"
 
@@ -255,9 +265,13 @@ def test_writer_roles_prop_maps_existing_roles() -> None:
 
 @pytest.mark.parametrize("profile", ["small", "production"])
 def test_cdk_nag_aws_solutions_has_no_unexplained_findings(profile: str) -> None:
-    app = synth_app()
-    stack = cdk.Stack(app, f"Nag{profile}")
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    stack = _env_bound_stack(f"Nag{profile}")
+    app = stack.node.root
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=3)
+    # The bare test VPC has no flow log; with cdk.json's flags an unsuppressed error fails synth.
+    NagSuppressions.add_resource_suppressions(
+        vpc, [NagPackSuppression(id="AwsSolutions-VPC7", reason="bare VPC of this test only")]
+    )
     SearchDomain(stack, "Search", vpc=vpc, profile=profile, reader_users=["analyst"])
     cdk.Aspects.of(app).add(AwsSolutionsChecks())
     app.synth()
@@ -269,3 +283,62 @@ def test_cdk_nag_aws_solutions_has_no_unexplained_findings(profile: str) -> None
         if m.id.startswith(f"/Nag{profile}/Search/")
     ]
     assert findings == []
+
+
+def test_provisioning_function_reads_exactly_its_secrets_through_secrets_manager(
+    small: tuple[Template, SearchDomain, dict[str, Any]],
+) -> None:
+    # Grants asserted on their resource ARNs (issue 15), not only their actions.
+    template, domain, _ = small
+    stack = cdk.Stack.of(domain)
+    role = stack.resolve(domain.provisioning_function.role.role_name)["Ref"]
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    secrets = [domain.master_secret, *domain.reader_user_secrets.values()]
+    resources: list[Any] = []
+    for statement in statements:
+        assert statement["Action"] == [
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+        ]
+        found = statement["Resource"]
+        resources += found if isinstance(found, list) else [found]
+    assert sorted(map(json.dumps, resources)) == sorted(
+        json.dumps(stack.resolve(secret.secret_arn)) for secret in secrets
+    )
+    # The secrets' key: the function may decrypt only through Secrets Manager.
+    key_id = stack.resolve(domain.encryption_key.key_arn)["Fn::GetAtt"][0]
+    [key] = [r for k, r in template.find_resources("AWS::KMS::Key").items() if k == key_id]
+    [decrypt] = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"].get("AWS") == stack.resolve(domain.provisioning_function.role.role_arn)
+    ]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": {
+                "Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+            }
+        }
+    }
+
+
+def test_grant_write_is_on_the_index_pattern_of_this_domain(
+    small: tuple[Template, SearchDomain, dict[str, Any]],
+) -> None:
+    template, domain, extra = small
+    stack = cdk.Stack.of(domain)
+    role = stack.resolve(extra["ingest"].role.role_name)["Ref"]
+    [es] = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "es:" in json.dumps(statement["Action"])
+    ]
+    assert es["Resource"] == stack.resolve(f"{domain.domain.domain_arn}/spot-interruptions-*")

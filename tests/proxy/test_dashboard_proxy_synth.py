@@ -167,7 +167,15 @@ def test_hosts_require_imdsv2_encrypt_the_root_volume_and_have_no_ssh_key(
 
 
 def test_hosts_are_managed_by_session_manager(with_alb: Template) -> None:
-    role = _one(with_alb, "AWS::IAM::Role")
+    role = _one(
+        with_alb,
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}
+            )
+        },
+    )
     assert "AmazonSSMManagedInstanceCore" in json.dumps(role["ManagedPolicyArns"])
 
 

@@ -1,17 +1,15 @@
 """The synthesized CloudFormation passes cdk-nag's AwsSolutions pack and cfn-lint, with no
 unsuppressed errors or warnings, in every configuration variant."""
 
-import json
-
 import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import lint_all
 
 from tests.stack.synth import VARIANTS, synth_stack
 from tests.support.cdk_app import synth_app
+from tests.support.cfn_lint import lint_findings
 
 
 def nag_findings(stack: cdk.Stack) -> list[str]:
@@ -20,15 +18,6 @@ def nag_findings(stack: cdk.Stack) -> list[str]:
     pattern = assertions.Match.string_like_regexp("AwsSolutions-.*")
     messages = [*annotations.find_error("*", pattern), *annotations.find_warning("*", pattern)]
     return [f"{message.id}: {message.entry.data}" for message in messages]
-
-
-def lint_findings(template: dict) -> list[str]:
-    """cfn-lint errors (E) and warnings (W); informational (I) findings are advice only."""
-    return [
-        f"{match.rule.id} {match.path}: {match.message}"
-        for match in lint_all(json.dumps(template))
-        if match.rule.id[0] in "EW"
-    ]
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -48,8 +37,10 @@ def test_the_checks_do_report_what_they_should() -> None:
     stack = cdk.Stack(app, "Bare")
     sqs.Queue(stack, "Plain")
     cdk.Aspects.of(app).add(AwsSolutionsChecks())
-    found = " ".join(nag_findings(stack))
-    assert "AwsSolutions-SQS3" in found
-    assert "AwsSolutions-SQS4" in found
+    # With cdk.json's flags (annotationsInValidationReport) an error annotation fails synth.
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failed:
+        nag_findings(stack)
+    assert "AwsSolutions-SQS3" in str(failed.value)
+    assert "AwsSolutions-SQS4" in str(failed.value)
     broken = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Bogus": 1}}}}
     assert any(finding.startswith("E3002") for finding in lint_findings(broken))

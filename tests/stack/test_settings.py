@@ -1,5 +1,6 @@
 """Configuration errors fail synth with one line naming the key and the expected form."""
 
+import json
 import os
 import subprocess
 import sys
@@ -127,3 +128,57 @@ def test_synth_fails_with_one_line_before_building_anything(tmp_path: Path) -> N
         '["203.0.113.0/24", "2001:db8::/48"] or a comma-separated string, got \'10.0.0.0/40\''
     ]
     assert not any(tmp_path.iterdir()), "nothing may be synthesized"
+
+
+def _app_py(context: dict, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ, CDK_CONTEXT_JSON=json.dumps(context), **env)
+    for name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+        if name not in env:
+            environment.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_without_account_and_region_is_refused_in_one_line(tmp_path: Path) -> None:
+    # Finding 5: an environment-agnostic stack gets two AZs, so production needs both.
+    with pytest.raises(SettingsError) as caught:
+        deployment_environment(Settings(profile="production"), "123456789012", None)
+    assert caught.value.key == "profile"
+    result = _app_py({"profile": "production"}, CDK_OUTDIR=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "spot-insights: context key 'profile': expected an account and region for 'production' "
+        "(its three AZs are looked up there): set AWS credentials, or CDK_DEFAULT_ACCOUNT and "
+        "CDK_DEFAULT_REGION, got 'production'"
+    ]
+    assert deployment_environment(Settings(profile="production"), "123456789012", "eu-west-1") == {
+        "account": "123456789012",
+        "region": "eu-west-1",
+    }
+
+
+def test_certificate_from_another_region_is_refused_in_one_line(tmp_path: Path) -> None:
+    # Finding 6: a listener only accepts a certificate from its own region.
+    settings = parse_settings({"certificateArn": CERT, "allowedCidrs": "203.0.113.0/24"})
+    assert deployment_environment(settings, None, "us-east-1") is None
+    assert deployment_environment(settings, None, None) is None  # region unknown: nothing to check
+    with pytest.raises(SettingsError) as caught:
+        deployment_environment(settings, None, "eu-west-1")
+    assert caught.value.key == "certificateArn"
+    result = _app_py(
+        {"certificateArn": CERT, "allowedCidrs": "203.0.113.0/24"},
+        CDK_DEFAULT_REGION="eu-west-1",
+        CDK_OUTDIR=str(tmp_path),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "spot-insights: context key 'certificateArn': expected a certificate in the deploy region "
+        f"eu-west-1 (this one is in us-east-1), got '{CERT}'"
+    ]
+    assert not any(tmp_path.iterdir())

@@ -1,5 +1,8 @@
 """The composed stack: how the constructs are wired, per configuration variant."""
 
+import json
+from pathlib import Path
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -143,8 +146,9 @@ def test_production_with_certificate(production: Template) -> None:
             )
         },
     )
-    # Three AZs, a NAT gateway per AZ used for egress redundancy, and IPv6 for the v6 CIDR.
-    production.resource_count_is("AWS::EC2::NatGateway", 2)
+    # Three AZs, a NAT gateway per AZ for egress redundancy, and IPv6 for the v6 CIDR.
+    production.resource_count_is("AWS::EC2::NatGateway", 3)
+    production.resource_count_is("AWS::EC2::Subnet", 6)
     production.resource_count_is("AWS::EC2::VPCCidrBlock", 1)
     production.has_resource_properties(
         "AWS::OpenSearchService::Domain",
@@ -181,3 +185,18 @@ def test_simulation_rule_only_when_enabled(default: Template) -> None:
             }
         },
     )
+
+
+def test_an_existing_vpc_is_looked_up_before_anything_is_built_on_it() -> None:
+    # First pass of `cdk synth` with vpcId: the CLI sees the missing lookup, performs it and
+    # runs the app again; the placeholder VPC (two AZs) must not fail production's three.
+    stack = synth_stack({"vpcId": "vpc-0abc12345def67890", "profile": "production"})
+    assembly = stack.node.root.synth()
+    manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text())
+    assert [m["provider"] for m in manifest["missing"]] == ["vpc-provider"]
+
+
+def test_tests_synthesize_with_cdk_json_feature_flags(default: Template) -> None:
+    # @aws-cdk/aws-ec2:restrictDefaultSecurityGroup (cdk.json) adds this custom resource; a
+    # test app without cdk.json's context would not have it, and `cdk synth` does.
+    default.resource_count_is("Custom::VpcRestrictDefaultSG", 1)

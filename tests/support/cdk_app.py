@@ -1,7 +1,25 @@
-"""CDK apps for synth tests: bundling skipped (the asset hash comes from the sources anyway)."""
+"""CDK apps for synth tests, with cdk.json's context (its feature flags) as `cdk synth` passes it.
+
+Bundling is skipped (the asset hash comes from the sources anyway) and version reporting is off
+as `make synth` has it (`--no-version-reporting`), so templates do not depend on the machine.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 
+ROOT = Path(__file__).resolve().parents[2]
+CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+
 
 def synth_app(**context: object) -> cdk.App:
-    return cdk.App(context={"aws:cdk:bundling-stacks": [], **context})
+    return cdk.App(
+        context={
+            **CDK_JSON_CONTEXT,
+            "aws:cdk:bundling-stacks": [],
+            "aws:cdk:version-reporting": False,
+            **context,
+        }
+    )
