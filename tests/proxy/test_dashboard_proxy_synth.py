@@ -194,7 +194,11 @@ def test_group_is_on_demand_and_health_checked_through_the_load_balancer(
 def test_user_data_installs_nginx_with_the_rendered_config(with_alb: Template) -> None:
     script = _user_data(with_alb)
     assert "dnf install -y nginx" in script
-    assert render(ProxySettings(upstream_host=ENDPOINT, hsts=True)).rstrip("\n") in script
+    # An internal load balancer (the default) sits in the private subnets: only they are trusted
+    # to name the client (real IP).
+    private = ["10.0.128.0/18", "10.0.192.0/18"]
+    rendered = render(ProxySettings(upstream_host=ENDPOINT, hsts=True, load_balancer_cidrs=private))
+    assert rendered.rstrip("\n") in script
     assert script.index("cat > /etc/nginx/nginx.conf") < script.index("nginx -t")
     assert "systemctl enable nginx" in script
 
