@@ -30,7 +30,10 @@ REBALANCE = "EC2 Instance Rebalance Recommendation"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 # Durations are stored as whole seconds; Dashboards shows them as "3 hours", "12 minutes".
 DURATION_FIELDS = ("runtime_seconds", "rebalance_lead_seconds", "warning_after_seconds")
-DURATION_FORMAT = {"id": "duration", "params": {"inputFormat": "seconds", "outputFormat": "humanize"}}
+DURATION_FORMAT = {
+    "id": "duration",
+    "params": {"inputFormat": "seconds", "outputFormat": "humanize"},
+}
 # Buckets a person reads: < 10 min, 10-60 min, 1-6 h, 6-24 h, 1-7 d, > 7 d.
 RUNTIME_RANGES = [
     {"from": 0, "to": 600},
@@ -48,7 +51,13 @@ LEAD_RANGES = [
     {"from": 1200, "to": 1800},
     {"from": 1800},
 ]
-OSD_TYPES = {"keyword": "string", "date": "date", "long": "number", "ip": "ip", "boolean": "boolean"}
+OSD_TYPES = {
+    "keyword": "string",
+    "date": "date",
+    "long": "number",
+    "ip": "ip",
+    "boolean": "boolean",
+}
 META_FIELDS = (
     ("_id", "string", True, True),
     ("_index", "string", True, True),
@@ -195,7 +204,13 @@ def metric_params() -> dict[str, Any]:
             "colorsRange": [{"from": 0, "to": 10000}],
             "labels": {"show": True},
             "invertColors": False,
-            "style": {"bgFill": "#000", "bgColor": False, "labelColor": False, "subText": "", "fontSize": 48},
+            "style": {
+                "bgFill": "#000",
+                "bgColor": False,
+                "labelColor": False,
+                "subText": "",
+                "fontSize": 48,
+            },
         },
     }
 
@@ -259,7 +274,13 @@ def bar_params(kind: str, mode: str = "stacked") -> dict[str, Any]:
         "times": [],
         "addTimeMarker": False,
         "labels": {"show": False},
-        "thresholdLine": {"show": False, "value": 10, "width": 1, "style": "full", "color": "#E7664C"},
+        "thresholdLine": {
+            "show": False,
+            "value": 10,
+            "width": 1,
+            "style": "full",
+            "color": "#E7664C",
+        },
     }
 
 
@@ -292,7 +313,7 @@ def heatmap_params() -> dict[str, Any]:
 # -- the panels -----------------------------------------------------------------------------------
 
 
-def panel(
+def panel(  # noqa: PLR0917 (the panel list below reads as a table)
     vis_id: str,
     title: str,
     description: str,
@@ -302,8 +323,8 @@ def panel(
     params: dict[str, Any],
 ) -> dict[str, Any]:
     numbered = []
-    for index, item in enumerate(filters):
-        item = json.loads(json.dumps(item))
+    for index, original in enumerate(filters):
+        item = json.loads(json.dumps(original))
         item["meta"]["indexRefName"] = (
             f"kibanaSavedObjectMeta.searchSourceJSON.filter[{index}].meta.index"
         )
@@ -334,7 +355,9 @@ def panel(
     }
 
 
-def by_field(vis_id: str, title: str, field: str, description: str, size: int = 20) -> dict[str, Any]:
+def by_field(
+    vis_id: str, title: str, field: str, description: str, size: int = 20
+) -> dict[str, Any]:
     return panel(
         vis_id,
         title,
@@ -364,23 +387,39 @@ def controls() -> dict[str, Any]:
             "parent": "",
             "label": label,
             "type": "list",
-            "options": {"type": "terms", "multiselect": True, "dynamicOptions": True, "size": 25, "order": "desc"},
+            "options": {
+                "type": "terms",
+                "multiselect": True,
+                "dynamicOptions": True,
+                "size": 25,
+                "order": "desc",
+            },
         }
         for number, (field, label) in enumerate(CONTROLS)
     ]
     title = "Controls"
-    params = {"controls": items, "updateFiltersOnChange": True, "useTimeFilter": True, "pinFilters": False}
+    params = {
+        "controls": items,
+        "updateFiltersOnChange": True,
+        "useTimeFilter": True,
+        "pinFilters": False,
+    }
     return {
         "id": "spot-insights-controls",
         "type": "visualization",
         "attributes": {
             "title": title,
-            "description": "Narrow every panel to accounts, regions, capacity groups, families, event types.",
-            "visState": _dumps({"title": title, "type": "input_control_vis", "params": params, "aggs": []}),
+            "description": "Narrow every panel to accounts, regions, capacity groups, "
+            "instance families and event types.",
+            "visState": _dumps(
+                {"title": title, "type": "input_control_vis", "params": params, "aggs": []}
+            ),
             "uiStateJSON": "{}",
             "version": 1,
             "kibanaSavedObjectMeta": {
-                "searchSourceJSON": _dumps({"query": {"query": "", "language": "kuery"}, "filter": []})
+                "searchSourceJSON": _dumps(
+                    {"query": {"query": "", "language": "kuery"}, "filter": []}
+                )
             },
         },
         "references": [
@@ -396,90 +435,227 @@ def visualizations() -> list[dict[str, Any]]:
     not_full = phrase("enrichment", "full", negate=True)
     return [
         # Headline numbers
-        panel("spot-insights-warnings", "Interruption warnings", "EC2 Spot interruption warnings.",
-              "metric", [count()], warnings_only(), metric_params()),
-        panel("spot-insights-rebalances", "Rebalance recommendations", "EC2 rebalance recommendations.",
-              "metric", [count()], [phrase("event_type", REBALANCE)], metric_params()),
-        panel("spot-insights-instances", "Distinct instances interrupted",
-              "Instances with at least one interruption warning.", "metric",
-              [metric("cardinality", "instance_id")], warnings_only(), metric_params()),
-        panel("spot-insights-preceded", "Interruptions preceded by a rebalance recommendation",
-              "Share of warnings whose instance had a rebalance recommendation first "
-              "(rebalance_lead_seconds is set at ingest).", "table",
-              [count(), query_filters("2", "bucket", [
-                  ("preceded by a rebalance", "_exists_:rebalance_lead_seconds"),
-                  ("no rebalance first", "NOT _exists_:rebalance_lead_seconds"),
-              ])], warnings_only(), table_params(percentage=True)),
-        panel("spot-insights-not-enriched", "Events not fully enriched",
-              "Events (either type) whose instance metadata could not be looked up.", "metric",
-              [count()], [not_full], metric_params()),
+        panel(
+            "spot-insights-warnings",
+            "Interruption warnings",
+            "EC2 Spot interruption warnings.",
+            "metric",
+            [count()],
+            warnings_only(),
+            metric_params(),
+        ),
+        panel(
+            "spot-insights-rebalances",
+            "Rebalance recommendations",
+            "EC2 rebalance recommendations.",
+            "metric",
+            [count()],
+            [phrase("event_type", REBALANCE)],
+            metric_params(),
+        ),
+        panel(
+            "spot-insights-instances",
+            "Distinct instances interrupted",
+            "Instances with at least one interruption warning.",
+            "metric",
+            [metric("cardinality", "instance_id")],
+            warnings_only(),
+            metric_params(),
+        ),
+        panel(
+            "spot-insights-preceded",
+            "Interruptions preceded by a rebalance recommendation",
+            "Share of warnings whose instance had a rebalance recommendation first "
+            "(rebalance_lead_seconds is set at ingest).",
+            "table",
+            [
+                count(),
+                query_filters(
+                    "2",
+                    "bucket",
+                    [
+                        ("preceded by a rebalance", "_exists_:rebalance_lead_seconds"),
+                        ("no rebalance first", "NOT _exists_:rebalance_lead_seconds"),
+                    ],
+                ),
+            ],
+            warnings_only(),
+            table_params(percentage=True),
+        ),
+        panel(
+            "spot-insights-not-enriched",
+            "Events not fully enriched",
+            "Events (either type) whose instance metadata could not be looked up.",
+            "metric",
+            [count()],
+            [not_full],
+            metric_params(),
+        ),
         # When
-        panel("spot-insights-over-time", "Interruptions over time by region",
-              "Interruption warnings per time bucket, stacked by region.", "histogram",
-              [count(), date_histogram("2"), terms("3", "region", 20, "group", other=False)],
-              warnings_only(), bar_params("histogram")),
+        panel(
+            "spot-insights-over-time",
+            "Interruptions over time by region",
+            "Interruption warnings per time bucket, stacked by region.",
+            "histogram",
+            [count(), date_histogram("2"), terms("3", "region", 20, "group", other=False)],
+            warnings_only(),
+            bar_params("histogram"),
+        ),
         # Where
-        by_field("spot-insights-by-region", "Interruptions by region", "region",
-                 "Interruption warnings per region."),
-        by_field("spot-insights-by-az", "Interruptions by availability zone", "availability_zone",
-                 "Per AZ name; names map to different AZs in each account."),
-        by_field("spot-insights-by-az-id", "Interruptions by AZ ID", "availability_zone_id",
-                 "Per AZ ID (use1-az1): the same physical zone in every account."),
-        panel("spot-insights-hottest-pools", "Hottest pools: interruptions by instance type and AZ ID",
-              "Interruption warnings per pool (instance type x AZ ID).", "heatmap",
-              [count(), terms("2", "instance_type", 25, "segment", other=False),
-               terms("3", "availability_zone_id", 25, "group", other=False)],
-              warnings_only(), heatmap_params()),
+        by_field(
+            "spot-insights-by-region",
+            "Interruptions by region",
+            "region",
+            "Interruption warnings per region.",
+        ),
+        by_field(
+            "spot-insights-by-az",
+            "Interruptions by availability zone",
+            "availability_zone",
+            "Per AZ name; names map to different AZs in each account.",
+        ),
+        by_field(
+            "spot-insights-by-az-id",
+            "Interruptions by AZ ID",
+            "availability_zone_id",
+            "Per AZ ID (use1-az1): the same physical zone in every account.",
+        ),
+        panel(
+            "spot-insights-hottest-pools",
+            "Hottest pools: interruptions by instance type and AZ ID",
+            "Interruption warnings per pool (instance type x AZ ID).",
+            "heatmap",
+            [
+                count(),
+                terms("2", "instance_type", 25, "segment", other=False),
+                terms("3", "availability_zone_id", 25, "group", other=False),
+            ],
+            warnings_only(),
+            heatmap_params(),
+        ),
         # What
-        by_field("spot-insights-by-instance-type", "Interruptions by instance type", "instance_type",
-                 "Instance types reclaimed most often.", size=25),
-        by_field("spot-insights-by-family", "Interruptions by instance family", "instance_family",
-                 "Instance families (m5, c6g, ...) reclaimed most often."),
-        by_field("spot-insights-by-action", "Interruptions by instance action", "instance_action",
-                 "What EC2 does to the instance: terminate, stop or hibernate.", size=5),
+        by_field(
+            "spot-insights-by-instance-type",
+            "Interruptions by instance type",
+            "instance_type",
+            "Instance types reclaimed most often.",
+            size=25,
+        ),
+        by_field(
+            "spot-insights-by-family",
+            "Interruptions by instance family",
+            "instance_family",
+            "Instance families (m5, c6g, ...) reclaimed most often.",
+        ),
+        by_field(
+            "spot-insights-by-action",
+            "Interruptions by instance action",
+            "instance_action",
+            "What EC2 does to the instance: terminate, stop or hibernate.",
+            size=5,
+        ),
         # Whose
-        by_field("spot-insights-by-capacity-group", "Interruptions by capacity group", "capacity_group",
-                 "Karpenter node pool, EKS node group, Auto Scaling group or ECS cluster; "
-                 "standalone, or unknown when the instance could not be looked up.", size=25),
-        by_field("spot-insights-by-eks-cluster", "Interruptions by EKS cluster", "eks_cluster",
-                 "EKS cluster of the node ((unknown): not an EKS node)."),
-        by_field("spot-insights-by-karpenter-nodepool", "Interruptions by Karpenter node pool",
-                 "karpenter_nodepool", "Karpenter node pool ((unknown): not a Karpenter node)."),
-        by_field("spot-insights-by-ecs-cluster", "Interruptions by ECS cluster", "ecs_cluster",
-                 "ECS cluster ((unknown): not an ECS container instance)."),
-        by_field("spot-insights-by-asg", "Interruptions by Auto Scaling group", "asg_name",
-                 "Auto Scaling group ((unknown): not in a group)."),
+        by_field(
+            "spot-insights-by-capacity-group",
+            "Interruptions by capacity group",
+            "capacity_group",
+            "Karpenter node pool, EKS node group, Auto Scaling group or ECS cluster; "
+            "standalone, or unknown when the instance could not be looked up.",
+            size=25,
+        ),
+        by_field(
+            "spot-insights-by-eks-cluster",
+            "Interruptions by EKS cluster",
+            "eks_cluster",
+            "EKS cluster of the node ((unknown): not an EKS node).",
+        ),
+        by_field(
+            "spot-insights-by-karpenter-nodepool",
+            "Interruptions by Karpenter node pool",
+            "karpenter_nodepool",
+            "Karpenter node pool ((unknown): not a Karpenter node).",
+        ),
+        by_field(
+            "spot-insights-by-ecs-cluster",
+            "Interruptions by ECS cluster",
+            "ecs_cluster",
+            "ECS cluster ((unknown): not an ECS container instance).",
+        ),
+        by_field(
+            "spot-insights-by-asg",
+            "Interruptions by Auto Scaling group",
+            "asg_name",
+            "Auto Scaling group ((unknown): not in a group).",
+        ),
         # How long they lived
-        panel("spot-insights-runtime-percentiles", "Runtime before interruption (percentiles)",
-              "Time from launch to the warning, enriched warnings.", "table",
-              [metric("percentiles", "runtime_seconds", percents=[50, 90, 99])],
-              warnings_only(exists("runtime_seconds")), table_params()),
-        panel("spot-insights-runtime-histogram", "Runtime before interruption",
-              "Warnings by how long the instance had run.", "histogram",
-              [count(), ranges("2", "runtime_seconds", RUNTIME_RANGES, "segment")],
-              warnings_only(exists("runtime_seconds")), bar_params("histogram")),
-        panel("spot-insights-runtime-short", "Interruptions within 10 minutes of launch",
-              "Share of enriched warnings that came less than 10 minutes after launch.", "table",
-              [count(), ranges("2", "runtime_seconds", [{"from": 0, "to": 600}, {"from": 600}], "bucket")],
-              warnings_only(exists("runtime_seconds")), table_params(percentage=True)),
+        panel(
+            "spot-insights-runtime-percentiles",
+            "Runtime before interruption (percentiles)",
+            "Time from launch to the warning, enriched warnings.",
+            "table",
+            [metric("percentiles", "runtime_seconds", percents=[50, 90, 99])],
+            warnings_only(exists("runtime_seconds")),
+            table_params(),
+        ),
+        panel(
+            "spot-insights-runtime-histogram",
+            "Runtime before interruption",
+            "Warnings by how long the instance had run.",
+            "histogram",
+            [count(), ranges("2", "runtime_seconds", RUNTIME_RANGES, "segment")],
+            warnings_only(exists("runtime_seconds")),
+            bar_params("histogram"),
+        ),
+        panel(
+            "spot-insights-runtime-short",
+            "Interruptions within 10 minutes of launch",
+            "Share of enriched warnings that came less than 10 minutes after launch.",
+            "table",
+            [
+                count(),
+                ranges("2", "runtime_seconds", [{"from": 0, "to": 600}, {"from": 600}], "bucket"),
+            ],
+            warnings_only(exists("runtime_seconds")),
+            table_params(percentage=True),
+        ),
         # How much warning
-        panel("spot-insights-lead-percentiles", "Rebalance lead time before interruption (percentiles)",
-              "Warning time minus the latest earlier rebalance recommendation of the instance.", "table",
-              [metric("percentiles", "rebalance_lead_seconds", percents=[50, 90, 99])],
-              warnings_only(exists("rebalance_lead_seconds")), table_params()),
-        panel("spot-insights-lead-histogram", "Rebalance lead time before interruption",
-              "Warnings by how long before them a rebalance recommendation came.", "histogram",
-              [count(), ranges("2", "rebalance_lead_seconds", LEAD_RANGES, "segment")],
-              warnings_only(exists("rebalance_lead_seconds")), bar_params("histogram")),
-        panel("spot-insights-rebalance-not-followed", "Rebalance recommendations never followed by a warning",
-              "Recommendations whose instance got no interruption warning (so far).", "metric",
-              [count()], [phrase("event_type", REBALANCE), phrase("followed_by_warning", False)],
-              metric_params()),
+        panel(
+            "spot-insights-lead-percentiles",
+            "Rebalance lead time before interruption (percentiles)",
+            "Warning time minus the latest earlier rebalance recommendation of the instance.",
+            "table",
+            [metric("percentiles", "rebalance_lead_seconds", percents=[50, 90, 99])],
+            warnings_only(exists("rebalance_lead_seconds")),
+            table_params(),
+        ),
+        panel(
+            "spot-insights-lead-histogram",
+            "Rebalance lead time before interruption",
+            "Warnings by how long before them a rebalance recommendation came.",
+            "histogram",
+            [count(), ranges("2", "rebalance_lead_seconds", LEAD_RANGES, "segment")],
+            warnings_only(exists("rebalance_lead_seconds")),
+            bar_params("histogram"),
+        ),
+        panel(
+            "spot-insights-rebalance-not-followed",
+            "Rebalance recommendations never followed by a warning",
+            "Recommendations whose instance got no interruption warning (so far).",
+            "metric",
+            [count()],
+            [phrase("event_type", REBALANCE), phrase("followed_by_warning", False)],
+            metric_params(),
+        ),
         # Data quality
-        panel("spot-insights-enrichment-missing", "Events not fully enriched by reason",
-              "Why instance metadata is missing (either event type).", "horizontal_bar",
-              [count(), terms("2", "enrichment_reason", 10, "segment")], [not_full],
-              bar_params("horizontal_bar")),
+        panel(
+            "spot-insights-enrichment-missing",
+            "Events not fully enriched by reason",
+            "Why instance metadata is missing (either event type).",
+            "horizontal_bar",
+            [count(), terms("2", "enrichment_reason", 10, "segment")],
+            [not_full],
+            bar_params("horizontal_bar"),
+        ),
     ]
 
 
@@ -513,7 +689,8 @@ def layout(ids: list[str]) -> list[tuple[str, int, int, int, int]]:
 def recent_events() -> dict[str, Any]:
     columns = [
         "event_type", "account", "region", "availability_zone_id", "instance_id", "instance_type",
-        "capacity_group", "instance_action", "runtime_seconds", "rebalance_lead_seconds", "enrichment",
+        "capacity_group", "instance_action", "runtime_seconds", "rebalance_lead_seconds",
+        "enrichment",
     ]  # fmt: skip
     source = {"query": {"query": "", "language": "kuery"}, "filter": [], "indexRefName": INDEX_REF}
     return {
@@ -521,7 +698,8 @@ def recent_events() -> dict[str, Any]:
         "type": "search",
         "attributes": {
             "title": "Recent Spot events",
-            "description": "Newest warnings and rebalance recommendations with what enrichment found.",
+            "description": "Newest warnings and rebalance recommendations with what "
+            "enrichment found.",
             "hits": 0,
             "columns": columns,
             "sort": [["event_time", "desc"]],
@@ -548,14 +726,17 @@ def dashboard(ids: list[str]) -> dict[str, Any]:
                 "panelRefName": name,
             }
         )
-        references.append({"name": name, "type": types.get(object_id, "visualization"), "id": object_id})
+        references.append(
+            {"name": name, "type": types.get(object_id, "visualization"), "id": object_id}
+        )
     return {
         "id": DASHBOARD_ID,
         "type": "dashboard",
         "attributes": {
             "title": "Spot Interruption Insights",
-            "description": "Where, when, what and whose Spot capacity is reclaimed, how long it lived "
-            "and how much warning it gave. Panels titled 'interruptions' count interruption warnings only.",
+            "description": "Where, when, what and whose Spot capacity is reclaimed, how long "
+            "it lived and how much warning it gave. Panels titled 'interruptions' count "
+            "interruption warnings only.",
             "hits": 0,
             "panelsJSON": _dumps(panels),
             "optionsJSON": _dumps({"hidePanelTitles": False, "useMargins": True}),
@@ -565,7 +746,9 @@ def dashboard(ids: list[str]) -> dict[str, Any]:
             "timeTo": "now",
             "refreshInterval": {"pause": True, "value": 0},
             "kibanaSavedObjectMeta": {
-                "searchSourceJSON": _dumps({"query": {"query": "", "language": "kuery"}, "filter": []})
+                "searchSourceJSON": _dumps(
+                    {"query": {"query": "", "language": "kuery"}, "filter": []}
+                )
             },
         },
         "references": references,

@@ -188,7 +188,9 @@ def _panel(obj: Mapping[str, Any]) -> Panel:
     source = json.loads(attributes["kibanaSavedObjectMeta"]["searchSourceJSON"])
     query = source.get("query", {})
     if query.get("query"):
-        raise UnsupportedPanel(f"{obj['id']}: a query bar query ({query['query']!r}) is not modelled")
+        raise UnsupportedPanel(
+            f"{obj['id']}: a query bar query ({query['query']!r}) is not modelled"
+        )
     aggs = tuple(
         Agg(a["id"], a["type"], a.get("schema", ""), a.get("params", {}))
         for a in state.get("aggs", [])
@@ -330,7 +332,9 @@ def _metric_dsl(agg: Agg, pattern: IndexPattern, where: str) -> dict[str, Any] |
     pattern.check(name, where)
     if agg.type == "cardinality":
         return {"cardinality": {"field": name}}
-    return {"percentiles": {"field": name, "percents": list(agg.params["percents"]), "keyed": False}}
+    return {
+        "percentiles": {"field": name, "percents": list(agg.params["percents"]), "keyed": False}
+    }
 
 
 def _order(agg: Agg, panel: Panel, where: str) -> dict[str, str]:
@@ -397,7 +401,9 @@ def check_panel(panel: Panel, pattern: IndexPattern) -> None:
             raise UnsupportedPanel(f"{where}: aggregation type {agg.type!r} is not modelled")
     for agg in panel.buckets[1:]:
         if agg.type == "terms" and agg.params.get("otherBucket"):
-            raise UnsupportedPanel(f"{where}: an Other bucket below the first level is not modelled")
+            raise UnsupportedPanel(
+                f"{where}: an Other bucket below the first level is not modelled"
+            )
 
 
 def search_body(
@@ -473,13 +479,19 @@ def _metric_columns(panel: Panel) -> list[str]:
         elif agg.type == "cardinality":
             columns.append(f"Unique count of {agg.params['field']}")
         else:
-            columns += [f"{_ordinal(p)} percentile of {agg.params['field']}" for p in agg.params["percents"]]
+            columns += [
+                f"{_ordinal(p)} percentile of {agg.params['field']}" for p in agg.params["percents"]
+            ]
     return columns
 
 
 def _ordinal(value: float) -> str:
     number = int(value) if float(value).is_integer() else value
-    suffix = "th" if 10 <= int(value) % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(int(value) % 10, "th")
+    suffix = (
+        "th"
+        if 10 <= int(value) % 100 <= 20
+        else {1: "st", 2: "nd", 3: "rd"}.get(int(value) % 10, "th")
+    )
     return f"{number}{suffix}"
 
 
@@ -501,7 +513,9 @@ def _label(agg: Agg, bucket: Mapping[str, Any], key: Any, pattern: IndexPattern)
     if agg.type == "date_histogram":
         return bucket["key_as_string"] if "key_as_string" in bucket else str(key)
     if agg.type == "range":
-        return range_label(bucket.get("from"), bucket.get("to"), pattern.is_duration(agg.params["field"]))
+        return range_label(
+            bucket.get("from"), bucket.get("to"), pattern.is_duration(agg.params["field"])
+        )
     return str(key)
 
 
@@ -527,6 +541,7 @@ def human_duration(seconds: float | None) -> str:
 def _walk(
     panel: Panel,
     level: Mapping[str, Any],
+    *,
     depth: int,
     prefix: list[str],
     rows: list[list[Any]],
@@ -543,7 +558,7 @@ def _walk(
         if bucket["doc_count"] == 0 and agg.type != "range":
             continue
         label = _label(agg, bucket, key, pattern)
-        _walk(panel, bucket, depth + 1, [*prefix, label], rows, pattern)
+        _walk(panel, bucket, depth=depth + 1, prefix=[*prefix, label], rows=rows, pattern=pattern)
 
 
 def run_panel(
@@ -551,6 +566,7 @@ def run_panel(
     panel: Panel,
     pattern: IndexPattern,
     window: TimeRange,
+    *,
     selections: Mapping[str, Sequence[Any]] | None = None,
     index: str | None = None,
 ) -> PanelResult:
@@ -565,7 +581,7 @@ def run_panel(
     if not panel.buckets:
         result.rows.append(_metric_values(panel, {"doc_count": result.total, **aggregations}))
         return result
-    _walk(panel, aggregations, 0, [], result.rows, pattern)
+    _walk(panel, aggregations, depth=0, prefix=[], rows=result.rows, pattern=pattern)
     first = panel.buckets[0]
     if first.type == "terms" and first.params.get("otherBucket"):
         keys = [b["key"] for b in aggregations[first.id]["buckets"]]
@@ -573,7 +589,7 @@ def run_panel(
         other = answer["aggregations"]["other-filter"]["buckets"][""]
         if other["doc_count"]:
             label = first.params.get("otherBucketLabel", "Other")
-            _walk(panel, other, 1, [label], result.rows, pattern)
+            _walk(panel, other, depth=1, prefix=[label], rows=result.rows, pattern=pattern)
     if panel.params.get("percentageCol"):
         _add_percentages(result)
     return result
@@ -594,6 +610,7 @@ def run_search(
     search: SavedSearch,
     pattern: IndexPattern,
     window: TimeRange,
+    *,
     selections: Mapping[str, Sequence[Any]] | None = None,
     size: int = 50,
     index: str | None = None,

@@ -24,7 +24,9 @@ def _matches(doc: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
     return hit != bool(meta.get("negate"))
 
 
-def selected(docs: Sequence[Mapping[str, Any]], filters: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def selected(
+    docs: Sequence[Mapping[str, Any]], filters: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
     return [d for d in docs if all(_matches(d, f) for f in filters)]
 
 
@@ -57,11 +59,15 @@ def bucket_keys(agg: Agg, doc: Mapping[str, Any], width: int | None, duration: b
         ]
     assert agg.type == "date_histogram", agg.type
     start = math.floor(_epoch(doc["event_time"]) / width) * width
-    stamp = datetime.fromtimestamp(start, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = (
+        datetime.fromtimestamp(start, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
     return [stamp]
 
 
-def counts(panel: Panel, docs: Sequence[Mapping[str, Any]], width: int | None, duration_fields: set[str]) -> Counter:
+def counts(
+    panel: Panel, docs: Sequence[Mapping[str, Any]], width: int | None, duration_fields: set[str]
+) -> Counter:
     """Document count per combination of bucket labels."""
     tally: Counter = Counter()
     for doc in docs:

@@ -59,7 +59,11 @@ def window(board: Dashboard) -> TimeRange:
 def documents(seeded_storm: Any, opensearch: Any, window: TimeRange) -> list[dict[str, Any]]:
     body = {
         "size": 10000,
-        "query": {"range": {"event_time": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}}},
+        "query": {
+            "range": {
+                "event_time": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}
+            }
+        },
     }
     hits = opensearch.search(index=seeded_storm.index, body=body)["hits"]
     assert hits["total"]["value"] == len(hits["hits"]) == seeded_storm.run["indexed"]
@@ -80,7 +84,11 @@ def _count_by_labels(result: PanelResult) -> dict[tuple[str, ...], int]:
 
 
 def _check_against_oracle(
-    board: Dashboard, panel: Panel, result: PanelResult, docs: list[dict[str, Any]], window: TimeRange
+    board: Dashboard,
+    panel: Panel,
+    result: PanelResult,
+    docs: list[dict[str, Any]],
+    window: TimeRange,
 ) -> None:
     durations = {n for n in board.pattern.fields if board.pattern.is_duration(n)}
     width = auto_interval(window)[1]
@@ -122,7 +130,7 @@ def _check_buckets_add_up(panel: Panel, result: PanelResult) -> None:
 
 
 @pytest.mark.parametrize("with_controls", [False, True], ids=["all", "controls"])
-def test_every_panel_is_non_empty_adds_up_and_matches_the_raw_documents(
+def test_every_panel_is_non_empty_adds_up_and_matches_the_raw_documents(  # noqa: PLR0917
     board: Dashboard,
     seeded_storm: Any,
     opensearch: Any,
@@ -133,7 +141,14 @@ def test_every_panel_is_non_empty_adds_up_and_matches_the_raw_documents(
     selections = _selections(documents) if with_controls else {}
     extra = [control_filter(k, v) for k, v in selections.items()]
     for panel in board.panels:
-        result = run_panel(opensearch, panel, board.pattern, window, selections, index=seeded_storm.index)
+        result = run_panel(
+            opensearch,
+            panel,
+            board.pattern,
+            window,
+            selections=selections,
+            index=seeded_storm.index,
+        )
         docs = oracle.selected(documents, [*panel.filters, *extra])
         assert docs and result.rows, f"{panel.title} is empty"
         assert result.total == len(docs), panel.id
@@ -159,7 +174,9 @@ def test_each_panel_equals_its_report_section_for_the_same_window(
     compared = 0
 
     def run(panel_id: str) -> PanelResult:
-        return run_panel(opensearch, panels[panel_id], board.pattern, window, index=seeded_storm.index)
+        return run_panel(
+            opensearch, panels[panel_id], board.pattern, window, index=seeded_storm.index
+        )
 
     for panel_id, section in REPORT_COUNTS.items():
         assert run(panel_id).column("Count") == [report[section]], panel_id
@@ -191,10 +208,16 @@ def test_each_panel_equals_its_report_section_for_the_same_window(
 
 
 def test_recent_events_search_lists_the_newest_documents_first(
-    board: Dashboard, seeded_storm: Any, opensearch: Any, window: TimeRange, documents: list[dict[str, Any]]
+    board: Dashboard,
+    seeded_storm: Any,
+    opensearch: Any,
+    window: TimeRange,
+    documents: list[dict[str, Any]],
 ) -> None:
     assert board.search is not None
-    rows = run_search(opensearch, board.search, board.pattern, window, size=25, index=seeded_storm.index)
+    rows = run_search(
+        opensearch, board.search, board.pattern, window, size=25, index=seeded_storm.index
+    )
     times = sorted((d["event_time"] for d in documents), reverse=True)[:25]
     assert [r["event_time"] for r in rows] == times
     assert all(set(r) <= {"event_time", *board.search.columns} for r in rows)

@@ -24,8 +24,20 @@ from spot_cli.dashboard_panels import TimeRange as Window
 ROOT = Path(__file__).resolve().parents[2]
 WARNING = "EC2 Spot Instance Interruption Warning"
 # The newest migration each type has in OpenSearch Dashboards 2.19; a newer one fails the import.
-OSD_2_19 = {"visualization": "7.10.0", "index-pattern": "7.6.0", "dashboard": "7.9.3", "search": "7.9.3"}
-JSON_ATTRIBUTES = ("visState", "uiStateJSON", "panelsJSON", "optionsJSON", "fields", "fieldFormatMap")
+OSD_2_19 = {
+    "visualization": "7.10.0",
+    "index-pattern": "7.6.0",
+    "dashboard": "7.9.3",
+    "search": "7.9.3",
+}
+JSON_ATTRIBUTES = (
+    "visState",
+    "uiStateJSON",
+    "panelsJSON",
+    "optionsJSON",
+    "fields",
+    "fieldFormatMap",
+)
 # What the issue asks the dashboard to answer, each by at least one panel (title pattern).
 REQUIRED_PANELS = {
     "controls": r"^Controls$",
@@ -55,6 +67,7 @@ REQUIRED_PANELS = {
     "enrichment missing by reason": r"not fully enriched by reason",
     "recent events": r"^Recent Spot events$",
 }
+WARNING_META = {"type": "phrase", "key": "event_type", "negate": False, "disabled": False}
 RUNTIME_BOUNDS = [0, 600, 3600, 21600, 86400, 604800]
 
 
@@ -98,8 +111,12 @@ def test_every_reference_resolves_and_every_ref_name_is_declared(objects: dict[s
             assert ref["id"] in objects, f"{obj['id']}: {ref}"
             assert objects[ref["id"]]["type"] == ref["type"], f"{obj['id']}: {ref}"
         text = json.dumps(obj["attributes"])
-        used = set(re.findall(r'(?:indexRefName|panelRefName|indexPatternRefName)\\": \\"([^\\]+)', text))
-        used |= set(re.findall(r'"(?:indexRefName|panelRefName|indexPatternRefName)": "([^"]+)"', text))
+        used = set(
+            re.findall(r'(?:indexRefName|panelRefName|indexPatternRefName)\\": \\"([^\\]+)', text)
+        )
+        used |= set(
+            re.findall(r'"(?:indexRefName|panelRefName|indexPatternRefName)": "([^"]+)"', text)
+        )
         assert used <= names, f"{obj['id']}: undeclared {used - names}"
 
 
@@ -126,7 +143,11 @@ def test_one_dashboard_holds_every_panel_the_issue_lists(objects: dict[str, dict
     for p in panels:
         grid = p["gridData"]
         assert grid["x"] + grid["w"] <= 48
-        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        area = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
         assert not cells & area, p
         cells |= area
 
@@ -135,7 +156,9 @@ def test_controls_cover_account_region_capacity_group_family_and_event_type(
     objects: dict[str, dict],
 ) -> None:
     [control] = [
-        o for o in objects.values() if o["type"] == "visualization" and _parsed(o, "visState")["type"] == "input_control_vis"
+        o
+        for o in objects.values()
+        if o["type"] == "visualization" and _parsed(o, "visState")["type"] == "input_control_vis"
     ]
     items = _parsed(control, "visState")["params"]["controls"]
     assert [c["fieldName"] for c in items] == [
@@ -146,14 +169,16 @@ def test_controls_cover_account_region_capacity_group_family_and_event_type(
 
 def test_panels_titled_interruptions_count_warnings_only(objects: dict[str, dict]) -> None:
     titled = [
-        o for o in objects.values() if o["type"] == "visualization" and "interrupt" in o["attributes"]["title"].lower()
+        o
+        for o in objects.values()
+        if o["type"] == "visualization" and "interrupt" in o["attributes"]["title"].lower()
     ]
     assert len(titled) >= 15
     for vis in titled:
         filters = _parsed(vis, "searchSourceJSON")["filter"]
         warning_only = [
             f for f in filters
-            if f["meta"] == f["meta"] | {"type": "phrase", "key": "event_type", "negate": False, "disabled": False}
+            if f["meta"] == f["meta"] | WARNING_META
             and f["query"] == {"match_phrase": {"event_type": WARNING}}
         ]  # fmt: skip
         assert warning_only, vis["attributes"]["title"]
@@ -173,7 +198,10 @@ def test_durations_are_formatted_and_the_field_list_matches_the_mapping(
     durations = {n for n in mapping if n.endswith("_seconds")}
     assert durations >= {"runtime_seconds", "rebalance_lead_seconds", "warning_after_seconds"}
     for name in durations:
-        assert formats[name] == {"id": "duration", "params": {"inputFormat": "seconds", "outputFormat": "humanize"}}
+        assert formats[name] == {
+            "id": "duration",
+            "params": {"inputFormat": "seconds", "outputFormat": "humanize"},
+        }
 
 
 def test_runtime_histogram_uses_the_buckets_a_person_reads(objects: dict[str, dict]) -> None:
@@ -190,11 +218,20 @@ def test_every_panel_translates_and_an_unknown_aggregation_or_field_fails() -> N
     for panel in board.panels:
         search_body(panel, board.pattern, window)
     panel = board.panels[0]
-    strange = type(panel)(**{**panel.__dict__, "aggs": (type(panel.aggs[0])("9", "top_hits", "metric", {"field": "region"}),)})
+    strange = type(panel)(
+        **{
+            **panel.__dict__,
+            "aggs": (type(panel.aggs[0])("9", "top_hits", "metric", {"field": "region"}),),
+        }
+    )
     with pytest.raises(UnsupportedPanel, match="aggregation type 'top_hits'"):
         search_body(strange, board.pattern, window)
     by_region = next(p for p in board.panels if p.id == "spot-insights-by-region")
     bucket = by_region.aggs[1]
     typo = type(bucket)(bucket.id, "terms", "segment", {**bucket.params, "field": "regoin"})
     with pytest.raises(UnsupportedPanel, match="field 'regoin' is not in the index pattern"):
-        search_body(type(by_region)(**{**by_region.__dict__, "aggs": (by_region.aggs[0], typo)}), board.pattern, window)
+        search_body(
+            type(by_region)(**{**by_region.__dict__, "aggs": (by_region.aggs[0], typo)}),
+            board.pattern,
+            window,
+        )
