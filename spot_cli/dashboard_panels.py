@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lambda_src.provisioning.saved_objects import DASHBOARDS_DIR
-
-SAVED_OBJECTS = DASHBOARDS_DIR / "spot-insights-visualizations.ndjson"
+# The file the provisioning custom resource imports (spot_cli is installed editable, so the
+# checkout is its parent; lambda_src is not importable from the console script).
+SAVED_OBJECTS = (
+    Path(__file__).resolve().parents[1] / "dashboards" / "spot-insights-visualizations.ndjson"
+)
 DASHBOARD_ID = "spot-insights-dashboard"
 CONTROL_VIS = "input_control_vis"
 MISSING_KEY = "__missing__"  # the value Dashboards asks terms to use for documents without one
