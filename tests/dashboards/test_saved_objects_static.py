@@ -7,6 +7,8 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ import pytest
 from lambda_src.provisioning.index_setup import load_mapping
 from spot_cli.dashboard_panels import (
     SAVED_OBJECTS,
+    Agg,
     UnsupportedPanel,
+    auto_interval,
     load_dashboard,
     read_objects,
     search_body,
@@ -212,26 +216,36 @@ def test_runtime_histogram_uses_the_buckets_a_person_reads(objects: dict[str, di
     assert [r.get("to") for r in bounds] == [*RUNTIME_BOUNDS[1:], None]
 
 
-def test_every_panel_translates_and_an_unknown_aggregation_or_field_fails() -> None:
+def test_every_panel_translates_and_an_unknown_aggregation_field_or_filter_fails() -> None:
     board = load_dashboard()
     window = Window.parse(board.time_from, board.time_to)
     for panel in board.panels:
         search_body(panel, board.pattern, window)
-    panel = board.panels[0]
-    strange = type(panel)(
-        **{
-            **panel.__dict__,
-            "aggs": (type(panel.aggs[0])("9", "top_hits", "metric", {"field": "region"}),),
-        }
-    )
-    with pytest.raises(UnsupportedPanel, match="aggregation type 'top_hits'"):
-        search_body(strange, board.pattern, window)
     by_region = next(p for p in board.panels if p.id == "spot-insights-by-region")
-    bucket = by_region.aggs[1]
-    typo = type(bucket)(bucket.id, "terms", "segment", {**bucket.params, "field": "regoin"})
+    count, terms = by_region.aggs
+    top_hits = Agg("9", "top_hits", "metric", {"field": "region"})
+    with pytest.raises(UnsupportedPanel, match="aggregation type 'top_hits'"):
+        search_body(replace(by_region, aggs=(top_hits,)), board.pattern, window)
+    typo = replace(terms, params={**terms.params, "field": "regoin"})
     with pytest.raises(UnsupportedPanel, match="field 'regoin' is not in the index pattern"):
-        search_body(
-            type(by_region)(**{**by_region.__dict__, "aggs": (by_region.aggs[0], typo)}),
-            board.pattern,
-            window,
-        )
+        search_body(replace(by_region, aggs=(count, typo)), board.pattern, window)
+    with pytest.raises(UnsupportedPanel, match="field 'regoin' is not in the index pattern"):
+        search_body(by_region, board.pattern, window, {"regoin": ["x"]})
+    spatial = {"meta": {"type": "geo_bounding_box", "key": "region"}, "query": {}}
+    with pytest.raises(UnsupportedPanel, match="filter type 'geo_bounding_box'"):
+        search_body(replace(by_region, filters=(spatial,)), board.pattern, window)
+    scripted = replace(terms, params={**terms.params, "orderBy": "custom"})
+    with pytest.raises(UnsupportedPanel, match="ordered by 'custom'"):
+        search_body(replace(by_region, aggs=(count, scripted)), board.pattern, window)
+
+
+@pytest.mark.parametrize(
+    ("span", "interval"),
+    [(timedelta(minutes=15), "30s"), (timedelta(hours=24), "30m"), (timedelta(days=7), "3h"),
+     (timedelta(days=90), "1d"), (timedelta(days=365), "1w")],
+)  # fmt: skip
+def test_auto_interval_is_the_one_dashboards_labels_its_bars_with(
+    span: timedelta, interval: str
+) -> None:
+    end = datetime(2026, 1, 1, tzinfo=UTC)
+    assert auto_interval(Window(end - span, end))[0] == interval
