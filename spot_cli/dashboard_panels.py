@@ -61,6 +61,10 @@ class UnsupportedPanel(ValueError):
     """A saved object uses something this interpreter does not model."""
 
 
+class NoIndexError(LookupError):
+    """Nothing to show: no index matches the pattern."""
+
+
 @dataclass(frozen=True)
 class IndexPattern:
     id: str
@@ -141,6 +145,7 @@ class PanelResult:
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
     interval: str | None = None
+    interval_seconds: int | None = None
     total: int = 0  # documents matching the panel's filters in the window
 
     def column(self, name: str) -> list[Any]:
@@ -523,11 +528,11 @@ def _label(agg: Agg, bucket: Mapping[str, Any], key: Any, pattern: IndexPattern)
 
 def range_label(start: float | None, end: float | None, duration: bool) -> str:
     show = human_duration if duration else (lambda v: f"{v:g}")
-    if start is None:
+    if not start:  # from 0 or unbounded: the readable "< 10 min"
         return f"< {show(end)}"
     if end is None:
-        return f">= {show(start)}"
-    return f"{show(start)} to {show(end)}"
+        return f"> {show(start)}"
+    return f"{show(start)}-{show(end)}"
 
 
 def human_duration(seconds: float | None) -> str:
@@ -578,7 +583,12 @@ def run_panel(
     columns = [f"{a.type}:{a.params.get('field', a.id)}" for a in panel.buckets]
     columns += _metric_columns(panel)
     result = PanelResult(panel, columns, interval=interval)
+    if interval:
+        result.interval_seconds = auto_interval(window)[1]
     result.total = int(response["hits"]["total"]["value"])
+    if "aggregations" not in response and body["aggs"]:
+        # A wildcard that matches no index answers with hits only.
+        raise NoIndexError(f"no index matches {index}")
     aggregations = response.get("aggregations", {})
     if not panel.buckets:
         result.rows.append(_metric_values(panel, {"doc_count": result.total, **aggregations}))

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,17 @@ def _bars(result: PanelResult, horizontal: bool) -> dict[str, Any]:
 
 
 def _over_time(result: PanelResult) -> dict[str, Any]:
-    spec = _base(_records(result))
+    """Bars as wide as the interval, stacked by region (computed here: Vega-Lite does not
+    stack bars that have both x and x2)."""
+    width = timedelta(seconds=result.interval_seconds or 0)
+    records = sorted(_records(result), key=lambda r: (r["b0"], r["b1"]))
+    base: dict[str, int] = {}
+    for record in records:
+        start = datetime.fromisoformat(record["b0"].replace("Z", "+00:00"))
+        record["b0_end"] = (start + width).isoformat()
+        record["y0"] = base.get(record["b0"], 0)
+        record["y1"] = base[record["b0"]] = record["y0"] + record["Count"]
+    spec = _base(records)
     spec.update(
         mark={"type": "bar"},
         encoding={
@@ -179,10 +189,12 @@ def _over_time(result: PanelResult) -> dict[str, Any]:
                 "type": "temporal",
                 "title": f"event time (per {result.interval})",
             },
-            "y": {"field": "Count", "type": "quantitative", "stack": "zero", "title": "warnings"},
+            "x2": {"field": "b0_end"},
+            "y": {"field": "y1", "type": "quantitative", "title": "warnings"},
+            "y2": {"field": "y0"},
             "color": {"field": "b1", "type": "nominal", "title": "region"},
             "tooltip": [
-                {"field": "b0", "type": "temporal", "format": "%Y-%m-%d %H:%M"},
+                {"field": "b0", "type": "temporal", "format": "%Y-%m-%d %H:%M", "title": "from"},
                 {"field": "b1", "title": "region"},
                 {"field": "Count"},
             ],
@@ -254,7 +266,10 @@ def _events_table(columns: Sequence[str], rows: list[dict[str, Any]], durations:
         "<tr>" + "".join(f"<td>{html.escape(cell(c, r.get(c)))}</td>" for c in columns) + "</tr>"
         for r in rows
     )
-    return f'<table class="events"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (
+        f'<div class="scroll"><table class="events"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 STYLE = """
@@ -265,8 +280,9 @@ h1{margin:0 0 4px}.meta{color:#555;margin-bottom:16px}
 .panel{background:#fff;border:1px solid #dde;border-radius:6px;padding:12px}
 .panel h2{font-size:15px;margin:0 0 4px}.panel p{font-size:12px;color:#666;margin:0 0 8px}
 .chart{width:100%}.wide{grid-column:1/-1}
-table.events{border-collapse:collapse;font-size:12px;width:100%}
-.events th,.events td{border-bottom:1px solid #eee;padding:3px 6px;text-align:left}
+.scroll{overflow-x:auto}table.events{border-collapse:collapse;font-size:12px;width:100%}
+.events th,.events td{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;
+white-space:nowrap}
 """
 
 SCRIPT = """
@@ -386,12 +402,15 @@ def html_command(args: argparse.Namespace) -> int:
     selections = {
         FILTER_FIELDS[name]: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)
     }
-    summary = write_html(
-        connect(_opensearch_settings(args)),
-        Path(args.html),
-        index=f"{args.index_prefix}-*",
-        window=window,
-        selections=selections,
-    )
+    try:
+        summary = write_html(
+            connect(_opensearch_settings(args)),
+            Path(args.html),
+            index=f"{args.index_prefix}-*",
+            window=window,
+            selections=selections,
+        )
+    except LookupError as exc:  # dashboard_panels.NoIndexError
+        raise CliError(f"{exc} (is --index-prefix right?)") from exc
     print(f"wrote {summary.panels} panels to {summary.path}")
     return 0
