@@ -369,6 +369,33 @@ def by_field(
     )
 
 
+def duration_panels(
+    prefix: str, field: str, title: str, description: str, bounds: list[dict[str, int]]
+) -> list[dict[str, Any]]:
+    """Percentiles and readable buckets of a duration, over the warnings that have it."""
+    selection = warnings_only(exists(field))
+    return [
+        panel(
+            f"{prefix}-percentiles",
+            f"{title} (percentiles)",
+            description,
+            "table",
+            [metric("percentiles", field, percents=[50, 90, 99])],
+            selection,
+            table_params(),
+        ),
+        panel(
+            f"{prefix}-histogram",
+            title,
+            f"Warnings by bucket of {field} (duration).",
+            "histogram",
+            [count(), ranges("2", field, bounds, "segment")],
+            selection,
+            bar_params("histogram"),
+        ),
+    ]
+
+
 CONTROLS = (
     ("account", "Account"),
     ("region", "Region"),
@@ -588,23 +615,12 @@ def visualizations() -> list[dict[str, Any]]:
             "Auto Scaling group ((unknown): not in a group).",
         ),
         # How long they lived
-        panel(
-            "spot-insights-runtime-percentiles",
-            "Runtime before interruption (percentiles)",
-            "Time from launch to the warning, enriched warnings.",
-            "table",
-            [metric("percentiles", "runtime_seconds", percents=[50, 90, 99])],
-            warnings_only(exists("runtime_seconds")),
-            table_params(),
-        ),
-        panel(
-            "spot-insights-runtime-histogram",
+        *duration_panels(
+            "spot-insights-runtime",
+            "runtime_seconds",
             "Runtime before interruption",
-            "Warnings by how long the instance had run.",
-            "histogram",
-            [count(), ranges("2", "runtime_seconds", RUNTIME_RANGES, "segment")],
-            warnings_only(exists("runtime_seconds")),
-            bar_params("histogram"),
+            "Time from launch to the warning, enriched warnings.",
+            RUNTIME_RANGES,
         ),
         panel(
             "spot-insights-runtime-short",
@@ -619,23 +635,12 @@ def visualizations() -> list[dict[str, Any]]:
             table_params(percentage=True),
         ),
         # How much warning
-        panel(
-            "spot-insights-lead-percentiles",
-            "Rebalance lead time before interruption (percentiles)",
-            "Warning time minus the latest earlier rebalance recommendation of the instance.",
-            "table",
-            [metric("percentiles", "rebalance_lead_seconds", percents=[50, 90, 99])],
-            warnings_only(exists("rebalance_lead_seconds")),
-            table_params(),
-        ),
-        panel(
-            "spot-insights-lead-histogram",
+        *duration_panels(
+            "spot-insights-lead",
+            "rebalance_lead_seconds",
             "Rebalance lead time before interruption",
-            "Warnings by how long before them a rebalance recommendation came.",
-            "histogram",
-            [count(), ranges("2", "rebalance_lead_seconds", LEAD_RANGES, "segment")],
-            warnings_only(exists("rebalance_lead_seconds")),
-            bar_params("histogram"),
+            "Warning time minus the latest earlier rebalance recommendation of the instance.",
+            LEAD_RANGES,
         ),
         panel(
             "spot-insights-rebalance-not-followed",

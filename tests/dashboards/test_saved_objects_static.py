@@ -4,6 +4,7 @@ would reject or show wrongly, without a Dashboards server."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -249,3 +250,17 @@ def test_auto_interval_is_the_one_dashboards_labels_its_bars_with(
 ) -> None:
     end = datetime(2026, 1, 1, tzinfo=UTC)
     assert auto_interval(Window(end - span, end))[0] == interval
+
+
+def test_the_page_modules_import_where_the_console_script_runs(tmp_path: Path) -> None:
+    """The installed `spot-insights` has only spot_cli on its path, not the checkout's
+    lambda_src: the panel and page modules must import, and find the ndjson, from elsewhere."""
+    code = (
+        "import sys, spot_cli.html_report as h, spot_cli.dashboard_panels as d; "
+        "assert 'lambda_src' not in sys.modules; assert d.SAVED_OBJECTS.is_file()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stderr.decode()
