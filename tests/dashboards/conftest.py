@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ REGIONS = "us-east-1,eu-west-1"
 class SeededStorm:
     prefix: str
     run: dict[str, Any]
+    page: Path  # the dashboard page the demo wrote
 
     @property
     def index(self) -> str:
@@ -50,11 +53,13 @@ def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]
                  "--index-prefix", prefix, "--json"]
             )  # fmt: skip
         assert code == 0, out.getvalue()
-        run = json.loads(out.getvalue())["run"]
+        answer = json.loads(out.getvalue())
+        run = answer["run"]
         assert run["indexed"] == EVENTS
         opensearch.indices.refresh(index=f"{prefix}-*")
-        yield SeededStorm(prefix, run)
+        yield SeededStorm(prefix, run, Path(answer["html"]))
     finally:
         runtime.reset()
+        (Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html").unlink(missing_ok=True)
         opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
         opensearch.indices.delete_index_template(name=prefix, ignore=[404])

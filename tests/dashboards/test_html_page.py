@@ -91,3 +91,9 @@ def test_every_panel_renders_offline_without_console_errors(
     rows = browser.find_elements(By.CSS_SELECTOR, "table.events tbody tr")
     assert len(rows) == 50
     assert (tmp_path / "dashboard.png").stat().st_size > 20_000
+
+
+def test_the_demo_writes_the_page_with_every_panel(seeded_storm: Any) -> None:
+    text = seeded_storm.page.read_text()
+    for panel in load_dashboard().panels:
+        assert f'data-panel="{panel.id}"' in text
