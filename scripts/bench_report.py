@@ -229,7 +229,7 @@ RATES_PER_DAY = (2_740, 27_400, 274_000)  # 1M, 10M, 100M events a year
 
 def sizing(bytes_per_document: float) -> list[dict[str, Any]]:
     """Per profile: primary bytes its disks hold with replicas and headroom, as events and as
-    days at a few rates (retention deletes whole indices, so one rollover unit stays spare)."""
+    days at a few rates."""
     from spot_insights.search_domain import _SIZINGS  # noqa: PLC0415 - the profiles themselves
 
     rows = []
