@@ -63,3 +63,10 @@ opensearch-stop:
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache
+
+# Report latency and bytes per document at 100k and 1M documents over a year (5M with
+# BENCH_REPORT_ARGS=--with-5m); results JSON under docs/results/. See README "Sizing".
+.PHONY: bench-report
+bench-report: setup
+	scripts/opensearch install
+	$(PY) scripts/bench_report.py $(BENCH_REPORT_ARGS)

@@ -18,7 +18,7 @@ from lambda_src.ingest.dead_letter import DeadLetterQueue, PoisonRecord
 from lambda_src.ingest.documents import LOOKUP_FAILED, MISSING, build_document
 from lambda_src.ingest.events import InvalidEvent, SpotEvent, parse_event
 from lambda_src.ingest.instances import InstanceDirectory
-from lambda_src.ingest.linking import REFRESH, Linker
+from lambda_src.ingest.linking import REFRESH, Linker, prelink
 
 
 @dataclass
@@ -74,6 +74,7 @@ class BatchIngestor:
         poison: list[PoisonRecord] = []
         pending = self._parse(records, poison, outcome)
         documents, owners = self._enrich(pending, outcome)
+        prelink(documents)
         results = self.indexer.index(documents, refresh=REFRESH)
         stored: list[tuple[_Pending, dict[str, Any]]] = []
         for item, document, result in zip(owners, documents, results, strict=True):

@@ -7,6 +7,8 @@ whether, and how soon, the earliest later one followed.
 
 How it stays right in any arrival order, batching, concurrency and redelivery:
 
+* Links the batch implies by itself are set before indexing (`prelink`, no request), so a
+  pair delivered together costs no update.
 * Write first, then link. The batch's documents are indexed with `refresh=wait_for`, then ONE
   search (per batch, not per event) reads every linked event of the batch's instances through
   the write alias, which after a rollover still spans the older indices. Of two invocations
@@ -171,6 +173,26 @@ def improvements(
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _from_document(document: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        index="",
+        doc_id=document["event_id"],
+        instance_id=document["instance_id"],
+        event_type=document["event_type"],
+        event_time=_parse_time(document["event_time"]),
+        source=document,
+    )
+
+
+def prelink(documents: Sequence[dict[str, Any]], rules: Sequence[LinkRule] = RULES) -> None:
+    """Set, in place, the links the documents imply among themselves (before indexing)."""
+    by_id = {d["event_id"]: d for d in documents if "instance_id" in d}
+    for update in improvements([_from_document(d) for d in by_id.values()], rules):
+        document = by_id[update.event.doc_id]
+        document.update(update.least)
+        document.update(dict.fromkeys(update.flags, True))
 
 
 class Linker:
