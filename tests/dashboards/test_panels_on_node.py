@@ -32,6 +32,7 @@ REPORT_COUNTS = {
     "spot-insights-warnings": "warnings",
     "spot-insights-rebalances": "rebalances",
     "spot-insights-not-enriched": "not_enriched",
+    "spot-insights-rebalance-not-followed": "rebalances_not_followed",
 }
 REPORT_BUCKETS = {
     "spot-insights-by-action": "by_action",
