@@ -37,10 +37,12 @@ test: setup
 	$(VENV)/bin/pytest
 
 # Ingest handler numbers (EC2 calls, OpenSearch requests, time per event, import time) for
-# N = 10 ... 10,000 against moto and a real local node; see docs/ingest.md.
+# N = 10 ... 10,000 against moto and a real local node (docs/ingest.md); every dashboard panel's
+# query time at 100,000 documents (docs/dashboards.md).
 bench: setup
 	scripts/opensearch install
 	$(PY) scripts/bench_ingest.py
+	$(PY) scripts/bench_dashboard.py
 
 lint: setup
 	$(VENV)/bin/ruff check . scripts/opensearch
@@ -61,3 +63,10 @@ opensearch-stop:
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache
+
+# Report latency and bytes per document at 100k and 1M documents over a year (5M with
+# BENCH_REPORT_ARGS=--with-5m); results JSON under docs/results/. See README "Sizing".
+.PHONY: bench-report
+bench-report: setup
+	scripts/opensearch install
+	$(PY) scripts/bench_report.py $(BENCH_REPORT_ARGS)

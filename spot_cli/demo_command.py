@@ -7,9 +7,12 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 from typing import Any
 
+from spot_cli.dashboard_panels import TimeRange
 from spot_cli.demo import (
     DEFAULT_HANDLER,
     DEFAULT_PROVISIONER,
@@ -24,6 +27,7 @@ from spot_cli.demo import (
     stop_opensearch,
 )
 from spot_cli.errors import CliError
+from spot_cli.html_report import write_html
 from spot_cli.local_pipeline import RegionalPipeline, create_pipelines
 from spot_cli.opensearch_client import connect
 from spot_cli.pipeline_run import RunResult, RunSettings, run_pipeline, window_of
@@ -74,7 +78,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
             os.environ.update(
                 handler_environment(writer, f"{prefix}-write", pipelines[regions[0]].dlq_url)
             )
-            result, report = _run(
+            result, report, page = _run(
                 handler_path=handler_path,
                 client=admin,
                 run_settings=run_settings,
@@ -87,11 +91,12 @@ def run_demo_command(args: argparse.Namespace) -> int:
     summary = result.summary() | {"handler_errors": len(errors)}
 
     if args.json:
-        print(json.dumps({"run": summary, "report": report.to_dict()}, indent=2))
+        print(json.dumps({"run": summary, "report": report.to_dict(), "html": page}, indent=2))
     else:
         print(render(report))
         print()
         _print_run(result, errors)
+        print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
     if args.stop and local.started_port:
         stop_opensearch(local.started_port)
         print("OpenSearch stopped.", file=sys.stderr)
@@ -122,7 +127,7 @@ def _run(
     run_settings: RunSettings,
     pipelines: dict[str, RegionalPipeline],
     errors: list[BaseException],
-) -> tuple[RunResult, Report]:
+) -> tuple[RunResult, Report, str]:
     handler = resolve_handler(handler_path)
     with warnings.catch_warnings():
         # The demo disables the function's metrics; Powertools then warns on every invocation.
@@ -134,7 +139,9 @@ def _run(
     report = build_report(
         client, ReportRequest(since=since, until=until, index_prefix=run_settings.index_prefix)
     )
-    return result, report
+    page = Path(tempfile.gettempdir()) / f"spot-insights-{run_settings.index_prefix}.html"
+    write_html(client, page, index=f"{run_settings.index_prefix}-*", window=TimeRange(since, until))
+    return result, report, str(page)
 
 
 def _print_run(result: RunResult, errors: list[BaseException]) -> None:

@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         report.add_argument(option, dest=dest, action="append", default=[], help="repeatable")
     report.add_argument("--top", type=positive, default=10)
     report.add_argument("--json", action="store_true")
+    report.add_argument(
+        "--html", metavar="FILE", help="write the dashboard's panels as one offline HTML page"
+    )
 
     redrive = commands.add_parser("redrive", help="move the DLQ's messages back to the queue")
     redrive.add_argument("--dlq", required=True, help="dead-letter queue URL, ARN or name")
@@ -216,6 +219,10 @@ def _opensearch_settings(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.html:  # the saved dashboard's panels as a page: spot_cli/html_report.py
+        from spot_cli.html_report import html_command  # noqa: PLC0415
+
+        return html_command(args)
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
     from spot_cli.report import FILTER_FIELDS, ReportRequest, build_report, render  # noqa: PLC0415
 

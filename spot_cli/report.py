@@ -1,17 +1,18 @@
 """The dashboard's numbers as OpenSearch aggregations, rendered as terminal tables or JSON.
 
 Only core OpenSearch features are used (no painless, no expression scripts), so the same
-queries run on the local node and on a managed domain. The rebalance lead time needs a value
-per instance (its warning minus its rebalance), which no core aggregation computes: a
-composite aggregation pages through instances with the two earliest times, and the
-subtraction and percentiles happen here."""
+queries run on the local node and on a managed domain. Every section is an aggregation over
+fields stored at ingest, never a walk through instances: the rebalance lead time is
+`rebalance_lead_seconds` on each warning (lambda_src/ingest/linking.py), so its statistics
+are a `stats` + `percentiles` aggregation, and the cost of a report grows with the number of
+shards and buckets, not of instances. Two searches at most: with an open window, one min/max
+aggregation first gives the data's own range, from which the over-time interval is chosen."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from spot_cli.events import REBALANCE, WARNING
@@ -22,6 +23,9 @@ REBALANCE_EVENT_TYPE = REBALANCE
 DEFAULT_INDEX_PREFIX = "spot-interruptions"
 PERCENTS: tuple[float, ...] = (50.0, 90.0, 99.0)
 UNKNOWN = "(unknown)"
+# Link fields written at ingest (lambda_src/ingest/linking.py).
+LEAD_FIELD = "rebalance_lead_seconds"
+FOLLOWED_FIELD = "followed_by_warning"
 # Filters the CLI exposes: option name -> document field.
 FILTER_FIELDS: Mapping[str, str] = {
     "region": "region",
@@ -41,6 +45,7 @@ _INTERVALS: tuple[tuple[str, timedelta], ...] = (
     ("12h", timedelta(hours=12)),
     ("1d", timedelta(days=1)),
     ("7d", timedelta(days=7)),
+    ("30d", timedelta(days=30)),
 )
 
 
@@ -92,20 +97,55 @@ class Report:
     runtime_seconds: Distribution
     rebalance_lead_seconds: Distribution
     warnings_without_rebalance: int
+    rebalances_not_followed: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def choose_interval(since: datetime | None, until: datetime | None, buckets: int = 24) -> str:
-    """A fixed interval giving at most about `buckets` bars over the range."""
-    if since is None or until is None:
-        return "1h"
+    """A fixed interval giving at most about `buckets` bars over the range (the range of the
+    data itself when the request leaves it open: see `data_range`)."""
+    if since is None or until is None or until <= since:
+        return _INTERVALS[0][0]
     span = until - since
     for name, width in _INTERVALS:
         if span / width <= buckets:
             return name
     return _INTERVALS[-1][0]
+
+
+def range_query(request: ReportRequest) -> dict[str, Any]:
+    """First and last warning time within the request's filters (one min/max aggregation)."""
+    return {
+        "size": 0,
+        "query": {
+            "bool": {
+                "filter": [*base_filter(request), {"term": {"event_type": WARNING_EVENT_TYPE}}]
+            }
+        },
+        "aggs": {
+            "first": {"min": {"field": "event_time"}},
+            "last": {"max": {"field": "event_time"}},
+        },
+    }
+
+
+def data_range(client: Any, request: ReportRequest) -> tuple[datetime | None, datetime | None]:
+    """The over-time section's range: the request's bounds, an open side taken from the data."""
+    if request.since and request.until:
+        return request.since, request.until
+    response = client.search(index=request.index, body=range_query(request))
+    if "aggregations" not in response:
+        raise NoIndexError(f"no index matches {request.index}")
+    aggs = response["aggregations"]
+    first, last = aggs["first"]["value"], aggs["last"]["value"]
+    if first is None or last is None:
+        return request.since, request.until
+    return (
+        request.since or datetime.fromtimestamp(first / 1000, UTC),
+        request.until or datetime.fromtimestamp(last / 1000, UTC) + timedelta(milliseconds=1),
+    )
 
 
 def base_filter(request: ReportRequest) -> list[dict[str, Any]]:
@@ -127,17 +167,22 @@ def _terms(name: str, size: int) -> dict[str, Any]:
     return {"terms": {"field": name, "size": size, "missing": UNKNOWN}}
 
 
-def summary_query(request: ReportRequest, interval: str) -> dict[str, Any]:
-    """One search: counts by type over the range, and the warning breakdowns."""
+def summary_query(
+    request: ReportRequest,
+    interval: str,
+    bounds: tuple[datetime | None, datetime | None] = (None, None),
+) -> dict[str, Any]:
+    """One search: counts by type over the range, the warning breakdowns and lead times."""
     histogram: dict[str, Any] = {
         "field": "event_time",
         "fixed_interval": interval,
         "min_doc_count": 0,
     }
-    if request.since and request.until:
+    since, until = bounds
+    if since and until:
         histogram["extended_bounds"] = {
-            "min": request.since.isoformat(),
-            "max": (request.until - timedelta(milliseconds=1)).isoformat(),
+            "min": since.isoformat(),
+            "max": (until - timedelta(milliseconds=1)).isoformat(),
         }
     top = request.top
     return {
@@ -169,60 +214,28 @@ def summary_query(request: ReportRequest, interval: str) -> dict[str, Any]:
                     "runtime_percentiles": {
                         "percentiles": {"field": "runtime_seconds", "percents": list(PERCENTS)}
                     },
+                    # Linked at ingest: the latest rebalance at or before each warning.
+                    "lead_stats": {"stats": {"field": LEAD_FIELD}},
+                    "lead_percentiles": {
+                        "percentiles": {"field": LEAD_FIELD, "percents": list(PERCENTS)}
+                    },
+                    "without_rebalance": {
+                        "filter": {"bool": {"must_not": {"exists": {"field": LEAD_FIELD}}}}
+                    },
                 },
+            },
+            "rebalances_not_followed": {
+                "filter": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"event_type": REBALANCE_EVENT_TYPE}},
+                            {"term": {FOLLOWED_FIELD: False}},
+                        ]
+                    }
+                }
             },
         },
     }
-
-
-def lead_time_query(request: ReportRequest, after: Mapping[str, Any] | None) -> dict[str, Any]:
-    """One page of instances with their earliest warning and earliest rebalance."""
-    composite: dict[str, Any] = {
-        "size": 1000,
-        "sources": [{"instance": {"terms": {"field": "instance_id"}}}],
-    }
-    if after:
-        composite["after"] = dict(after)
-    types = {"terms": {"event_type": [WARNING_EVENT_TYPE, REBALANCE_EVENT_TYPE]}}
-    return {
-        "size": 0,
-        "query": {"bool": {"filter": [*base_filter(request), types]}},
-        "aggs": {
-            "per_instance": {
-                "composite": composite,
-                "aggs": {
-                    "warned": {
-                        "filter": {"term": {"event_type": WARNING_EVENT_TYPE}},
-                        "aggs": {"first": {"min": {"field": "event_time"}}},
-                    },
-                    "rebalanced": {
-                        "filter": {"term": {"event_type": REBALANCE_EVENT_TYPE}},
-                        "aggs": {"first": {"min": {"field": "event_time"}}},
-                    },
-                },
-            }
-        },
-    }
-
-
-def percentile(values: Sequence[float], percent: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * percent / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def distribution(values: Sequence[float]) -> Distribution:
-    return Distribution(
-        count=len(values),
-        min=min(values) if values else None,
-        max=max(values) if values else None,
-        avg=sum(values) / len(values) if values else None,
-        percentiles={f"p{p:g}": percentile(values, p) for p in PERCENTS},
-    )
 
 
 def _buckets(raw: Mapping[str, Any]) -> list[Bucket]:
@@ -237,48 +250,26 @@ def _buckets(raw: Mapping[str, Any]) -> list[Bucket]:
     return result
 
 
-def lead_times(client: Any, request: ReportRequest) -> tuple[list[float], int]:
-    """Per-instance lead times (seconds) and the number of warned instances without one."""
-    leads: list[float] = []
-    without = 0
-    after: Mapping[str, Any] | None = None
-    while True:
-        response = client.search(index=request.index, body=lead_time_query(request, after))
-        page = response["aggregations"]["per_instance"]
-        for bucket in page["buckets"]:
-            warned = bucket["warned"]["first"]["value"]
-            rebalanced = bucket["rebalanced"]["first"]["value"]
-            if warned is None:
-                continue
-            if rebalanced is None or rebalanced > warned:
-                without += 1
-            else:
-                leads.append((warned - rebalanced) / 1000)
-        after = page.get("after_key")
-        if not page["buckets"] or not after:
-            return leads, without
+def _distribution(stats: Mapping[str, Any], percentiles: Mapping[str, Any]) -> Distribution:
+    return Distribution(
+        count=int(stats["count"]),
+        min=stats["min"],
+        max=stats["max"],
+        avg=stats["avg"],
+        percentiles={f"p{float(k):g}": v for k, v in percentiles["values"].items()},
+    )
 
 
 def build_report(client: Any, request: ReportRequest) -> Report:
-    interval = choose_interval(request.since, request.until)
-    response = client.search(index=request.index, body=summary_query(request, interval))
+    bounds = data_range(client, request)
+    interval = choose_interval(*bounds)
+    response = client.search(index=request.index, body=summary_query(request, interval, bounds))
     if "aggregations" not in response:
         # A wildcard that matches no index answers with hits only.
         raise NoIndexError(f"no index matches {request.index}")
     aggs = response["aggregations"]
     types = {b["key"]: b["doc_count"] for b in aggs["types"]["buckets"]}
     warnings = aggs["warnings"]
-    stats = warnings["runtime_stats"]
-    runtime = Distribution(
-        count=int(stats["count"]),
-        min=stats["min"],
-        max=stats["max"],
-        avg=stats["avg"],
-        percentiles={
-            f"p{float(k):g}": v for k, v in warnings["runtime_percentiles"]["values"].items()
-        },
-    )
-    leads, without = lead_times(client, request)
     return Report(
         warnings=int(types.get(WARNING_EVENT_TYPE, 0)),
         rebalances=int(types.get(REBALANCE_EVENT_TYPE, 0)),
@@ -291,9 +282,10 @@ def build_report(client: Any, request: ReportRequest) -> Report:
         instance_types=_buckets(warnings["instance_types"]),
         capacity_groups=_buckets(warnings["capacity_groups"]),
         hottest_pools=_buckets(warnings["hottest_pools"]),
-        runtime_seconds=runtime,
-        rebalance_lead_seconds=distribution(leads),
-        warnings_without_rebalance=without,
+        runtime_seconds=_distribution(warnings["runtime_stats"], warnings["runtime_percentiles"]),
+        rebalance_lead_seconds=_distribution(warnings["lead_stats"], warnings["lead_percentiles"]),
+        warnings_without_rebalance=int(warnings["without_rebalance"]["doc_count"]),
+        rebalances_not_followed=int(aggs["rebalances_not_followed"]["doc_count"]),
     )
 
 
@@ -373,11 +365,12 @@ def render(report: Report) -> str:
             _distribution_rows(report.runtime_seconds),
         ),
         table(
-            "Rebalance lead time (warning minus rebalance, per instance)",
+            "Rebalance lead time (warning minus the latest rebalance before it)",
             ["statistic", "value"],
             [
                 *_distribution_rows(report.rebalance_lead_seconds),
-                ["warned without rebalance ahead", str(report.warnings_without_rebalance)],
+                ["warnings without rebalance ahead", str(report.warnings_without_rebalance)],
+                ["rebalances never followed by a warning", str(report.rebalances_not_followed)],
             ],
         ),
     ]

@@ -18,6 +18,7 @@ from lambda_src.ingest.dead_letter import DeadLetterQueue, PoisonRecord
 from lambda_src.ingest.documents import LOOKUP_FAILED, MISSING, build_document
 from lambda_src.ingest.events import InvalidEvent, SpotEvent, parse_event
 from lambda_src.ingest.instances import InstanceDirectory
+from lambda_src.ingest.linking import REFRESH, Linker, prelink
 
 
 @dataclass
@@ -57,10 +58,13 @@ class BatchIngestor:
         dead_letters: DeadLetterQueue | None,
         *,
         enrichment_max_attempts: int = 3,
+        linker: Linker | None = None,
     ) -> None:
         self.directory = directory
         self.indexer = indexer
         self.dead_letters = dead_letters
+        # Events of one instance are linked after they are stored (see linking.py).
+        self.linker = linker or Linker(indexer.client, indexer.alias)
         # After this many receives a failing EC2 lookup no longer holds the event back: it is
         # indexed with what it carries (enrichment: missing, reason lookup_failed).
         self.enrichment_max_attempts = enrichment_max_attempts
@@ -70,9 +74,12 @@ class BatchIngestor:
         poison: list[PoisonRecord] = []
         pending = self._parse(records, poison, outcome)
         documents, owners = self._enrich(pending, outcome)
-        results = self.indexer.index(documents)
+        prelink(documents)
+        results = self.indexer.index(documents, refresh=REFRESH)
+        stored: list[tuple[_Pending, dict[str, Any]]] = []
         for item, document, result in zip(owners, documents, results, strict=True):
             if result.verdict is Verdict.STORED:
+                stored.append((item, document))
                 outcome.stored[(item.event.detail_type, item.event.region)] += 1
                 if document.get("enrichment") == MISSING:
                     outcome.enrichment_missing += 1
@@ -83,8 +90,18 @@ class BatchIngestor:
                     PoisonRecord(mid, body, result.reason)
                     for mid, body in zip(item.message_ids, item.bodies, strict=True)
                 )
+        self._link(stored, outcome)
         self._park(poison, outcome)
         return outcome
+
+    def _link(self, stored: list[tuple[_Pending, dict[str, Any]]], outcome: BatchOutcome) -> None:
+        # A stored event whose links could not be written is retried: re-indexing it under the
+        # same _id adds no duplicate, and its redelivery links it again.
+        unlinked = self.linker.link([document for _, document in stored])
+        for item, document in stored:
+            reason = unlinked.get(document["instance_id"])
+            if reason:
+                outcome.retry.update(dict.fromkeys(item.message_ids, reason))
 
     def _parse(
         self,

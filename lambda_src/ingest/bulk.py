@@ -56,11 +56,14 @@ class BulkIndexer:
         self.alias = alias
         self.max_bytes = max_bytes
 
-    def index(self, documents: Sequence[dict[str, Any]]) -> list[ItemResult]:
-        """One verdict per document, in order. Never raises for OpenSearch failures."""
+    def index(
+        self, documents: Sequence[dict[str, Any]], *, refresh: str | None = None
+    ) -> list[ItemResult]:
+        """One verdict per document, in order. Never raises for OpenSearch failures.
+        `refresh="wait_for"` returns once the documents are visible to search (linking)."""
         results: list[ItemResult] = []
         for chunk in self._chunks(documents):
-            results.extend(self._send(chunk))
+            results.extend(self._send(chunk, refresh))
         return results
 
     def _chunks(self, documents: Sequence[dict[str, Any]]) -> Iterator[list[bytes]]:
@@ -77,12 +80,11 @@ class BulkIndexer:
         if chunk:
             yield chunk
 
-    def _send(self, lines: list[bytes]) -> list[ItemResult]:
+    def _send(self, lines: list[bytes], refresh: str | None = None) -> list[ItemResult]:
         body = b"".join(lines)
+        params = {"require_alias": "true", **({"refresh": refresh} if refresh else {})}
         try:
-            response = self.client.bulk(
-                body=body, index=self.alias, params={"require_alias": "true"}
-            )
+            response = self.client.bulk(body=body, index=self.alias, params=params)
         except TransportConnectionError as exc:  # includes timeouts and TLS failures
             return [ItemResult(Verdict.RETRY, f"connection: {type(exc).__name__}")] * len(lines)
         except TransportError as exc:

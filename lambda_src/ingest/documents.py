@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambda_src.ingest.events import SpotEvent
+from lambda_src.ingest.linking import initial_fields
 from lambda_src.ingest.tags import tag_fields, tag_map
 
 FULL = "full"
@@ -15,6 +16,8 @@ MISSING = "missing"
 # enrichment_reason values
 INSTANCE_NOT_FOUND = "instance_not_found"
 LOOKUP_FAILED = "lookup_failed"
+# capacity_group when the instance could not be looked up: not the same as a real standalone one.
+UNKNOWN_CAPACITY_GROUP = "unknown"
 
 
 def _iso(value: datetime) -> str:
@@ -47,7 +50,7 @@ def build_document(
         doc.update(
             enrichment=MISSING,
             enrichment_reason=missing_reason,
-            capacity_group=tag_fields({})["capacity_group"],
+            capacity_group=UNKNOWN_CAPACITY_GROUP,
         )
     else:
         doc.update(_instance_fields(event, instance))
@@ -55,6 +58,10 @@ def build_document(
     zone = doc.get("availability_zone")
     if zone and zone in zone_ids:
         doc["availability_zone_id"] = zone_ids[zone]
+    if doc.get("instance_type") and doc.get("availability_zone_id"):
+        # A Spot capacity pool: comparable across accounts because it uses the AZ id.
+        doc["pool"] = f"{doc['instance_type']}:{doc['availability_zone_id']}"
+    doc.update(initial_fields(event.detail_type))
     return {key: value for key, value in doc.items() if value not in (None, "")}
 
 

@@ -25,13 +25,19 @@ logger = Logger(service="spot-insights-provisioning", child=True)
 
 def writer_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
     return {
-        "description": f"Spot Insights ingest: index documents into {settings.index_pattern}",
+        "description": f"Spot Insights ingest: index and link documents {settings.index_pattern}",
         # Bulk is authorised once at cluster level, then per index for each item.
         "cluster_permissions": ["indices:data/write/bulk"],
         "index_permissions": [
             {
                 "index_patterns": [settings.index_pattern],
-                "allowed_actions": ["indices:data/write/index", "indices:data/write/bulk*"],
+                # search + update: ingest links events of one instance (ingest/linking.py).
+                "allowed_actions": [
+                    "indices:data/write/index",
+                    "indices:data/write/bulk*",
+                    "indices:data/write/update",
+                    "indices:data/read/search",
+                ],
             }
         ],
     }

@@ -1,10 +1,12 @@
 """Event documents as the ingest function writes them (shaped by dashboards/index-mapping.json),
-built straight from a generated storm so the report tests can count the truth themselves."""
+built straight from a generated storm so the report tests can count the truth themselves; the
+link fields are added by the ingest function's own linking step (lambda_src/ingest/linking.py)."""
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lambda_src.ingest.linking import Linker, initial_fields
 from spot_cli.events import WARNING, parse_time
 from spot_cli.fleet import Fleet
 
@@ -28,10 +30,11 @@ def document(event, fleet: Fleet) -> dict:
         "instance_id": detail["instance-id"],
         "enrichment": "missing",
         "enrichment_reason": "instance not found",
-        "capacity_group": "standalone",
+        "capacity_group": "unknown",
     }
     if event["detail-type"] == WARNING:
         doc["instance_action"] = detail["instance-action"]
+    doc.update(initial_fields(event["detail-type"]))
     if instance is None:
         return doc
     runtime = parse_time(event["time"]) - instance.launch_time
@@ -77,3 +80,6 @@ def index_documents(client, prefix: str, docs: list[dict]) -> None:
         lines.append(json.dumps(doc))
     response = client.bulk(body="\n".join(lines) + "\n", refresh="true", require_alias=True)
     assert not response["errors"], response
+    # The link fields the report reads, written by the ingest function's own linking step.
+    assert Linker(client, f"{prefix}-write").link(docs) == {}
+    client.indices.refresh(index=index)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import boto3
 
+from lambda_src.ingest.linking import Linker
 from spot_cli.events import DETAIL_TYPES, WARNING, parse_time
 
 
@@ -49,14 +50,24 @@ class ReferenceHandler:
         for region, ids in by_region.items():
             instances.update(self._describe(region, sorted(ids)))
         lines = []
-        for _, body in valid:
-            lines.append(json.dumps({"index": {"_index": self.alias, "_id": body["id"]}}))
-            lines.append(json.dumps(self._document(body, instances)))
+        docs = [self._document(body, instances) for _, body in valid]
+        for doc in docs:
+            lines.append(json.dumps({"index": {"_index": self.alias, "_id": doc["event_id"]}}))
+            lines.append(json.dumps(doc))
         if lines:
-            response = self.client.bulk(body="\n".join(lines) + "\n", require_alias=True)
+            response = self.client.bulk(
+                body="\n".join(lines) + "\n", require_alias=True, refresh="wait_for"
+            )
             for (record, _), item in zip(valid, response["items"], strict=True):
                 if item["index"]["status"] >= 300:
                     failures.append({"itemIdentifier": record["messageId"]})
+            # The report reads link fields written at ingest: the product's own linking step.
+            unlinked = Linker(self.client, self.alias).link(docs)
+            failures += [
+                {"itemIdentifier": record["messageId"]}
+                for record, body in valid
+                if body["detail"]["instance-id"] in unlinked
+            ]
         return {"batchItemFailures": failures}
 
     @staticmethod

@@ -1,9 +1,11 @@
 """The report's aggregations against the real OpenSearch, checked against direct counts."""
 
+import json
+import math
 import re
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +15,7 @@ from spot_cli.report import (
     UNKNOWN,
     ReportRequest,
     build_report,
-    percentile,
+    choose_interval,
     render,
 )
 from spot_cli.storm import StormSettings, generate_storm
@@ -66,13 +68,19 @@ def test_report_numbers_equal_direct_counts(opensearch, indexed):
     assert min(runtimes) <= p50 <= max(runtimes)
     # t-digest is approximate: within 10% of the range of the exact median.
     assert abs(p50 - percentile(runtimes, 50)) <= 0.1 * (max(runtimes) - min(runtimes))
+    # Ground truth from the storm (one warning and at most one rebalance per instance).
     leads = storm.rebalance_lead_seconds()
     assert report.rebalance_lead_seconds.count == len(leads)
     assert report.rebalance_lead_seconds.min == min(leads.values())
     assert report.rebalance_lead_seconds.max == max(leads.values())
-    assert report.rebalance_lead_seconds.percentiles["p50"] == percentile(list(leads.values()), 50)
+    assert report.rebalance_lead_seconds.avg == pytest.approx(sum(leads.values()) / len(leads))
+    lead_p50 = report.rebalance_lead_seconds.percentiles["p50"]
+    spread = max(leads.values()) - min(leads.values())
+    assert abs(lead_p50 - percentile(list(leads.values()), 50)) <= 0.1 * spread
     warned = {e["detail"]["instance-id"] for e in storm.of_type(WARNING)}
     assert report.warnings_without_rebalance == len(warned - set(leads))
+    rebalanced = {e["detail"]["instance-id"] for e in storm.of_type(REBALANCE)}
+    assert report.rebalances_not_followed == len(rebalanced - warned) > 0
     text = render(report)
     assert re.search(rf"interruption warnings\s+{report.warnings}\n", text)
     assert "Hottest pools" in text
@@ -95,8 +103,46 @@ def test_filters_and_time_range_narrow_the_counts(opensearch, indexed):
     assert [b.key for b in by_group.capacity_groups] == [group]
 
 
-def test_percentile_matches_numpys_linear_definition():
-    assert percentile([1, 2, 3, 4], 50) == 2.5
-    assert percentile([10], 99) == 10
-    assert percentile([], 50) is None
-    assert percentile([0, 100], 90) == 90
+def percentile(values, percent):
+    """Linear interpolation between closest ranks (numpy's default), to check t-digest."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * percent / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def test_interval_without_a_window_comes_from_the_data(opensearch, indexed):
+    _, storm, _, prefix = indexed
+    report = build_report(opensearch, ReportRequest(index_prefix=prefix))
+    times = [parse_time(e["time"]) for e in storm.of_type(WARNING)]
+    # The storm spans 6 hours: 15-minute bars (24 of them at most), not one per hour of a range
+    # nobody asked for; and no empty bars before the first or after the last warning.
+    assert report.interval == choose_interval(min(times), max(times) + timedelta(milliseconds=1))
+    assert report.interval == "15m"
+    assert report.over_time[0].count > 0 and report.over_time[-1].count > 0
+    assert len(report.over_time) <= 25
+    assert sum(b.count for b in report.over_time) == len(times)
+
+
+def test_choose_interval_keeps_bars_readable():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert choose_interval(start, start + timedelta(hours=6)) == "15m"
+    assert choose_interval(start, start + timedelta(days=7)) == "12h"
+    assert choose_interval(start, start + timedelta(days=90)) == "7d"
+    assert choose_interval(start, start + timedelta(days=365)) == "30d"
+    assert choose_interval(None, None) == "1m"
+
+
+def test_the_report_never_pages_through_instances(opensearch, indexed):
+    """Two searches at most (the data's range, then every section), however many instances."""
+    _, _, _, prefix = indexed
+    calls = []
+
+    class Counting:
+        def search(self, **kwargs):
+            calls.append(kwargs["body"])
+            return opensearch.search(**kwargs)
+
+    build_report(Counting(), ReportRequest(index_prefix=prefix))
+    assert len(calls) == 2
+    assert "composite" not in json.dumps(calls)

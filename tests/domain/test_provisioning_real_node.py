@@ -249,8 +249,29 @@ def test_least_privilege_with_real_users(
             writer.indices.delete(index=f"{prefix}-000001")
         with pytest.raises(AuthorizationException):
             writer.transport.perform_request("GET", f"{api}/roles")
+        # Linking at ingest (lambda_src/ingest/linking.py) searches and updates in the prefix
+        # only: through the alias and the concrete index, never another index.
+        found = writer.search(index=f"{prefix}-write", body={"query": {"match_all": {}}})
+        assert found["hits"]["total"]["value"] == 1
+        link = {"doc": {"followed_by_warning": True}}
+        linked = writer.bulk(
+            body=[{"update": {"_index": f"{prefix}-000001", "_id": "evt-w1"}}, link],
+            params={"refresh": "true"},
+        )
+        assert not linked["errors"], linked
+        assert (
+            opensearch.get(index=f"{prefix}-000001", id="evt-w1")["_source"]["followed_by_warning"]
+            is True
+        )
+        opensearch.index(index=other, id="y", body={"a": 1}, refresh=True)
         with pytest.raises(AuthorizationException):
-            writer.search(index=f"{prefix}-write", body={"query": {"match_all": {}}})
+            writer.search(index=other, body={"query": {"match_all": {}}})
+        with pytest.raises(AuthorizationException):
+            writer.search(index="*", body={"query": {"match_all": {}}})
+        stray_update = writer.bulk(body=[{"update": {"_index": other, "_id": "y"}}, link])
+        assert stray_update["items"][0]["update"]["status"] == 403
+        assert "followed_by_warning" not in opensearch.get(index=other, id="y")["_source"]
+        opensearch.delete(index=other, id="y", refresh=True)
         with pytest.raises(AuthorizationException):
             writer.delete(index=f"{prefix}-000001", id="evt-w1")
         stray = writer.bulk(

@@ -15,6 +15,7 @@ from lambda_src.provisioning.saved_objects import (
     load_saved_objects,
 )
 from lambda_src.provisioning.settings import ProvisioningSettings
+from spot_cli.dashboard_panels import BUCKET_AGGS, METRIC_AGGS
 from tests.domain.recording_server import recording_server, scripted
 
 SETTINGS = ProvisioningSettings(
@@ -45,7 +46,13 @@ def test_import_request_method_path_query_headers_and_multipart_body() -> None:
     pattern = next(o for o in objects if o["type"] == "index-pattern")
     assert pattern["id"] == INDEX_PATTERN_ID
     assert pattern["attributes"]["title"] == "acme-spot-*"
-    assert {o["type"] for o in objects} == {"index-pattern", "visualization"}
+    assert {o["type"] for o in objects} == {"index-pattern", "visualization", "search", "dashboard"}
+    [board] = [o for o in objects if o["type"] == "dashboard"]
+    assert board["attributes"]["title"] == "Spot Interruption Insights"
+    # Every panel the dashboard shows travels in the same file (Dashboards resolves references).
+    ids = {o["id"] for o in objects}
+    assert {ref["id"] for ref in board["references"]} <= ids
+    assert len(board["references"]) == len(json.loads(board["attributes"]["panelsJSON"]))
 
 
 def test_success_false_with_errors_fails_with_a_readable_reason() -> None:
@@ -149,8 +156,11 @@ def test_saved_objects_files_only_use_mapped_fields_and_core_aggregations() -> N
     assert pattern["attributes"]["timeFieldName"] in fields
     for vis in (o for o in objects if o["type"] == "visualization"):
         state = json.loads(vis["attributes"]["visState"])
+        if state["type"] == "input_control_vis":  # each control names its index pattern
+            assert {r["id"] for r in vis["references"]} == {INDEX_PATTERN_ID}
+            continue
         for agg in state["aggs"]:
-            assert agg["type"] in {"count", "terms", "date_histogram"}
+            assert agg["type"] in METRIC_AGGS | BUCKET_AGGS
             if "field" in agg["params"]:
                 assert agg["params"]["field"] in fields
         source = json.loads(vis["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])

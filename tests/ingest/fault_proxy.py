@@ -143,7 +143,7 @@ def _drop_throttled(body: bytes, ids: set[str]) -> tuple[bytes, list[int]]:
     throttled: list[int] = []
     for position, start in enumerate(range(0, len(lines), 2)):
         action, source = lines[start], lines[start + 1]
-        if json.loads(action)["index"]["_id"] in ids:
+        if next(iter(json.loads(action).values()))["_id"] in ids:  # index or update
             throttled.append(position)
         else:
             kept.extend((action, source))

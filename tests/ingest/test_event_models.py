@@ -110,7 +110,7 @@ def test_missing_instance_document_keeps_what_the_event_carries():
         "instance_action": "terminate",
         "availability_zone": "us-west-2c",
         "availability_zone_id": "usw2-az3",
-        "capacity_group": "standalone",
+        "capacity_group": "unknown",
         "enrichment": "missing",
         "enrichment_reason": "instance_not_found",
     }

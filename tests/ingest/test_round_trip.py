@@ -130,7 +130,7 @@ def test_instance_gone_is_indexed_as_missing(pipeline):
     assert doc["enrichment_reason"] == "instance_not_found"
     assert doc["availability_zone"] == "us-east-1c"
     assert doc["availability_zone_id"].startswith("use1-az")
-    assert doc["capacity_group"] == "standalone"
+    assert doc["capacity_group"] == "unknown"
     assert "instance_type" not in doc
 
 

@@ -1,0 +1,833 @@
+#!/usr/bin/env python3
+"""Writes dashboards/spot-insights-visualizations.ndjson: the index pattern (with its field list
+and duration formats), one visualization per panel, the recent-events search and the dashboard.
+
+The ndjson is what ships (the provisioning custom resource imports it as is); this script is its
+source, so that forty hand-escaped JSON strings never drift apart. `--check` fails when the file
+differs from what the script writes (tests/dashboards/test_saved_objects_static.py runs it).
+
+    .venv/bin/python scripts/build_dashboard.py          # rewrite the file
+    .venv/bin/python scripts/build_dashboard.py --check  # exit 1 when it is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NDJSON = ROOT / "dashboards" / "spot-insights-visualizations.ndjson"
+MAPPING = ROOT / "dashboards" / "index-mapping.json"
+
+INDEX_PATTERN_ID = "spot-interruptions"
+DASHBOARD_ID = "spot-insights-dashboard"
+SEARCH_ID = "spot-insights-recent-events"
+WARNING = "EC2 Spot Instance Interruption Warning"
+REBALANCE = "EC2 Instance Rebalance Recommendation"
+INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
+# Durations are stored as whole seconds; Dashboards shows them as "3 hours", "12 minutes".
+DURATION_FIELDS = ("runtime_seconds", "rebalance_lead_seconds", "warning_after_seconds")
+DURATION_FORMAT = {
+    "id": "duration",
+    "params": {"inputFormat": "seconds", "outputFormat": "humanize"},
+}
+# Buckets a person reads: < 10 min, 10-60 min, 1-6 h, 6-24 h, 1-7 d, > 7 d.
+RUNTIME_RANGES = [
+    {"from": 0, "to": 600},
+    {"from": 600, "to": 3600},
+    {"from": 3600, "to": 21600},
+    {"from": 21600, "to": 86400},
+    {"from": 86400, "to": 604800},
+    {"from": 604800},
+]
+LEAD_RANGES = [
+    {"from": 0, "to": 120},
+    {"from": 120, "to": 300},
+    {"from": 300, "to": 600},
+    {"from": 600, "to": 1200},
+    {"from": 1200, "to": 1800},
+    {"from": 1800},
+]
+OSD_TYPES = {
+    "keyword": "string",
+    "date": "date",
+    "long": "number",
+    "ip": "ip",
+    "boolean": "boolean",
+}
+META_FIELDS = (
+    ("_id", "string", True, True),
+    ("_index", "string", True, True),
+    ("_score", "number", False, False),
+    ("_source", "_source", False, False),
+    ("_type", "string", True, True),
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=False)
+
+
+# -- filters as Dashboards stores them ------------------------------------------------------------
+
+
+def phrase(field: str, value: Any, *, negate: bool = False, index: int = 0) -> dict[str, Any]:
+    return {
+        "meta": {
+            "alias": None,
+            "negate": negate,
+            "disabled": False,
+            "type": "phrase",
+            "key": field,
+            "params": {"query": value},
+            "indexRefName": f"kibanaSavedObjectMeta.searchSourceJSON.filter[{index}].meta.index",
+        },
+        "query": {"match_phrase": {field: value}},
+        "$state": {"store": "appState"},
+    }
+
+
+def exists(field: str, *, index: int = 0) -> dict[str, Any]:
+    return {
+        "meta": {
+            "alias": None,
+            "negate": False,
+            "disabled": False,
+            "type": "exists",
+            "key": field,
+            "value": "exists",
+            "indexRefName": f"kibanaSavedObjectMeta.searchSourceJSON.filter[{index}].meta.index",
+        },
+        "exists": {"field": field},
+        "$state": {"store": "appState"},
+    }
+
+
+def warnings_only(*more: dict[str, Any]) -> list[dict[str, Any]]:
+    return [phrase("event_type", WARNING), *more]
+
+
+# -- aggregations as visState stores them -------------------------------------------------------
+
+
+def count() -> dict[str, Any]:
+    return {"id": "1", "enabled": True, "type": "count", "schema": "metric", "params": {}}
+
+
+def metric(agg_type: str, field: str, **params: Any) -> dict[str, Any]:
+    return {
+        "id": "1",
+        "enabled": True,
+        "type": agg_type,
+        "schema": "metric",
+        "params": {"field": field, **params},
+    }
+
+
+def terms(agg_id: str, field: str, size: int, schema: str, *, other: bool = True) -> dict[str, Any]:
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "terms",
+        "schema": schema,
+        "params": {
+            "field": field,
+            "orderBy": "1",
+            "order": "desc",
+            "size": size,
+            "otherBucket": other,
+            "otherBucketLabel": "Other",
+            "missingBucket": True,
+            "missingBucketLabel": "(unknown)",
+        },
+    }
+
+
+def ranges(agg_id: str, field: str, bounds: list[dict[str, int]], schema: str) -> dict[str, Any]:
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "range",
+        "schema": schema,
+        "params": {"field": field, "ranges": bounds},
+    }
+
+
+def query_filters(agg_id: str, schema: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "filters",
+        "schema": schema,
+        "params": {
+            "filters": [
+                {"input": {"query": query, "language": "lucene"}, "label": label}
+                for label, query in pairs
+            ]
+        },
+    }
+
+
+def date_histogram(agg_id: str) -> dict[str, Any]:
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "date_histogram",
+        "schema": "segment",
+        "params": {
+            "field": "event_time",
+            "useNormalizedOpenSearchInterval": True,
+            "interval": "auto",
+            "drop_partials": False,
+            "min_doc_count": 1,
+            "extended_bounds": {},
+        },
+    }
+
+
+# -- visualization types' params (what the editor saves) ----------------------------------------
+
+
+def metric_params() -> dict[str, Any]:
+    return {
+        "addTooltip": True,
+        "addLegend": False,
+        "type": "metric",
+        "metric": {
+            "percentageMode": False,
+            "useRanges": False,
+            "colorSchema": "Green to Red",
+            "metricColorMode": "None",
+            "colorsRange": [{"from": 0, "to": 10000}],
+            "labels": {"show": True},
+            "invertColors": False,
+            "style": {
+                "bgFill": "#000",
+                "bgColor": False,
+                "labelColor": False,
+                "subText": "",
+                "fontSize": 48,
+            },
+        },
+    }
+
+
+def table_params(percentage: bool = False) -> dict[str, Any]:
+    return {
+        "perPage": 10,
+        "showPartialRows": False,
+        "showMetricsAtAllLevels": False,
+        "showTotal": True,
+        "totalFunc": "sum",
+        "percentageCol": "Count" if percentage else "",
+    }
+
+
+def bar_params(kind: str, mode: str = "stacked") -> dict[str, Any]:
+    horizontal = kind == "horizontal_bar"
+    return {
+        "type": kind,
+        "grid": {"categoryLines": False},
+        "categoryAxes": [
+            {
+                "id": "CategoryAxis-1",
+                "type": "category",
+                "position": "left" if horizontal else "bottom",
+                "show": True,
+                "style": {},
+                "scale": {"type": "linear"},
+                "labels": {"show": True, "filter": not horizontal, "truncate": 100},
+                "title": {},
+            }
+        ],
+        "valueAxes": [
+            {
+                "id": "ValueAxis-1",
+                "name": "LeftAxis-1",
+                "type": "value",
+                "position": "bottom" if horizontal else "left",
+                "show": True,
+                "style": {},
+                "scale": {"type": "linear", "mode": "normal"},
+                "labels": {"show": True, "rotate": 0, "filter": False, "truncate": 100},
+                "title": {"text": "Count"},
+            }
+        ],
+        "seriesParams": [
+            {
+                "show": True,
+                "type": "histogram",
+                "mode": mode,
+                "data": {"label": "Count", "id": "1"},
+                "valueAxis": "ValueAxis-1",
+                "drawLinesBetweenPoints": True,
+                "lineWidth": 2,
+                "showCircles": True,
+            }
+        ],
+        "addTooltip": True,
+        "addLegend": True,
+        "legendPosition": "right",
+        "times": [],
+        "addTimeMarker": False,
+        "labels": {"show": False},
+        "thresholdLine": {
+            "show": False,
+            "value": 10,
+            "width": 1,
+            "style": "full",
+            "color": "#E7664C",
+        },
+    }
+
+
+def heatmap_params() -> dict[str, Any]:
+    return {
+        "type": "heatmap",
+        "addTooltip": True,
+        "addLegend": True,
+        "enableHover": False,
+        "legendPosition": "right",
+        "times": [],
+        "colorsNumber": 6,
+        "colorSchema": "Reds",
+        "setColorRange": False,
+        "colorsRange": [],
+        "invertColors": False,
+        "percentageMode": False,
+        "valueAxes": [
+            {
+                "show": False,
+                "id": "ValueAxis-1",
+                "type": "value",
+                "scale": {"type": "linear", "defaultYExtents": False},
+                "labels": {"show": False, "rotate": 0, "overwriteColor": False, "color": "black"},
+            }
+        ],
+    }
+
+
+# -- the panels -----------------------------------------------------------------------------------
+
+
+def panel(  # noqa: PLR0917 (the panel list below reads as a table)
+    vis_id: str,
+    title: str,
+    description: str,
+    kind: str,
+    aggs: list[dict[str, Any]],
+    filters: list[dict[str, Any]],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    numbered = []
+    for index, original in enumerate(filters):
+        item = json.loads(json.dumps(original))
+        item["meta"]["indexRefName"] = (
+            f"kibanaSavedObjectMeta.searchSourceJSON.filter[{index}].meta.index"
+        )
+        numbered.append(item)
+    search_source = {
+        "query": {"query": "", "language": "kuery"},
+        "filter": numbered,
+        "indexRefName": INDEX_REF,
+    }
+    references = [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}]
+    references += [
+        {"name": f["meta"]["indexRefName"], "type": "index-pattern", "id": INDEX_PATTERN_ID}
+        for f in numbered
+    ]
+    return {
+        "id": vis_id,
+        "type": "visualization",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "visState": _dumps({"title": title, "type": kind, "params": params, "aggs": aggs}),
+            "uiStateJSON": "{}",
+            "version": 1,
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _dumps(search_source)},
+        },
+        "references": references,
+        "migrationVersion": {"visualization": "7.10.0"},
+    }
+
+
+def by_field(
+    vis_id: str, title: str, field: str, description: str, size: int = 20
+) -> dict[str, Any]:
+    return panel(
+        vis_id,
+        title,
+        description,
+        "horizontal_bar",
+        [count(), terms("2", field, size, "segment")],
+        warnings_only(),
+        bar_params("horizontal_bar"),
+    )
+
+
+def duration_panels(
+    prefix: str, field: str, title: str, description: str, bounds: list[dict[str, int]]
+) -> list[dict[str, Any]]:
+    """Percentiles and readable buckets of a duration, over the warnings that have it."""
+    selection = warnings_only(exists(field))
+    return [
+        panel(
+            f"{prefix}-percentiles",
+            f"{title} (percentiles)",
+            description,
+            "table",
+            [metric("percentiles", field, percents=[50, 90, 99])],
+            selection,
+            table_params(),
+        ),
+        panel(
+            f"{prefix}-histogram",
+            title,
+            f"Warnings by bucket of {field} (duration).",
+            "histogram",
+            [count(), ranges("2", field, bounds, "segment")],
+            selection,
+            bar_params("histogram"),
+        ),
+    ]
+
+
+CONTROLS = (
+    ("account", "Account"),
+    ("region", "Region"),
+    ("capacity_group", "Capacity group"),
+    ("instance_family", "Instance family"),
+    ("event_type", "Event type"),
+)
+
+
+def controls() -> dict[str, Any]:
+    items = [
+        {
+            "id": str(number),
+            "indexPatternRefName": f"control_{number}_index_pattern",
+            "fieldName": field,
+            "parent": "",
+            "label": label,
+            "type": "list",
+            "options": {
+                "type": "terms",
+                "multiselect": True,
+                "dynamicOptions": True,
+                "size": 25,
+                "order": "desc",
+            },
+        }
+        for number, (field, label) in enumerate(CONTROLS)
+    ]
+    title = "Controls"
+    params = {
+        "controls": items,
+        "updateFiltersOnChange": True,
+        "useTimeFilter": True,
+        "pinFilters": False,
+    }
+    return {
+        "id": "spot-insights-controls",
+        "type": "visualization",
+        "attributes": {
+            "title": title,
+            "description": "Narrow every panel to accounts, regions, capacity groups, "
+            "instance families and event types.",
+            "visState": _dumps(
+                {"title": title, "type": "input_control_vis", "params": params, "aggs": []}
+            ),
+            "uiStateJSON": "{}",
+            "version": 1,
+            "kibanaSavedObjectMeta": {
+                "searchSourceJSON": _dumps(
+                    {"query": {"query": "", "language": "kuery"}, "filter": []}
+                )
+            },
+        },
+        "references": [
+            {"name": f"control_{n}_index_pattern", "type": "index-pattern", "id": INDEX_PATTERN_ID}
+            for n in range(len(CONTROLS))
+        ],
+        "migrationVersion": {"visualization": "7.10.0"},
+    }
+
+
+def visualizations() -> list[dict[str, Any]]:
+    """In dashboard order; each row of the grid is a list of (object, width)."""
+    not_full = phrase("enrichment", "full", negate=True)
+    return [
+        # Headline numbers
+        panel(
+            "spot-insights-warnings",
+            "Interruption warnings",
+            "EC2 Spot interruption warnings.",
+            "metric",
+            [count()],
+            warnings_only(),
+            metric_params(),
+        ),
+        panel(
+            "spot-insights-rebalances",
+            "Rebalance recommendations",
+            "EC2 rebalance recommendations.",
+            "metric",
+            [count()],
+            [phrase("event_type", REBALANCE)],
+            metric_params(),
+        ),
+        panel(
+            "spot-insights-instances",
+            "Distinct instances interrupted",
+            "Instances with at least one interruption warning.",
+            "metric",
+            [metric("cardinality", "instance_id")],
+            warnings_only(),
+            metric_params(),
+        ),
+        panel(
+            "spot-insights-preceded",
+            "Interruptions preceded by a rebalance recommendation",
+            "Share of warnings whose instance had a rebalance recommendation first "
+            "(rebalance_lead_seconds is set at ingest).",
+            "table",
+            [
+                count(),
+                query_filters(
+                    "2",
+                    "bucket",
+                    [
+                        ("preceded by a rebalance", "_exists_:rebalance_lead_seconds"),
+                        ("no rebalance first", "NOT _exists_:rebalance_lead_seconds"),
+                    ],
+                ),
+            ],
+            warnings_only(),
+            table_params(percentage=True),
+        ),
+        panel(
+            "spot-insights-not-enriched",
+            "Events not fully enriched",
+            "Events (either type) whose instance metadata could not be looked up.",
+            "metric",
+            [count()],
+            [not_full],
+            metric_params(),
+        ),
+        # When
+        panel(
+            "spot-insights-over-time",
+            "Interruptions over time by region",
+            "Interruption warnings per time bucket, stacked by region.",
+            "histogram",
+            [count(), date_histogram("2"), terms("3", "region", 20, "group", other=False)],
+            warnings_only(),
+            bar_params("histogram"),
+        ),
+        # Where
+        by_field(
+            "spot-insights-by-region",
+            "Interruptions by region",
+            "region",
+            "Interruption warnings per region.",
+        ),
+        by_field(
+            "spot-insights-by-az",
+            "Interruptions by availability zone",
+            "availability_zone",
+            "Per AZ name; names map to different AZs in each account.",
+        ),
+        by_field(
+            "spot-insights-by-az-id",
+            "Interruptions by AZ ID",
+            "availability_zone_id",
+            "Per AZ ID (use1-az1): the same physical zone in every account.",
+        ),
+        panel(
+            "spot-insights-hottest-pools",
+            "Hottest pools: interruptions by instance type and AZ ID",
+            "Interruption warnings per pool (instance type x AZ ID).",
+            "heatmap",
+            [
+                count(),
+                terms("2", "instance_type", 25, "segment", other=False),
+                terms("3", "availability_zone_id", 25, "group", other=False),
+            ],
+            warnings_only(),
+            heatmap_params(),
+        ),
+        # What
+        by_field(
+            "spot-insights-by-instance-type",
+            "Interruptions by instance type",
+            "instance_type",
+            "Instance types reclaimed most often.",
+            size=25,
+        ),
+        by_field(
+            "spot-insights-by-family",
+            "Interruptions by instance family",
+            "instance_family",
+            "Instance families (m5, c6g, ...) reclaimed most often.",
+        ),
+        by_field(
+            "spot-insights-by-action",
+            "Interruptions by instance action",
+            "instance_action",
+            "What EC2 does to the instance: terminate, stop or hibernate.",
+            size=5,
+        ),
+        # Whose
+        by_field(
+            "spot-insights-by-capacity-group",
+            "Interruptions by capacity group",
+            "capacity_group",
+            "Karpenter node pool, EKS node group, Auto Scaling group or ECS cluster; "
+            "standalone, or unknown when the instance could not be looked up.",
+            size=25,
+        ),
+        by_field(
+            "spot-insights-by-eks-cluster",
+            "Interruptions by EKS cluster",
+            "eks_cluster",
+            "EKS cluster of the node ((unknown): not an EKS node).",
+        ),
+        by_field(
+            "spot-insights-by-karpenter-nodepool",
+            "Interruptions by Karpenter node pool",
+            "karpenter_nodepool",
+            "Karpenter node pool ((unknown): not a Karpenter node).",
+        ),
+        by_field(
+            "spot-insights-by-ecs-cluster",
+            "Interruptions by ECS cluster",
+            "ecs_cluster",
+            "ECS cluster ((unknown): not an ECS container instance).",
+        ),
+        by_field(
+            "spot-insights-by-asg",
+            "Interruptions by Auto Scaling group",
+            "asg_name",
+            "Auto Scaling group ((unknown): not in a group).",
+        ),
+        # How long they lived
+        *duration_panels(
+            "spot-insights-runtime",
+            "runtime_seconds",
+            "Runtime before interruption",
+            "Time from launch to the warning, enriched warnings.",
+            RUNTIME_RANGES,
+        ),
+        panel(
+            "spot-insights-runtime-short",
+            "Interruptions within 10 minutes of launch",
+            "Share of enriched warnings that came less than 10 minutes after launch.",
+            "table",
+            [
+                count(),
+                ranges("2", "runtime_seconds", [{"from": 0, "to": 600}, {"from": 600}], "bucket"),
+            ],
+            warnings_only(exists("runtime_seconds")),
+            table_params(percentage=True),
+        ),
+        # How much warning
+        *duration_panels(
+            "spot-insights-lead",
+            "rebalance_lead_seconds",
+            "Rebalance lead time before interruption",
+            "Warning time minus the latest earlier rebalance recommendation of the instance.",
+            LEAD_RANGES,
+        ),
+        panel(
+            "spot-insights-rebalance-not-followed",
+            "Rebalance recommendations never followed by a warning",
+            "Recommendations whose instance got no interruption warning (so far).",
+            "metric",
+            [count()],
+            [phrase("event_type", REBALANCE), phrase("followed_by_warning", False)],
+            metric_params(),
+        ),
+        # Data quality
+        panel(
+            "spot-insights-enrichment-missing",
+            "Events not fully enriched by reason",
+            "Why instance metadata is missing (either event type).",
+            "horizontal_bar",
+            [count(), terms("2", "enrichment_reason", 10, "segment")],
+            [not_full],
+            bar_params("horizontal_bar"),
+        ),
+    ]
+
+
+# Grid: (id, x, y, w, h); the dashboard grid is 48 columns wide.
+def layout(ids: list[str]) -> list[tuple[str, int, int, int, int]]:
+    rows: list[list[tuple[str, int, int]]] = [
+        [("spot-insights-controls", 48, 9)],
+        [(i, 48 // 5 if n < 4 else 48 - 4 * (48 // 5), 8) for n, i in enumerate(ids[0:5])],
+        [(ids[5], 48, 14)],
+        [(ids[6], 16, 13), (ids[7], 16, 13), (ids[8], 16, 13)],
+        [(ids[9], 48, 16)],
+        [(ids[10], 16, 13), (ids[11], 16, 13), (ids[12], 16, 13)],
+        [(ids[13], 24, 13), (ids[14], 24, 13)],
+        [(ids[15], 16, 13), (ids[16], 16, 13), (ids[17], 16, 13)],
+        [(ids[18], 16, 12), (ids[19], 16, 12), (ids[20], 16, 12)],
+        [(ids[21], 16, 12), (ids[22], 16, 12), (ids[23], 16, 12)],
+        [(ids[24], 48, 10)],
+        [(SEARCH_ID, 48, 15)],
+    ]
+    placed = []
+    y = 0
+    for row in rows:
+        x = 0
+        for object_id, width, height in row:
+            placed.append((object_id, x, y, width, height))
+            x += width
+        y += max(h for _, _, h in row)
+    return placed
+
+
+def recent_events() -> dict[str, Any]:
+    columns = [
+        "event_type", "account", "region", "availability_zone_id", "instance_id", "instance_type",
+        "capacity_group", "instance_action", "runtime_seconds", "rebalance_lead_seconds",
+        "enrichment",
+    ]  # fmt: skip
+    source = {"query": {"query": "", "language": "kuery"}, "filter": [], "indexRefName": INDEX_REF}
+    return {
+        "id": SEARCH_ID,
+        "type": "search",
+        "attributes": {
+            "title": "Recent Spot events",
+            "description": "Newest warnings and rebalance recommendations with what "
+            "enrichment found.",
+            "hits": 0,
+            "columns": columns,
+            "sort": [["event_time", "desc"]],
+            "version": 1,
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _dumps(source)},
+        },
+        "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
+        "migrationVersion": {"search": "7.9.3"},
+    }
+
+
+def dashboard(ids: list[str]) -> dict[str, Any]:
+    panels = []
+    references = []
+    types = {SEARCH_ID: "search"}
+    for number, (object_id, x, y, w, h) in enumerate(layout(ids)):
+        name = f"panel_{number}"
+        panels.append(
+            {
+                "version": "2.19.0",
+                "gridData": {"x": x, "y": y, "w": w, "h": h, "i": str(number)},
+                "panelIndex": str(number),
+                "embeddableConfig": {},
+                "panelRefName": name,
+            }
+        )
+        references.append(
+            {"name": name, "type": types.get(object_id, "visualization"), "id": object_id}
+        )
+    return {
+        "id": DASHBOARD_ID,
+        "type": "dashboard",
+        "attributes": {
+            "title": "Spot Interruption Insights",
+            "description": "Where, when, what and whose Spot capacity is reclaimed, how long "
+            "it lived and how much warning it gave. Panels titled 'interruptions' count "
+            "interruption warnings only.",
+            "hits": 0,
+            "panelsJSON": _dumps(panels),
+            "optionsJSON": _dumps({"hidePanelTitles": False, "useMargins": True}),
+            "version": 1,
+            "timeRestore": True,
+            "timeFrom": "now-7d",
+            "timeTo": "now",
+            "refreshInterval": {"pause": True, "value": 0},
+            "kibanaSavedObjectMeta": {
+                "searchSourceJSON": _dumps(
+                    {"query": {"query": "", "language": "kuery"}, "filter": []}
+                )
+            },
+        },
+        "references": references,
+        "migrationVersion": {"dashboard": "7.9.3"},
+    }
+
+
+def index_pattern() -> dict[str, Any]:
+    mapping = json.loads(MAPPING.read_text())["properties"]
+    fields = [
+        {
+            "name": name,
+            "type": kind,
+            "esTypes": [] if name == "_score" else [name],
+            "count": 0,
+            "scripted": False,
+            "searchable": searchable,
+            "aggregatable": aggregatable,
+            "readFromDocValues": False,
+        }
+        for name, kind, searchable, aggregatable in META_FIELDS
+    ]
+    for name, spec in sorted(mapping.items()):
+        fields.append(
+            {
+                "name": name,
+                "type": OSD_TYPES[spec["type"]],
+                "esTypes": [spec["type"]],
+                "count": 0,
+                "scripted": False,
+                "searchable": True,
+                "aggregatable": True,
+                "readFromDocValues": True,
+            }
+        )
+    formats = {name: DURATION_FORMAT for name in DURATION_FIELDS if name in mapping}
+    return {
+        "id": INDEX_PATTERN_ID,
+        "type": "index-pattern",
+        "attributes": {
+            "title": "spot-interruptions-*",
+            "timeFieldName": "event_time",
+            "fields": _dumps(fields),
+            "fieldFormatMap": _dumps(formats),
+        },
+        "references": [],
+        "migrationVersion": {"index-pattern": "7.6.0"},
+    }
+
+
+def saved_objects() -> list[dict[str, Any]]:
+    panels = visualizations()
+    ids = [p["id"] for p in panels]
+    return [index_pattern(), controls(), *panels, recent_events(), dashboard(ids)]
+
+
+def render() -> str:
+    return "".join(_dumps(obj) + "\n" for obj in saved_objects())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if NDJSON.read_text() != text:
+            print(f"{NDJSON} is stale: run scripts/build_dashboard.py", file=sys.stderr)
+            return 1
+        return 0
+    NDJSON.write_text(text)
+    print(f"wrote {NDJSON} ({len(text.splitlines())} objects)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""One seeded storm through the demo's pipeline (spot_cli's fleet and storm, moto's EventBridge
+and SQS, the real ingest handler, the provisioning code) into the session's node, shared by the
+dashboard tests."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambda_src.ingest import runtime
+from spot_cli.main import main
+
+EVENTS = 400
+REGIONS = "us-east-1,eu-west-1"
+
+
+@dataclass(frozen=True)
+class SeededStorm:
+    prefix: str
+    run: dict[str, Any]
+    page: Path  # the dashboard page the demo wrote
+
+    @property
+    def index(self) -> str:
+        return f"{self.prefix}-*"
+
+
+@pytest.fixture(scope="session")
+def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]:
+    prefix = f"dash-{uuid.uuid4().hex[:8]}"
+    env = {"OPENSEARCH_URL": opensearch_node.url, "OPENSEARCH_USER": opensearch_node.user,
+           "OPENSEARCH_PASSWORD": opensearch_node.password}  # fmt: skip
+    if opensearch_node.ca_certs:
+        env["OPENSEARCH_CA_CERTS"] = opensearch_node.ca_certs
+    runtime.reset()
+    out = io.StringIO()
+    try:
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+            for key, value in env.items():
+                patch.setenv(key, value)
+            code = main(
+                ["demo", "--events", str(EVENTS), "--poison", "0", "--seed", "12",
+                 "--regions", REGIONS, "--batch-size", "50", "--batching-window", "0.2",
+                 "--index-prefix", prefix, "--json"]
+            )  # fmt: skip
+        assert code == 0, out.getvalue()
+        answer = json.loads(out.getvalue())
+        run = answer["run"]
+        assert run["indexed"] == EVENTS
+        opensearch.indices.refresh(index=f"{prefix}-*")
+        yield SeededStorm(prefix, run, Path(answer["html"]))
+    finally:
+        runtime.reset()
+        (Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html").unlink(missing_ok=True)
+        opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+        opensearch.indices.delete_index_template(name=prefix, ignore=[404])
