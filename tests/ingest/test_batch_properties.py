@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -21,12 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lambda_src.ingest.batch import UNEXPECTED, BatchIngestor
-from lambda_src.ingest.bulk import BulkIndexer
+from lambda_src.ingest.bulk import BulkIndexer, Verdict
 from lambda_src.ingest.dead_letter import (
     REASON_ATTRIBUTE,
     SOURCE_MESSAGE_ATTRIBUTE,
     DeadLetterQueue,
 )
+from lambda_src.ingest.documents import build_document
+from lambda_src.ingest.events import parse_event
+from tests.ingest.conftest import SearchIndex, create_index
 from tests.ingest.fakes import FakeDirectory, FakeOpenSearch, FakeSqs
 from tests.ingest.record_strategies import KNOWN_INSTANCES, REGIONS, Generated, batches
 
@@ -183,3 +187,58 @@ def test_any_batch_under_faults_gives_each_message_one_fate(generated, data):
     rejected = data.draw(st.sets(st.sampled_from(message_ids)) if message_ids else st.just(set()))
     TALLY["batches under faults"] += 1
     _check(generated, throttled, failing, rejected)
+
+
+# -- the fake's verdicts, confirmed by the real node ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replay_index(opensearch) -> Iterator[SearchIndex]:
+    prefix = f"ingest-replay-{uuid.uuid4().hex[:10]}"
+    create_index(opensearch, prefix)
+    yield SearchIndex(opensearch, prefix)
+    opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+
+
+def _documents(generated: list[Generated]) -> list[dict[str, Any]]:
+    """Every document the generated bodies turn into, including the ones limits.py refuses."""
+    directory = _directory()
+    documents = []
+    for g in generated:
+        body = g.record.get("body") if isinstance(g.record, dict) else None
+        try:
+            event = parse_event(json.loads(body))
+        except (TypeError, ValueError, RecursionError):  # not a body, or InvalidEvent
+            continue
+        instance = directory.instances.get(event.instance_id)
+        documents.append(build_document(event, instance, directory.zone_ids(event.region)))
+    return documents
+
+
+def _has_lone_surrogate(document: dict[str, Any]) -> bool:
+    texts = [v for v in document.values() if isinstance(v, str)]
+    return any("\ud800" <= c <= "\udfff" for text in texts for c in text)
+
+
+@pytest.mark.opensearch
+@settings(PROFILE, max_examples=min(PROFILE.max_examples, 25))
+@given(batches())
+def test_the_fakes_verdicts_match_the_real_node(replay_index, generated):
+    # Lone surrogates are refused by policy, not by OpenSearch: it stores them as U+FFFD, so
+    # two different ids would collide on one document (see docs/ingest.md).
+    documents = [d for d in _documents(generated) if not _has_lone_surrogate(d)]
+    fake = [r.verdict for r in BulkIndexer(FakeOpenSearch(), "alias").index(documents)]
+    real = BulkIndexer(replay_index.client, replay_index.alias).index(documents)
+
+    assert [r.verdict for r in real] == fake, [r.reason for r in real]
+    stored = {
+        d["event_id"]: d
+        for d, r in zip(documents, real, strict=True)
+        if r.verdict is Verdict.STORED
+    }
+    if stored:
+        replay_index.client.indices.refresh(index=replay_index.index)
+        found = replay_index.client.mget(index=replay_index.index, body={"ids": list(stored)})
+        assert {d["_id"]: d["_source"] for d in found["docs"]} == stored
+    TALLY["documents replayed through the real node"] += len(documents)
+    TALLY["  of which refused (id over 512 bytes, immense keyword)"] += fake.count(Verdict.POISON)
