@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from lambda_src.ingest.batch import UNEXPECTED, BatchIngestor
@@ -49,6 +49,8 @@ settings.register_profile(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# The quick run without shrinking: for checking that a deliberate breakage fails fast.
+settings.register_profile("noshrink", settings.get_profile("quick"), phases=[Phase.generate])
 PROFILE = settings.get_profile(os.environ.get("INGEST_FUZZ", "quick"))
 TALLY: Counter[str] = Counter()
 
