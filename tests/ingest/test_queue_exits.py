@@ -201,3 +201,30 @@ def test_runtime_around_the_event_time(launched_after, runtime):
     launched = datetime(2026, 11, 25, 6, 0, tzinfo=UTC) + timedelta(seconds=launched_after)
     doc = build_document(event, {"InstanceId": "i-0123456789abcdef0", "LaunchTime": launched}, {})
     assert doc.get("runtime_seconds") == runtime
+
+
+# -- records Lambda never sends -------------------------------------------------------------
+
+
+def test_records_of_any_shape_get_a_defined_path_through_the_handler(pipeline):
+    [instance] = launch(1)
+    valid = sqs_record(spot_warning(instance), receive_count=1)
+    valid["attributes"] = "not an object"
+    no_id = sqs_record("{}")
+    del no_id["messageId"]
+    number_id = dict(sqs_record("{}"), messageId=5)
+    dict_body = dict(sqs_record("{}"), body={"id": "x"})
+    records = [valid, 42, no_id, number_id, dict_body]
+
+    response = handler(sqs_event(records), fake_context())
+
+    assert response == {"batchItemFailures": []}
+    assert set(pipeline.index.documents()) == {_event_id(valid)}
+    parked = pipeline.dead_letters()
+    assert len(parked) == 4
+    reasons = sorted(m["MessageAttributes"]["ingest-failure-reason"]["StringValue"] for m in parked)
+    assert reasons[0].startswith("Records[1] is not an object")
+    assert reasons[1].startswith("Records[2] has no usable messageId")
+    assert reasons[2].startswith("Records[3] has no usable messageId (5)")
+    assert reasons[3] == "body is a dict, not a string"
+    assert handler(sqs_event([]), fake_context()) == {"batchItemFailures": []}
