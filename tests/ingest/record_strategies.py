@@ -20,6 +20,10 @@ KNOWN_INSTANCES = tuple(f"i-0{n:016x}" for n in range(1, 9))  # FakeDirectory kn
 UNKNOWN_INSTANCES = ("i-0deadbeefdeadbeef", "i-12345678")
 
 
+# Lambda's bodies passed SQS's character check: no control characters, surrogates, U+FFFE/FFFF.
+SQS_CHARACTERS = st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="\ufffe\uffff")
+
+
 @dataclass
 class Generated:
     record: Any
@@ -177,10 +181,7 @@ BODY_MUTATIONS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 RAW_BODIES: dict[str, st.SearchStrategy[str]] = {
-    # Lambda's bodies passed SQS's character check; control characters are left out.
-    "not JSON": st.text(
-        st.characters(exclude_categories=["Cs", "Cc"]), min_size=1, max_size=50
-    ).filter(lambda s: not _is_json(s)),
+    "not JSON": st.text(SQS_CHARACTERS, min_size=1, max_size=50).filter(lambda s: not _is_json(s)),
     "JSON but not an object": json_values.filter(lambda v: not isinstance(v, dict)).map(json.dumps),
     "JSON nested too deeply": st.integers(2_000, 20_000).map(lambda n: "[" * n + "]" * n),
     "integer too long to convert": st.integers(4_400, 6_000).map(
