@@ -235,13 +235,23 @@ class BatchIngestor:
                 reason = f"DescribeInstances failed in {region}: {exc}"
                 for item in items:
                     if item.receive_count < self.enrichment_max_attempts:
-                        outcome.retry.update(dict.fromkeys(item.message_ids, reason))
+                        self._hold_back(item, reason, work, outcome)
                     else:
                         self._add_document(item, None, self._zone_ids(region), work, LOOKUP_FAILED)
                 continue
             zone_ids = self._zone_ids(region)
             for item in items:
                 self._add_document(item, instances.get(item.event.instance_id), zone_ids, work)
+
+    @staticmethod
+    def _hold_back(item: _Pending, reason: str, work: _Work, outcome: BatchOutcome) -> None:
+        """Retry for enrichment only what could be stored later: an event whose own fields
+        OpenSearch would refuse is poison now, not after ENRICHMENT_MAX_ATTEMPTS receives."""
+        problem = document_problem(item.event.event_id, build_document(item.event, None, {}))
+        if problem:
+            work.poison.extend(item.poison(f"invalid document: {problem}"))
+        else:
+            outcome.retry.update(dict.fromkeys(item.message_ids, reason))
 
     @staticmethod
     def _add_document(
