@@ -19,6 +19,22 @@ from opensearchpy.exceptions import TransportError
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 # 400s that are about the index's state, not the document: retrying later can succeed.
 _RETRYABLE_400_TYPES = frozenset({"index_closed_exception", "cluster_block_exception"})
+# Whole-request 400s that one document in the request can cause (an `_id` over 512 bytes, a
+# body OpenSearch cannot parse). The request is split in halves until the culprits stand alone.
+_DOCUMENT_400_TYPES = frozenset(
+    {
+        "action_request_validation_exception",
+        "illegal_argument_exception",
+        "mapper_parsing_exception",
+        "not_x_content_exception",
+        "parse_exception",
+        "x_content_parse_exception",
+        "json_parse_exception",
+    }
+)
+# Extra requests one `index` call may spend on splitting. k culprits among n documents take
+# about 2k·log2(n); a refusal that is not about documents at all stops here and is retried.
+MAX_SPLIT_REQUESTS = 64
 
 
 class Verdict(Enum):
@@ -48,6 +64,14 @@ def classify(status: int, error: Any) -> ItemResult:
     return ItemResult(Verdict.RETRY, reason)
 
 
+class _DocumentRefusal(Exception):
+    """The whole request was refused with a 400 that one of its documents may have caused."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class BulkIndexer:
     def __init__(
         self, client: OpenSearch, alias: str, *, max_bytes: int = DEFAULT_MAX_BYTES
@@ -62,9 +86,28 @@ class BulkIndexer:
         """One verdict per document, in order. Never raises for OpenSearch failures.
         `refresh="wait_for"` returns once the documents are visible to search (linking)."""
         results: list[ItemResult] = []
+        budget = [MAX_SPLIT_REQUESTS]
         for chunk in self._chunks(documents):
-            results.extend(self._send(chunk, refresh))
+            results.extend(self._send_narrowing(chunk, budget, refresh))
         return results
+
+    def _send_narrowing(
+        self, lines: list[bytes], budget: list[int], refresh: str | None
+    ) -> list[ItemResult]:
+        """`_send`, and when one document fails the whole request, the documents that did not
+        cause it still get their own verdict: halves are sent until the culprit is alone."""
+        try:
+            return self._send(lines, refresh)
+        except _DocumentRefusal as refusal:
+            if len(lines) == 1:
+                return [ItemResult(Verdict.POISON, refusal.reason)]
+            if budget[0] < 2:
+                return [ItemResult(Verdict.RETRY, refusal.reason)] * len(lines)
+            budget[0] -= 2
+            middle = len(lines) // 2
+            return self._send_narrowing(lines[:middle], budget, refresh) + self._send_narrowing(
+                lines[middle:], budget, refresh
+            )
 
     def _chunks(self, documents: Sequence[dict[str, Any]]) -> Iterator[list[bytes]]:
         chunk: list[bytes] = []
@@ -88,9 +131,12 @@ class BulkIndexer:
         except TransportConnectionError as exc:  # includes timeouts and TLS failures
             return [ItemResult(Verdict.RETRY, f"connection: {type(exc).__name__}")] * len(lines)
         except TransportError as exc:
-            # A whole-request error says nothing about the documents themselves.
             status = exc.status_code if isinstance(exc.status_code, int) else 0
-            return [ItemResult(Verdict.RETRY, f"request failed: {status} {exc.error}")] * len(lines)
+            reason = f"request failed: {status} {exc.error}"
+            if status == 400 and exc.error in _DOCUMENT_400_TYPES:
+                raise _DocumentRefusal(_with_detail(reason, exc.info)) from exc
+            # Any other whole-request error says nothing about the documents themselves.
+            return [ItemResult(Verdict.RETRY, reason)] * len(lines)
         items = response.get("items", [])
         if len(items) != len(lines):
             return [ItemResult(Verdict.RETRY, "bulk response item count mismatch")] * len(lines)
@@ -99,3 +145,9 @@ class BulkIndexer:
             outcome = next(iter(item.values()))
             results.append(classify(int(outcome.get("status", 0)), outcome.get("error")))
         return results
+
+
+def _with_detail(reason: str, info: Any) -> str:
+    error = info.get("error") if isinstance(info, dict) else None
+    detail = error.get("reason") if isinstance(error, dict) else None
+    return f"{reason}: {detail}"[:500] if detail else reason

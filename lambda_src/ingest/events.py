@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 # EC2 itself, plus a test source the deployment opted into (IngestPipeline test_event_source).
@@ -15,7 +15,11 @@ ACCEPTED_SOURCES = frozenset(
     for source in os.environ.get("ACCEPTED_SOURCES", "aws.ec2").split(",")
     if source.strip()
 )
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+# Always used with fullmatch: `$` alone would accept a trailing newline.
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+# Region names as AWS spells them (us-east-1, us-gov-west-1, eusc-de-east-1). The region picks
+# the EC2 endpoint and a client the container keeps, so free text must not reach it.
+REGION = re.compile(r"[a-z]{2,5}(?:-[a-z]+)+-[0-9]{1,2}")
 # Real warnings may put the AZ in the ARN's region slot (arn:aws:ec2:us-west-2c:instance/i-...).
 _ARN_ZONE = re.compile(r"^arn:[^:]+:ec2:([a-z]{2}(?:-[a-z]+)+-\d[a-z]):")
 
@@ -74,7 +78,7 @@ class SpotInterruptionWarning(SpotEvent):
     @classmethod
     def from_detail(cls, common: dict[str, Any], detail: dict[str, Any]) -> SpotEvent:
         action = detail.get("instance-action")
-        if action not in cls.ACTIONS:
+        if not isinstance(action, str) or action not in cls.ACTIONS:
             raise InvalidEvent(f"detail.instance-action must be one of {sorted(cls.ACTIONS)}")
         return cls(**common, instance_action=action)
 
@@ -92,22 +96,25 @@ def parse_event(event: Any, accepted_sources: frozenset[str] = ACCEPTED_SOURCES)
     """Validate an EventBridge event (already decoded from JSON) and return its typed model."""
     if not isinstance(event, dict):
         raise InvalidEvent("the message body is not a JSON object")
-    if event.get("source") not in accepted_sources:
-        raise InvalidEvent(f"unexpected source {event.get('source')!r}")
-    model = _REGISTRY.get(event.get("detail-type"))  # type: ignore[arg-type]
+    # Any JSON value can stand where a string is expected: test the type before looking it up.
+    source = event.get("source")
+    if not isinstance(source, str) or source not in accepted_sources:
+        raise InvalidEvent(f"unexpected source {_shown(source)}")
+    detail_type = event.get("detail-type")
+    model = _REGISTRY.get(detail_type) if isinstance(detail_type, str) else None
     if model is None:
-        raise InvalidEvent(f"unsupported detail-type {event.get('detail-type')!r}")
+        raise InvalidEvent(f"unsupported detail-type {_shown(detail_type)}")
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise InvalidEvent("detail is missing or not an object")
     instance_id = detail.get("instance-id")
-    if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
+    if not isinstance(instance_id, str) or not INSTANCE_ID.fullmatch(instance_id):
         raise InvalidEvent("detail.instance-id is missing or not an instance id")
     common = {
         "event_id": _required_str(event, "id"),
         "event_time": _timestamp(_required_str(event, "time")),
         "account": _required_str(event, "account"),
-        "region": _required_str(event, "region"),
+        "region": _region(event),
         "instance_id": instance_id,
         "zone_hint": _zone_from_resources(event.get("resources")),
     }
@@ -121,14 +128,32 @@ def _required_str(event: dict[str, Any], key: str) -> str:
     return value
 
 
+def _shown(value: Any) -> str:
+    """A value for a reason: repr (escapes control characters), cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 100 else f"{text[:100]}..."
+
+
+def _region(event: dict[str, Any]) -> str:
+    value = _required_str(event, "region")
+    if not REGION.fullmatch(value):
+        raise InvalidEvent(f"region {_shown(value)} is not a region name")
+    return value
+
+
 def _timestamp(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InvalidEvent(f"time {value!r} is not an ISO 8601 timestamp") from exc
+        raise InvalidEvent(f"time {_shown(value)} is not an ISO 8601 timestamp") from exc
     if parsed.tzinfo is None:
-        raise InvalidEvent(f"time {value!r} has no time zone")
-    return parsed
+        raise InvalidEvent(f"time {_shown(value)} has no time zone")
+    try:
+        # Normalised here so that a zone offset cannot push the instant out of datetime's
+        # range later (9999-12-31T23:00:00-01:00 is year 10000 in UTC).
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidEvent(f"time {_shown(value)} is outside years 1-9999 in UTC") from exc
 
 
 def _zone_from_resources(resources: Any) -> str | None:

@@ -43,6 +43,7 @@ class FaultProxy:
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         self.bulk_bodies: list[int] = []
+        self.bulk_ids: list[str] = []  # every `_id` sent in a `_bulk`, in order
         self._count = 0
         self._lock = threading.Lock()
         self._session = requests.Session()
@@ -91,6 +92,7 @@ class FaultProxy:
             self.requests[f"{handler.command} {path.rsplit('/', 1)[-1] or '/'}"] += 1
             if path.endswith("/_bulk"):
                 self.bulk_bodies.append(len(body))
+                self.bulk_ids.extend(_bulk_ids(body))
         faults = self.faults
         if faults.drop_connection:
             handler.close_connection = True
@@ -135,6 +137,11 @@ class FaultProxy:
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
+
+def _bulk_ids(body: bytes) -> list[str]:
+    lines = body.decode().splitlines()
+    return [next(iter(json.loads(line).values()))["_id"] for line in lines[0::2]]
 
 
 def _drop_throttled(body: bytes, ids: set[str]) -> tuple[bytes, list[int]]:

@@ -146,3 +146,28 @@ def test_a_test_source_is_accepted_only_when_the_deployment_opted_in():
         parse_event(event)  # default: ACCEPTED_SOURCES unset, EC2 only
     opted_in = frozenset({"aws.ec2", "spot-insights.simulate"})
     assert parse_event(event, opted_in).instance_id == "i-0123456789abcdef0"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e["detail"].update({"instance-id": "i-00000000\n"}), "instance-id"),
+        (lambda e: e.update({"source": ["aws.ec2"]}), "source"),
+        (lambda e: e.update({"detail-type": ["EC2 Spot Instance Interruption Warning"]}), "detail"),
+        (lambda e: e["detail"].update({"instance-action": ["terminate"]}), "instance-action"),
+        (lambda e: e.update({"time": "9999-12-31T23:00:00-01:00"}), "outside years"),
+        (lambda e: e.update({"time": "0001-01-01T00:00:00+00:01"}), "outside years"),
+        (lambda e: e.update({"region": "us-east-1\n"}), "region"),
+        (lambda e: e.update({"region": ["us-east-1"]}), "region"),
+    ],
+)
+def test_body_content_that_used_to_raise_is_an_invalid_event(mutate, message):
+    event = spot_warning(INSTANCE)
+    mutate(event)
+    with pytest.raises(InvalidEvent, match=message):
+        parse_event(event)
+
+
+def test_event_time_is_kept_in_utc():
+    event = parse_event(spot_warning(INSTANCE, time="2026-11-25T08:00:00+02:00"))
+    assert event.event_time == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
