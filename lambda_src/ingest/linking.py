@@ -228,6 +228,8 @@ class Linker:
         instances = sorted(
             {d["instance_id"] for d in documents if d.get("event_type") in self.types}
         )
+        if not instances:
+            return {}
         failed: dict[str, str] = {}
         for _ in range(CONFLICT_ROUNDS):
             try:

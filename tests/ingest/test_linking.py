@@ -17,7 +17,9 @@ import pytest
 from opensearchpy import OpenSearch
 
 from lambda_src.ingest import runtime
-from lambda_src.ingest.linking import StoredEvent, compute_links, improvements
+from lambda_src.ingest.documents import build_document
+from lambda_src.ingest.events import parse_event
+from lambda_src.ingest.linking import StoredEvent, compute_links, improvements, prelink
 from spot_cli.events import REBALANCE, WARNING, ec2_event, parse_time
 from spot_cli.fleet import Fleet, create_fleet
 from spot_cli.opensearch_client import OpenSearchSettings
@@ -25,7 +27,7 @@ from spot_cli.provisioning import INGEST_USER, provision_local
 from spot_cli.storm import StormSettings, generate_storm
 from tests.domain.cleanup import remove_provisioned_security
 from tests.ingest.conftest import Pipeline, SearchIndex
-from tests.ingest.events import redeliver, sqs_record
+from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_record
 from tests.ingest.fault_proxy import FaultProxy
 from tests.support.opensearch_node import OpenSearchNode
 
@@ -299,3 +301,41 @@ def test_expected_links_cover_every_arrival_order_in_one_instance() -> None:
             got = {**least, **dict.fromkeys(flags, True)}
             want = {k: v for k, v in fields.items() if v is not False}
             assert got == want
+
+
+def test_documents_carry_pool_initial_flags_and_unknown_capacity_group() -> None:
+    """The other ingest-time fields, from the product's document code."""
+    found = parse_event(rebalance("i-0123456789abcdef0", time="2026-11-25T08:00:00Z"))
+    instance = {
+        "InstanceType": "m5.large",
+        "Placement": {"AvailabilityZone": "us-east-1b"},
+        "Tags": [],
+    }
+    doc = build_document(found, instance, {"us-east-1b": "use1-az2"})
+    assert doc["pool"] == "m5.large:use1-az2"
+    assert doc["capacity_group"] == "standalone"  # a real stand-alone instance
+    assert doc["followed_by_warning"] is False
+    no_zone_id = build_document(found, instance, {})
+    assert "pool" not in no_zone_id  # both parts or nothing
+    gone = build_document(found, None, {"us-east-1b": "use1-az2"})
+    assert gone["capacity_group"] == "unknown"
+    assert "pool" not in gone
+    warned = build_document(
+        parse_event(spot_warning("i-0123456789abcdef0", time="2026-11-25T08:05:00Z")), None, {}
+    )
+    assert warned["capacity_group"] == "unknown"
+    assert "followed_by_warning" not in warned and "rebalance_lead_seconds" not in warned
+
+
+def test_prelink_links_a_pair_delivered_in_one_batch() -> None:
+    iid = "i-0123456789abcdef0"
+    events = [
+        parse_event(spot_warning(iid, time="2026-11-25T08:05:00Z")),
+        parse_event(rebalance(iid, time="2026-11-25T08:00:00Z")),
+        parse_event(rebalance(iid, time="2026-11-25T07:00:00Z")),
+    ]
+    docs = [build_document(e, None, {}) for e in events]
+    prelink(docs)
+    assert docs[0]["rebalance_lead_seconds"] == 300  # the latest rebalance before it
+    assert docs[1]["followed_by_warning"] is True and docs[1]["warning_after_seconds"] == 300
+    assert docs[2]["followed_by_warning"] is True and docs[2]["warning_after_seconds"] == 3900
