@@ -58,7 +58,11 @@ def _long(value: Any) -> str | None:
     return None if ok else "not a long"
 
 
-_CHECKS = {"keyword": _keyword, "date": _date, "ip": _ip, "long": _long}
+def _boolean(value: Any) -> str | None:
+    return None if type(value) is bool else "not a boolean"
+
+
+_CHECKS = {"keyword": _keyword, "date": _date, "ip": _ip, "long": _long, "boolean": _boolean}
 
 
 def mapping_problem(document: dict[str, Any]) -> str | None:
@@ -92,8 +96,53 @@ class FakeOpenSearch:
     requests: int = 0
     sent_ids: list[str] = field(default_factory=list)
 
-    def bulk(self, body: bytes, index: str, params: dict[str, str]) -> dict[str, Any]:
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The linker's one search per batch: `terms` filters on stored documents, sorted,
+        with `_seq_no`/`_primary_term` (every document is at sequence number 0 here)."""
+        filters = body["query"]["bool"]["filter"]
+        wanted = {name: set(values) for f in filters for name, values in f["terms"].items()}
+        hits = [
+            {
+                "_index": "fake-000001",
+                "_id": doc_id,
+                "_source": document,
+                "_seq_no": 0,
+                "_primary_term": 1,
+                "sort": [document["event_time"], document["event_id"]],
+            }
+            for doc_id, document in self.stored.items()
+            if all(document.get(name) in values for name, values in wanted.items())
+        ]
+        hits.sort(key=lambda hit: hit["sort"])
+        after = body.get("search_after")
+        if after is not None:
+            hits = [hit for hit in hits if hit["sort"] > after]
+        return {"hits": {"hits": hits[: body.get("size", 10)]}}
+
+    def _update(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
+        items = []
+        for action, change in zip(lines[::2], lines[1::2], strict=True):
+            document = self.stored.get(action["update"]["_id"])
+            if document is None:
+                items.append({"update": {"status": 404}})
+                continue
+            problem = mapping_problem({**document, **change["doc"]})
+            if problem:
+                items.append({"update": {"status": 400, "error": {"type": problem}}})
+                continue
+            document.update(change["doc"])
+            items.append({"update": {"status": 200}})
+        return {"errors": False, "items": items}
+
+    def bulk(
+        self,
+        body: bytes | list[dict[str, Any]],
+        index: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         self.requests += 1
+        if isinstance(body, list):  # the linker's partial updates
+            return self._update(body)
         lines = body.decode().splitlines()
         pairs = [(json.loads(lines[i]), json.loads(lines[i + 1])) for i in range(0, len(lines), 2)]
         for action, _ in pairs:
