@@ -1,0 +1,295 @@
+"""One disruption run per fault: a fresh moto state and index prefix, the storm through the
+pipeline (the demo's own pieces: fleet, storm, SQS event-source pollers, the real ingest handler
+in a child process, the real provisioning code), the fault mid-storm, then the checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.session
+
+from spot_cli.chaos.faults import Fault, KillHandler, KillNode, PauseNode, RestartMoto
+from spot_cli.chaos.handler_process import HandlerProcess, Timeline
+from spot_cli.chaos.servers import ChaosNode, RestartableMotoServer
+from spot_cli.demo import DEFAULT_HANDLER, aws_environment, handler_environment
+from spot_cli.local_pipeline import QueueSettings, RegionalPipeline, create_pipelines
+from spot_cli.opensearch_client import connect
+from spot_cli.pipeline_run import RunResult, RunSettings, run_pipeline
+from spot_cli.poller import EventSourceSettings
+from spot_cli.provisioning import provision_local
+from spot_cli.redrive import depth
+from spot_cli.storm import StormSettings
+
+FAULTS = ("kill-node", "pause-node", "restart-moto", "kill-handler")
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    events: int = 2000
+    poison: int = 6
+    regions: tuple[str, ...] = ("us-east-1", "us-west-2", "eu-west-1")
+    seed: int = 15
+    # The fault fires at the first hold point once this share of the storm is stored.
+    trigger_fraction: float = 0.3
+    node_down_seconds: float = 20.0
+    pause_seconds: float = 10.0
+    moto_down_seconds: float = 10.0
+    # The function's OpenSearch request timeout (the construct sets a quarter of the function
+    # timeout). Two attempts per bulk (OPENSEARCH_MAX_RETRIES=1) fit in one visibility timeout.
+    client_timeout: float = 2.0
+    # Deployed: visibility 6 x 90 s and 5 receives, 45 minutes before a record would leave for
+    # the DLQ. Scaled down here, the receive budget (30 x 8 s) still outlasts every fault.
+    queue: QueueSettings = field(
+        default_factory=lambda: QueueSettings(visibility_timeout_seconds=8, max_receive_count=30)
+    )
+    source: EventSourceSettings = field(
+        default_factory=lambda: EventSourceSettings(
+            batch_size=50, batching_window_seconds=0.5, maximum_concurrency=2, max_seconds=900
+        )
+    )
+    # Attempts for the pollers' and the publisher's own SQS / EventBridge calls. Lambda's
+    # event source mapping keeps polling through an SQS outage; botocore's standard retries
+    # (backoff up to 20 s) stand in for that, so the moto restart does not end the poller.
+    aws_max_attempts: int = 10
+
+
+REDUCED = ChaosPlan(
+    events=300,
+    poison=3,
+    regions=("us-east-1", "eu-west-1"),
+    node_down_seconds=5.0,
+    pause_seconds=5.0,
+    moto_down_seconds=3.0,
+)
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    title: str
+    events: int
+    poison: int
+    indexed: int = 0
+    missing: int = 0
+    dlq_total: int = 0
+    dlq_non_poison: int = 0
+    dlq_duplicates: int = 0
+    dlq_missing_poison: int = 0
+    source_left: int = 0
+    held_seconds: float | None = None
+    recovery_seconds: float | None = None
+    outage_seconds: float | None = None
+    max_queue_age_seconds: float = 0.0
+    max_receive_count: int = 0
+    handler_starts: int = 0
+    failed_invocations: int = 0
+    failed_records: int = 0
+    wall_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()} | {"ok": self.ok}
+
+
+def _session(max_attempts: int) -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.set_config_variable("retry_mode", "standard")
+    core.set_config_variable("max_attempts", max_attempts)
+    return boto3.session.Session(botocore_session=core)
+
+
+def make_fault(name: str, plan: ChaosPlan, node: ChaosNode, moto: RestartableMotoServer) -> Fault:
+    if name == "kill-node":
+        return KillNode(node, plan.node_down_seconds)
+    if name == "pause-node":
+        return PauseNode(node, plan.pause_seconds, plan.client_timeout)
+    if name == "restart-moto":
+        return RestartMoto(moto, plan.moto_down_seconds)
+    if name == "kill-handler":
+        return KillHandler()
+    raise ValueError(f"unknown fault {name!r}; expected one of {', '.join(FAULTS)}")
+
+
+def run_scenario(
+    fault: Fault, plan: ChaosPlan, node: ChaosNode, moto: RestartableMotoServer
+) -> ScenarioResult:
+    began = time.monotonic()
+    result = ScenarioResult(fault.name, fault.title, plan.events, plan.poison)
+    assert node.settings is not None
+    moto.reset()
+    admin = connect(node.settings)
+    prefix = f"chaos-{fault.name}-{uuid.uuid4().hex[:6]}"
+    saved = dict(os.environ)
+    handler: HandlerProcess | None = None
+    try:
+        os.environ.update(aws_environment(moto.url, plan.regions[0]))
+        session = _session(plan.aws_max_attempts)
+        writer = provision_local(node.settings, prefix)
+        pipelines = create_pipelines(plan.regions, plan.queue, session=session)
+        timeline = Timeline()
+        env = handler_environment(writer, f"{prefix}-write", pipelines[plan.regions[0]].dlq_url)
+        env |= {"OPENSEARCH_TIMEOUT": str(plan.client_timeout), "OPENSEARCH_MAX_RETRIES": "1"}
+        threshold = plan.events * plan.trigger_fraction
+        fault.arm_when(lambda: timeline.stored >= threshold)
+        handler = HandlerProcess(
+            DEFAULT_HANDLER, env, timeline, holds=fault.holds, on_hold=fault.on_hold
+        )
+        handler.start()  # the first environment is warm, as after Lambda's first invocation
+        settings = RunSettings(
+            storm=StormSettings(events=plan.events, seed=plan.seed, poison=plan.poison),
+            regions=plan.regions,
+            queue=plan.queue,
+            source=plan.source,
+            index_prefix=prefix,
+            show_progress=False,
+        )
+        errors: list[BaseException] = []
+        run = run_pipeline(
+            handler, admin, settings, session, on_handler_error=errors.append, pipelines=pipelines
+        )
+        fault.finish(timeout=300)
+        _check(result, run, fault, timeline, handler, session)
+    finally:
+        if handler is not None:
+            handler.close()
+        os.environ.clear()
+        os.environ.update(saved)
+        try:
+            admin.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+            admin.indices.delete_index_template(name=prefix, ignore=[404])
+        except Exception as exc:  # cleanup only; the node may be what the run broke
+            result.notes.append(f"cleanup failed: {exc!r}")
+    result.wall_seconds = time.monotonic() - began
+    return result
+
+
+def _check(
+    result: ScenarioResult,
+    run: RunResult,
+    fault: Fault,
+    timeline: Timeline,
+    handler: HandlerProcess,
+    session: Any,
+) -> None:
+    window = fault.window
+    result.notes.extend(window.notes)
+    result.problems.extend(f"fault: {e}" for e in window.errors)
+    if window.injected is None:
+        result.problems.append("the fault never fired (storm too small for the trigger?)")
+    else:
+        cleared = window.cleared or window.injected
+        result.held_seconds = cleared - window.injected
+        first = timeline.first_stored_after(cleared)
+        if first is None:
+            result.problems.append("no bulk stored anything after the fault")
+        else:
+            result.recovery_seconds = first - cleared
+            result.outage_seconds = first - window.injected
+    result.indexed = run.indexed
+    result.missing = len(run.missing_event_ids)
+    result.max_queue_age_seconds = timeline.max_queue_age
+    result.max_receive_count = timeline.max_receive_count
+    result.handler_starts = handler.starts
+    result.failed_invocations = sum(s.failed_invocations for s in run.poller_stats.values())
+    result.failed_records = sum(s.failed_records for s in run.poller_stats.values())
+    if any(s.timed_out for s in run.poller_stats.values()):
+        result.problems.append("a poller hit its safety stop before the queue drained")
+
+    expected = _expected_poison(run)
+    found = Counter(
+        _poison_key(body) for p in run.pipelines.values() for body in _drain(session, p)
+    )
+    result.dlq_total = sum(found.values())
+    result.dlq_non_poison = sum(n for key, n in found.items() if key not in expected)
+    result.dlq_duplicates = sum(max(0, n - expected[key]) for key, n in found.items() if key in expected)
+    result.dlq_missing_poison = sum(max(0, n - found[key]) for key, n in expected.items())
+    result.source_left = sum(
+        depth(session.client("sqs", region_name=p.region), p.queue_url)
+        for p in run.pipelines.values()
+    )
+
+    if result.missing:
+        result.problems.append(f"{result.missing} events not indexed (lost)")
+    if result.indexed != result.events:
+        result.problems.append(f"{result.indexed} documents for {result.events} events")
+    if result.dlq_non_poison:
+        result.problems.append(f"{result.dlq_non_poison} DLQ messages are not poison records")
+    if result.dlq_missing_poison:
+        result.problems.append(f"{result.dlq_missing_poison} poison records not in a DLQ")
+    if result.dlq_duplicates:
+        result.problems.append(f"{result.dlq_duplicates} poison records parked more than once")
+    if result.source_left:
+        result.problems.append(f"{result.source_left} messages left on the source queues")
+
+
+def _expected_poison(run: RunResult) -> Counter[tuple[str, str]]:
+    """Queue-level poison by body; EventBridge-level poison by the id EventBridge gave it."""
+    expected: Counter[tuple[str, str]] = Counter(
+        ("body", p.body) for p in run.storm.poison if p.body is not None
+    )
+    expected.update(("event", event_id) for event_id in run.published.poison_event_ids)
+    return expected
+
+
+def _poison_key(body: str) -> tuple[str, str]:
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return ("body", body)
+    if isinstance(parsed, dict) and isinstance(parsed.get("id"), str):
+        return ("event", parsed["id"])
+    return ("body", body)
+
+
+def _drain(session: Any, pipeline: RegionalPipeline) -> list[str]:
+    sqs = session.client("sqs", region_name=pipeline.region)
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=pipeline.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=600
+        ).get("Messages", [])
+        if not messages:
+            return bodies
+        bodies.extend(m["Body"] for m in messages)
+
+
+def run_chaos(
+    plan: ChaosPlan,
+    faults: Sequence[str] = FAULTS,
+    *,
+    log: Callable[[str], None] = lambda _line: None,
+) -> tuple[list[ScenarioResult], dict[str, Any]]:
+    """Start a node and a moto server of the run's own, run each fault, stop both."""
+    began = time.monotonic()
+    node = ChaosNode()
+    moto = RestartableMotoServer()
+    results: list[ScenarioResult] = []
+    try:
+        log(f"starting the chaos run's own OpenSearch node on port {node.port}")
+        node.start()
+        moto.start()
+        for name in faults:
+            log(f"{name}: {plan.events} events + {plan.poison} poison records")
+            results.append(run_scenario(make_fault(name, plan, node, moto), plan, node, moto))
+    finally:
+        moto.stop()
+        node.stop()
+    facts = {
+        "node_port": node.port,
+        "node_start_seconds": [round(s, 1) for s in node.starts],
+        "wall_seconds": round(time.monotonic() - began, 1),
+    }
+    return results, facts
