@@ -52,7 +52,8 @@ def table(results: Sequence[ScenarioResult]) -> str:
                 str(r.max_receive_count),
                 f"{r.indexed}/{r.events}",
                 str(r.missing),
-                f"{r.dlq_total} ({poison_found}/{r.poison})",
+                f"{r.dlq_total} ({poison_found}/{r.poison}"
+                + (f", {r.dlq_reparked} re-parked)" if r.dlq_reparked else ")"),
                 str(r.handler_starts),
                 "ok" if r.ok else "FAILED",
             )

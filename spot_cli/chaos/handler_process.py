@@ -88,10 +88,11 @@ class Timeline:
 def _serve(conn: Connection, handler_path: str, env: Mapping[str, str]) -> None:
     os.environ.update(env)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    from lambda_src.ingest import runtime  # noqa: PLC0415 - after the environment is set
     from spot_cli.demo import load_callable  # noqa: PLC0415
 
-    handler = load_callable(handler_path)
+    handler = load_callable(handler_path)  # also puts the checkout on sys.path
+    from lambda_src.ingest import runtime  # noqa: PLC0415 - after the environment is set
+
     holds: set[str] = set()
 
     def hold(point: str, **info: Any) -> None:

@@ -3,6 +3,7 @@ paused by pid) and a moto server whose HTTP front can be stopped and started aga
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import os
@@ -171,10 +172,8 @@ class RestartableMotoServer:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         assert self._thread is not None
         self._thread.join(10)
         self._server = None
