@@ -28,6 +28,7 @@ def _seconds(value: float | None) -> str:
 def table(results: Sequence[ScenarioResult]) -> str:
     header = (
         "fault",
+        "storm",
         "held s",
         "recovery s",
         "outage s",
@@ -45,6 +46,7 @@ def table(results: Sequence[ScenarioResult]) -> str:
         rows.append(
             (
                 r.name,
+                "shared" if r.shared_storm else "own",
                 _seconds(r.held_seconds),
                 _seconds(r.recovery_seconds),
                 _seconds(r.outage_seconds),
@@ -99,8 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in [*r.notes, *r.problems]:
                 print(f"{r.name}: {line}")
         print(f"note: {MOTO_RESTART_SCOPE}")
+        storms = "in one shared storm" if plan.one_storm else "per fault"
         print(
-            f"{plan.events} events + {plan.poison} poison records per fault, "
+            f"{plan.events} events + {plan.poison} poison records {storms}, "
             f"{len(plan.regions)} regions; node starts {facts['node_start_seconds']} s; "
             f"wall {facts['wall_seconds']} s"
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,10 @@ class Fault:
         self.window = FaultWindow()
         self._armed: Callable[[], bool] = lambda: False
         self._fired = False
+
+    @property
+    def fired(self) -> bool:
+        return self._fired
 
     def arm_when(self, condition: Callable[[], bool]) -> None:
         self._armed = condition
@@ -205,3 +209,31 @@ class KillHandler(Fault):
             self.window.notes.append(
                 "no later batch parked poison, so the kill after the DLQ send did not happen"
             )
+
+
+class FaultSequence:
+    """Several faults in one storm, one after another: each is armed once its share of the
+    storm is stored and the one before it is fully cleared (a restarted node is ready)."""
+
+    def __init__(self, faults: Sequence[Fault], stored: Callable[[], int], events: int) -> None:
+        self.faults = list(faults)
+        # Early enough that each fault still finds part of the storm in flight.
+        shares = [0.3] if len(faults) == 1 else [0.1 + 0.15 * i for i in range(len(faults))]
+        for index, (fault, share) in enumerate(zip(self.faults, shares, strict=True)):
+            before = self.faults[:index]
+            fault.arm_when(
+                lambda share=share, before=before: (
+                    stored() >= events * share and all(f.window.done.is_set() for f in before)
+                )
+            )
+        self.holds = tuple(sorted({point for fault in self.faults for point in fault.holds}))
+
+    def on_hold(self, point: str, info: Mapping[str, Any]) -> str:
+        for fault in self.faults:
+            if point not in fault.holds:
+                continue
+            was_fired = fault.fired
+            verdict = fault.on_hold(point, info)
+            if verdict != GO or fault.fired != was_fired:
+                return verdict  # one fault acts per hold
+        return GO

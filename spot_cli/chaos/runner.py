@@ -1,6 +1,8 @@
-"""One disruption run per fault: a fresh moto state and index prefix, the storm through the
-pipeline (the demo's own pieces: fleet, storm, SQS event-source pollers, the real ingest handler
-in a child process, the real provisioning code), the fault mid-storm, then the checks."""
+"""Disruption runs: a fresh moto state and index prefix, a storm through the pipeline (the
+demo's own pieces: fleet, storm, SQS event-source pollers, the real ingest handler in a child
+process, the real provisioning code), the fault(s) mid-storm, then the checks against the
+storm's ground truth. `make chaos` gives each fault a storm of its own; the reduced run in the
+test suite puts all four into one storm, one after another."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from typing import Any
 import boto3
 import botocore.session
 
-from spot_cli.chaos.faults import Fault, KillHandler, KillNode, PauseNode, RestartMoto
+from spot_cli.chaos.faults import (
+    Fault,
+    FaultSequence,
+    KillHandler,
+    KillNode,
+    PauseNode,
+    RestartMoto,
+)
 from spot_cli.chaos.handler_process import HandlerProcess, Timeline
 from spot_cli.chaos.servers import ChaosNode, RestartableMotoServer
 from spot_cli.demo import DEFAULT_HANDLER, aws_environment, handler_environment
@@ -29,6 +38,9 @@ from spot_cli.redrive import depth
 from spot_cli.storm import StormSettings
 
 FAULTS = ("kill-node", "pause-node", "restart-moto", "kill-handler")
+# In one storm the handler kill goes first (poison is parked late, so its second kill, after the
+# DLQ send, still finds some) and the node kill last (its restart is the longest).
+ONE_STORM_ORDER = ("kill-handler", "pause-node", "restart-moto", "kill-node")
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,9 @@ class ChaosPlan:
     poison: int = 6
     regions: tuple[str, ...] = ("us-east-1", "us-west-2", "eu-west-1")
     seed: int = 15
-    # The fault fires at the first hold point once this share of the storm is stored.
-    trigger_fraction: float = 0.3
+    # One storm per fault; or all faults in one storm, one after another (the reduced run:
+    # one fleet, storm and drain instead of four).
+    one_storm: bool = False
     node_down_seconds: float = 20.0
     pause_seconds: float = 10.0
     moto_down_seconds: float = 10.0
@@ -46,9 +59,10 @@ class ChaosPlan:
     # timeout). Two attempts per bulk (OPENSEARCH_MAX_RETRIES=1) fit in one visibility timeout.
     client_timeout: float = 2.0
     # Deployed: visibility 6 x 90 s and 5 receives, 45 minutes before a record would leave for
-    # the DLQ. Scaled down here, the receive budget (30 x 8 s) still outlasts every fault.
+    # the DLQ. Scaled down here, the receive budget (100 x 8 s) outlasts every fault, a
+    # node restart on a loaded machine (100 s and more) included.
     queue: QueueSettings = field(
-        default_factory=lambda: QueueSettings(visibility_timeout_seconds=8, max_receive_count=30)
+        default_factory=lambda: QueueSettings(visibility_timeout_seconds=8, max_receive_count=100)
     )
     source: EventSourceSettings = field(
         default_factory=lambda: EventSourceSettings(
@@ -62,7 +76,8 @@ class ChaosPlan:
 
 
 REDUCED = ChaosPlan(
-    events=300,
+    events=400,
+    one_storm=True,
     poison=3,
     regions=("us-east-1", "eu-west-1"),
     node_down_seconds=5.0,
@@ -95,6 +110,8 @@ class ScenarioResult:
     failed_invocations: int = 0
     failed_records: int = 0
     wall_seconds: float = 0.0
+    # True when the storm carried several faults (its end-of-run figures are shared).
+    shared_storm: bool = False
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -125,15 +142,19 @@ def make_fault(name: str, plan: ChaosPlan, node: ChaosNode, moto: RestartableMot
     raise ValueError(f"unknown fault {name!r}; expected one of {', '.join(FAULTS)}")
 
 
-def run_scenario(
-    fault: Fault, plan: ChaosPlan, node: ChaosNode, moto: RestartableMotoServer
-) -> ScenarioResult:
+def run_storm(
+    faults: Sequence[Fault], plan: ChaosPlan, node: ChaosNode, moto: RestartableMotoServer
+) -> list[ScenarioResult]:
+    """One storm with `faults` put in one after another; one result per fault."""
     began = time.monotonic()
-    result = ScenarioResult(fault.name, fault.title, plan.events, plan.poison)
+    results = [
+        ScenarioResult(f.name, f.title, plan.events, plan.poison, shared_storm=len(faults) > 1)
+        for f in faults
+    ]
     assert node.settings is not None
     moto.reset()
     admin = connect(node.settings)
-    prefix = f"chaos-{fault.name}-{uuid.uuid4().hex[:6]}"
+    prefix = f"chaos-{'-'.join(f.name for f in faults)[:40]}-{uuid.uuid4().hex[:6]}"
     saved = dict(os.environ)
     handler: HandlerProcess | None = None
     try:
@@ -144,10 +165,9 @@ def run_scenario(
         timeline = Timeline()
         env = handler_environment(writer, f"{prefix}-write", pipelines[plan.regions[0]].dlq_url)
         env |= {"OPENSEARCH_TIMEOUT": str(plan.client_timeout), "OPENSEARCH_MAX_RETRIES": "1"}
-        threshold = plan.events * plan.trigger_fraction
-        fault.arm_when(lambda: timeline.stored >= threshold)
+        sequence = FaultSequence(faults, lambda: timeline.stored, plan.events)
         handler = HandlerProcess(
-            DEFAULT_HANDLER, env, timeline, holds=fault.holds, on_hold=fault.on_hold
+            DEFAULT_HANDLER, env, timeline, holds=sequence.holds, on_hold=sequence.on_hold
         )
         handler.start()  # the first environment is warm, as after Lambda's first invocation
         settings = RunSettings(
@@ -162,8 +182,13 @@ def run_scenario(
         run = run_pipeline(
             handler, admin, settings, session, on_handler_error=errors.append, pipelines=pipelines
         )
-        fault.finish(timeout=300)
-        _check(result, run=run, fault=fault, timeline=timeline, handler=handler, session=session)
+        for fault in faults:
+            fault.finish(timeout=300)
+        storm = ScenarioResult("storm", "", plan.events, plan.poison)
+        _check_storm(storm, run=run, timeline=timeline, handler=handler, session=session)
+        for result, fault in zip(results, faults, strict=True):
+            _check_fault(result, fault, timeline)
+            _copy_storm_figures(storm, result)
     finally:
         if handler is not None:
             handler.close()
@@ -173,34 +198,61 @@ def run_scenario(
             admin.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
             admin.indices.delete_index_template(name=prefix, ignore=[404])
         except Exception as exc:  # cleanup only; the node may be what the run broke
-            result.notes.append(f"cleanup failed: {exc!r}")
-    result.wall_seconds = time.monotonic() - began
-    return result
+            results[-1].notes.append(f"cleanup failed: {exc!r}")
+    for result in results:
+        result.wall_seconds = time.monotonic() - began
+    return results
 
 
-def _check(
-    result: ScenarioResult,
-    *,
-    run: RunResult,
-    fault: Fault,
-    timeline: Timeline,
-    handler: HandlerProcess,
-    session: Any,
-) -> None:
+_STORM_FIGURES = (
+    "indexed",
+    "missing",
+    "dlq_total",
+    "dlq_non_poison",
+    "dlq_duplicates",
+    "dlq_reparked",
+    "dlq_missing_poison",
+    "source_left",
+    "max_queue_age_seconds",
+    "max_receive_count",
+    "handler_starts",
+    "failed_invocations",
+    "failed_records",
+)
+
+
+def _copy_storm_figures(storm: ScenarioResult, result: ScenarioResult) -> None:
+    for name in _STORM_FIGURES:
+        setattr(result, name, getattr(storm, name))
+    result.notes.extend(storm.notes)
+    result.problems.extend(storm.problems)
+
+
+def _check_fault(result: ScenarioResult, fault: Fault, timeline: Timeline) -> None:
     window = fault.window
     result.notes.extend(window.notes)
     result.problems.extend(f"fault: {e}" for e in window.errors)
     if window.injected is None:
         result.problems.append("the fault never fired (storm too small for the trigger?)")
+        return
+    cleared = window.cleared or window.injected
+    result.held_seconds = cleared - window.injected
+    first = timeline.first_stored_after(cleared)
+    if first is None:
+        result.problems.append("no bulk stored anything after the fault")
     else:
-        cleared = window.cleared or window.injected
-        result.held_seconds = cleared - window.injected
-        first = timeline.first_stored_after(cleared)
-        if first is None:
-            result.problems.append("no bulk stored anything after the fault")
-        else:
-            result.recovery_seconds = first - cleared
-            result.outage_seconds = first - window.injected
+        result.recovery_seconds = first - cleared
+        result.outage_seconds = first - window.injected
+
+
+def _check_storm(
+    result: ScenarioResult,
+    *,
+    run: RunResult,
+    timeline: Timeline,
+    handler: HandlerProcess,
+    session: Any,
+) -> None:
     result.indexed = run.indexed
     result.missing = len(run.missing_event_ids)
     result.max_queue_age_seconds = timeline.max_queue_age
@@ -306,9 +358,15 @@ def run_chaos(
         log(f"starting the chaos run's own OpenSearch node on port {node.port}")
         node.start()
         moto.start()
-        for name in faults:
-            log(f"{name}: {plan.events} events + {plan.poison} poison records")
-            results.append(run_scenario(make_fault(name, plan, node, moto), plan, node, moto))
+        if plan.one_storm:
+            order = sorted(faults, key=ONE_STORM_ORDER.index)
+            log(f"{', '.join(order)} in one storm: {plan.events} events + {plan.poison} poison")
+            made = [make_fault(name, plan, node, moto) for name in order]
+            results.extend(run_storm(made, plan, node, moto))
+        else:
+            for name in faults:
+                log(f"{name}: {plan.events} events + {plan.poison} poison records")
+                results.extend(run_storm([make_fault(name, plan, node, moto)], plan, node, moto))
     finally:
         moto.stop()
         node.stop()
