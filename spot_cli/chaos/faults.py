@@ -20,6 +20,7 @@ class FaultWindow:
 
     injected: float | None = None
     cleared: float | None = None
+    ready: float | None = None  # when a restarted server answered again, if that differs
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
@@ -89,6 +90,7 @@ class KillNode(Fault):
             time.sleep(self.down_seconds)
             self.window.cleared = time.monotonic()
             self.node.start()
+            self.window.ready = time.monotonic()
             self.window.notes.append(
                 f"pid {pid} killed; down {self.down_seconds:.0f}s, then the restarted node "
                 f"took {self.node.starts[-1]:.1f}s to be ready (recovery includes it)"

@@ -45,7 +45,7 @@ ONE_STORM_ORDER = ("kill-handler", "pause-node", "restart-moto", "kill-node")
 
 @dataclass(frozen=True)
 class ChaosPlan:
-    events: int = 2000
+    events: int = 1000
     poison: int = 6
     regions: tuple[str, ...] = ("us-east-1", "us-west-2", "eu-west-1")
     seed: int = 15
@@ -243,6 +243,8 @@ def _check_fault(result: ScenarioResult, fault: Fault, timeline: Timeline) -> No
     else:
         result.recovery_seconds = first - cleared
         result.outage_seconds = first - window.injected
+        if window.ready is not None:
+            result.notes.append(f"first stored bulk {first - window.ready:.1f}s after it was ready")
 
 
 def _check_storm(
