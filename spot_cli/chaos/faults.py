@@ -66,7 +66,9 @@ class Fault:
     def finish(self, timeout: float) -> None:
         """Wait until the fault is fully taken away (e.g. the node restarted)."""
         if self._fired and not self.window.done.wait(timeout):
-            self.window.errors.append(f"fault not cleared after {timeout:.0f}s")
+            message = f"fault not cleared after {timeout:.0f}s"
+            if message not in self.window.errors:
+                self.window.errors.append(message)
 
 
 class KillNode(Fault):

@@ -179,11 +179,16 @@ def run_storm(
             show_progress=False,
         )
         errors: list[BaseException] = []
+        counting = _AfterFaults(admin, faults)
         run = run_pipeline(
-            handler, admin, settings, session, on_handler_error=errors.append, pipelines=pipelines
+            handler,
+            counting,
+            settings,
+            session,
+            on_handler_error=errors.append,
+            pipelines=pipelines,
         )
-        for fault in faults:
-            fault.finish(timeout=300)
+        counting.wait()
         storm = ScenarioResult("storm", "", plan.events, plan.poison)
         _check_storm(storm, run=run, timeline=timeline, handler=handler, session=session)
         for result, fault in zip(results, faults, strict=True):
@@ -202,6 +207,28 @@ def run_storm(
     for result in results:
         result.wall_seconds = time.monotonic() - began
     return results
+
+
+class _AfterFaults:
+    """The admin client, for run_pipeline's count of the index once the queues are drained;
+    first waits until every fault is cleared. Queues drain while the node is still down only
+    if records were acknowledged without being stored; the count must then see the loss, not
+    a refused connection."""
+
+    def __init__(self, client: Any, faults: Sequence[Fault]) -> None:
+        self._client = client
+        self._faults = faults
+        self._waited = False
+
+    def wait(self) -> None:
+        if not self._waited:
+            self._waited = True
+            for fault in self._faults:
+                fault.finish(timeout=300)
+
+    def __getattr__(self, name: str) -> Any:
+        self.wait()
+        return getattr(self._client, name)
 
 
 _STORM_FIGURES = (
