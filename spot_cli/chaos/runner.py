@@ -70,9 +70,10 @@ class ChaosPlan:
         )
     )
     # Attempts for the pollers' and the publisher's own SQS / EventBridge calls. Lambda's
-    # event source mapping keeps polling through an SQS outage; botocore's standard retries
-    # (backoff up to 20 s) stand in for that, so the moto restart does not end the poller.
-    aws_max_attempts: int = 10
+    # event source mapping keeps polling through an SQS outage and EventBridge retries a
+    # delivery for 24 hours; botocore's standard retries (jittered backoff up to 20 s; 10
+    # attempts can be spent in under 10 s) stand in for both during the moto restart.
+    aws_max_attempts: int = 30
 
 
 REDUCED = ChaosPlan(
