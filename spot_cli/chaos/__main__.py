@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         parser.error(f"unknown fault(s) {', '.join(unknown)}; expected {', '.join(FAULTS)}")
+
+    # A terminated run still stops and purges its node and moto server (finally blocks).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

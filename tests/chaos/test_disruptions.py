@@ -22,16 +22,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def scenarios() -> dict[str, dict]:
-    process = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "spot_cli.chaos", "--reduced", "--json"],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1100,
-        check=False,
     )
-    assert process.stdout, process.stderr[-3000:]
-    output = json.loads(process.stdout)
+    try:
+        stdout, stderr = process.communicate(timeout=1100)
+    except subprocess.TimeoutExpired:
+        process.terminate()  # the runner stops its own node on SIGTERM
+        stdout, stderr = process.communicate(timeout=120)
+        pytest.fail(f"the reduced chaos run timed out: {stderr[-3000:]}")
+    assert stdout, stderr[-3000:]
+    output = json.loads(stdout)
     return {s["name"]: s for s in output["scenarios"]}
 
 
