@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from spot_cli.chaos.runner import FAULTS, REDUCED, ChaosPlan, ScenarioResult, run_chaos
+from spot_cli.chaos.servers import RUNNING_NODES
 
 MOTO_RESTART_SCOPE = (
     "restart-moto stops and restarts moto's HTTP server with its state kept in the runner's "
@@ -67,6 +69,14 @@ def table(results: Sequence[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
+def _stop_nodes_and_exit(_signum: int, _frame: object) -> None:
+    # A terminated run still stops and purges its own node; the pollers' threads would keep
+    # a normal exit waiting.
+    for node in list(RUNNING_NODES):
+        node.stop()
+    os._exit(143)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spot_cli.chaos", description=__doc__)
     parser.add_argument("--reduced", action="store_true", help="the small run `make test` does")
@@ -82,8 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown fault(s) {', '.join(unknown)}; expected {', '.join(FAULTS)}")
 
-    # A terminated run still stops and purges its node and moto server (finally blocks).
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+    signal.signal(signal.SIGTERM, _stop_nodes_and_exit)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

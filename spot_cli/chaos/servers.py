@@ -54,6 +54,10 @@ def free_port_pair(offset: int = TRANSPORT_OFFSET) -> int:
     raise CliError("no free port pair on 127.0.0.1")
 
 
+# Nodes started by this process and not yet stopped: a terminated run stops them.
+RUNNING_NODES: set[ChaosNode] = set()
+
+
 class ChaosNode:
     """A node of its own on a free port (never a node other runs or tests use), started and
     restarted with scripts/opensearch on the same instance (and so data) directory."""
@@ -69,6 +73,7 @@ class ChaosNode:
 
     def start(self) -> OpenSearchSettings:
         began = time.monotonic()
+        RUNNING_NODES.add(self)
         self.settings = start_local_node(self.port)
         self.starts.append(time.monotonic() - began)
         return self.settings
@@ -109,6 +114,7 @@ class ChaosNode:
             capture_output=True,
             check=False,
         )
+        RUNNING_NODES.discard(self)
 
 
 class RestartableMotoServer:
