@@ -55,7 +55,8 @@ def table(results: Sequence[ScenarioResult]) -> str:
                 _seconds(r.outage_seconds),
                 f"{r.max_queue_age_seconds:.1f}",
                 str(r.max_receive_count),
-                f"{r.indexed}/{r.events}",
+                f"{r.indexed}/{r.events}"
+                + (f" ({r.republished} republished)" if r.republished else ""),
                 str(r.missing),
                 f"{r.dlq_total} ({poison_found}/{r.poison}"
                 + (f", {r.dlq_reparked} re-parked)" if r.dlq_reparked else ")"),
