@@ -53,6 +53,13 @@ demo: setup
 	scripts/opensearch install
 	$(VENV)/bin/spot-insights demo $(DEMO_ARGS)
 
+# Disruption runs (docs/chaos.md): the search node killed and paused, moto restarted and the
+# handler killed mid-storm; prints a table. `make chaos CHAOS_ARGS=--reduced` is the test's run.
+.PHONY: chaos
+chaos: setup
+	scripts/opensearch install
+	$(PY) -m spot_cli.chaos $(CHAOS_ARGS)
+
 # A long-running local node on :9200 for manual use.
 opensearch:
 	scripts/opensearch up
