@@ -34,13 +34,14 @@ synth: setup
 # download and unpacking out of the test timing.
 test: setup
 	scripts/opensearch install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Ingest handler numbers (EC2 calls, OpenSearch requests, time per event, import time) for
-# N = 10 ... 10,000 against moto and a real local node; see docs/ingest.md.
+# N = 10 ... 10,000 against moto and a real local node, written to docs/results/bench_ingest.json
+# (then `scripts/figures.py` puts them into docs/ingest.md). BENCH_ARGS="--sizes 10" for a subset.
 bench: setup
 	scripts/opensearch install
-	$(PY) scripts/bench_ingest.py
+	$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . scripts/opensearch

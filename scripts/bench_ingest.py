@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -51,12 +52,15 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from lambda_src.ingest import runtime  # noqa: E402
 from lambda_src.ingest.handler import handler  # noqa: E402
 from tests.ingest.calls import count_calls  # noqa: E402
-from tests.ingest.conftest import FakeContext, SearchIndex, create_index  # noqa: E402
 from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_event, sqs_record  # noqa: E402
 from tests.ingest.fault_proxy import FaultProxy  # noqa: E402
 from tests.ingest.instances import launch  # noqa: E402
+from tests.support.bench_results import default_path, read_results, write_results  # noqa: E402
+from tests.support.figures import render_bench_ingest  # noqa: E402
+from tests.support.lambda_context import fake_context  # noqa: E402
 from tests.support.opensearch_node import running_node  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.search_index import SearchIndex, create_index  # noqa: E402
 
 BATCH = 1000
 FILTER_LIMIT = 200
@@ -81,7 +85,7 @@ def import_time_ms(runs: int) -> tuple[float, float]:
 
 def invoke(records: list[dict]) -> tuple[set[str], float]:
     started = time.perf_counter()
-    response = handler(sqs_event(records), FakeContext())
+    response = handler(sqs_event(records), fake_context())
     elapsed = time.perf_counter() - started
     return {f["itemIdentifier"] for f in response["batchItemFailures"]}, elapsed
 
@@ -107,19 +111,25 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
     )
 
     handler_seconds = 0.0
+    first_invocation_seconds = None
     for batch in batches:
         failed, elapsed = invoke(batch)
         handler_seconds += elapsed
+        if first_invocation_seconds is None:
+            first_invocation_seconds = elapsed
         if failed:
             raise SystemExit(f"N={n}: {len(failed)} records unexpectedly failed")
-    clean = {
+    clean: dict[str, object] = {
+        "events": n,
+        "unique_instances": math.ceil(n / 2),
         "ec2": calls["ec2:DescribeInstances"],
         "zones": calls["ec2:DescribeAvailabilityZones"],
         "autoscaling": sum(v for k, v in calls.items() if k.startswith("autoscaling:")),
         "bulk": proxy.requests["POST _bulk"],
         "other_os": sum(proxy.requests.values()) - proxy.requests["POST _bulk"],
-        "max_bulk_mb": max(proxy.bulk_bodies) / 1e6,
-        "ms_per_event": handler_seconds * 1000 / n,
+        "max_bulk_mb": round(max(proxy.bulk_bodies) / 1e6, 2),
+        "ms_per_event": round(handler_seconds * 1000 / n, 2),
+        "first_invocation_seconds": round(first_invocation_seconds or 0.0, 2),
         "target": target,
     }
 
@@ -181,6 +191,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--import-runs", type=int, default=7)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=default_path("bench_ingest"),
+        help="where the figures go as JSON (default: docs/results/bench_ingest.json)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -208,37 +224,23 @@ def main() -> None:
                     )
                     for n in sizes:
                         print(f"running N={n}...", file=sys.stderr, flush=True)
-                        rows.append((n, run_case(n, moto_url, proxy, index)))
+                        rows.append(run_case(n, moto_url, proxy, index))
             finally:
                 client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     finally:
         moto.stop()
 
-    print(
-        f"\nHandler import (cold start): median {median_ms:.0f} ms, max {max_ms:.0f} ms "
-        f"over {args.import_runs} fresh interpreters (target < 300 ms)\n"
+    figures = {
+        "import_ms": {"median": round(median_ms), "max": round(max_ms), "runs": args.import_runs},
+        "fault_cases": list(FAULTS),
+        "sizes": rows,
+    }
+    record = write_results(
+        args.results,
+        command=shlex.join(["scripts/bench_ingest.py", *sys.argv[1:]]),
+        figures=figures,
     )
-    print(
-        "| N events | unique instances | DescribeInstances (target) | DescribeAZs | "
-        "Auto Scaling | OpenSearch _bulk (largest body) | other OpenSearch requests | "
-        "handler ms/event |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, r in rows:
-        print(
-            f"| {n:,} | {math.ceil(n / 2):,} | {r['ec2']} ({r['target']}) | {r['zones']} | "
-            f"{r['autoscaling']} | {r['bulk']} ({r['max_bulk_mb']:.2f} MB) | {r['other_os']} | "
-            f"{r['ms_per_event']:.2f} |"
-        )
-    print(
-        "\nFaults (1st delivery under the fault, then the reported messages and then everything "
-        "delivered again): reported / lost / duplicated\n"
-    )
-    print("| N events | " + " | ".join(FAULTS) + " |")
-    print("|---:|" + "---|" * len(FAULTS))
-    for n, r in rows:
-        cells = " | ".join("{} / {} / {}".format(*r["faults"][name]) for name in FAULTS)
-        print(f"| {n:,} | {cells} |")
+    print(render_bench_ingest(read_results(record)))
 
 
 if __name__ == "__main__":
