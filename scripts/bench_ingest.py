@@ -63,6 +63,7 @@ from tests.support.ports import free_port  # noqa: E402
 from tests.support.search_index import SearchIndex, create_index  # noqa: E402
 
 BATCH = 1000
+MAX_REDELIVERIES = 3
 FILTER_LIMIT = 200
 
 
@@ -112,13 +113,25 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
 
     handler_seconds = 0.0
     first_invocation_seconds = None
+    retried = 0
     for batch in batches:
         failed, elapsed = invoke(batch)
         handler_seconds += elapsed
         if first_invocation_seconds is None:
             first_invocation_seconds = elapsed
+        # Without an injected fault a batch can still fail on a loaded machine (a request
+        # timeout): SQS would deliver the reported messages again, so the benchmark does too,
+        # counts them, and gives up only when a record keeps failing.
+        for _ in range(MAX_REDELIVERIES):
+            if not failed:
+                break
+            retried += len(failed)
+            again = redeliver([r for r in batch if r["messageId"] in failed])
+            failed, elapsed = invoke(again)
+            handler_seconds += elapsed
+            batch = again  # noqa: PLW2901 - the next redelivery is of these messages
         if failed:
-            raise SystemExit(f"N={n}: {len(failed)} records unexpectedly failed")
+            raise SystemExit(f"N={n}: {len(failed)} records failed {MAX_REDELIVERIES + 1} times")
     clean: dict[str, object] = {
         "events": n,
         "unique_instances": math.ceil(n / 2),
@@ -129,6 +142,7 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
         "other_os": sum(proxy.requests.values()) - proxy.requests["POST _bulk"],
         "max_bulk_mb": round(max(proxy.bulk_bodies) / 1e6, 2),
         "ms_per_event": round(handler_seconds * 1000 / n, 2),
+        "records_retried": retried,
         "first_invocation_seconds": round(first_invocation_seconds or 0.0, 2),
         "target": target,
     }

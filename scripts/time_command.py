@@ -31,11 +31,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("name", help="results file name, without .json")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--results", type=Path)
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command after --")
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        parser.error("give the command after --")
+    split = argv.index("--")
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
     seconds: list[float] = []
     outputs: list[object] = []
     stdout = ""

@@ -52,9 +52,9 @@ def _split(text: str) -> list[str]:
 def _commands_in(text: str) -> list[str]:
     found = []
     for piece in _split(text):
-        piece = " ".join(piece.removeprefix("$ ").split())
-        if COMMAND_START.match(piece):
-            found.append(piece)
+        command = " ".join(piece.removeprefix("$ ").split())
+        if COMMAND_START.match(command):
+            found.append(command)
     return found
 
 
@@ -76,11 +76,11 @@ def commands_in_markdown(text: str) -> list[str]:
                 continue
             if not shell:
                 continue
-            line = _strip_comment(line).rstrip()
-            if line.endswith("\\"):
-                pending += line[:-1] + " "
+            code = _strip_comment(line).rstrip()
+            if code.endswith("\\"):
+                pending += code[:-1] + " "
                 continue
-            found.extend(_commands_in(pending + line))
+            found.extend(_commands_in(pending + code))
             pending = ""
             continue
         prose.append(line)

@@ -108,7 +108,7 @@ def smoke_env(opensearch_node: OpenSearchNode) -> dict[str, str]:
 
 @pytest.fixture
 def prefixes(opensearch: OpenSearch) -> Iterator[dict[str, str]]:
-    made = {"prefix": f"smoke-{uuid.uuid4().hex[:8]}", "new_prefix": f"smoke-{uuid.uuid4().hex[:8]}"}
+    made = {name: f"smoke-{uuid.uuid4().hex[:8]}" for name in ("prefix", "new_prefix")}
     yield made
     for prefix in made.values():
         opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
@@ -136,7 +136,7 @@ def run(line: str, env: dict[str, str], timeout: float) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("command", list(SMOKE))
-def test_documented_command_runs(
+def test_documented_command_runs(  # noqa: PLR0917 - pytest passes fixtures positionally
     command: str,
     smoke_env: dict[str, str],
     prefixes: dict[str, str],

@@ -18,9 +18,6 @@ from tests.ingest.events import sqs_event
 from tests.ingest.fault_proxy import FaultProxy
 from tests.support.lambda_context import fake_context
 from tests.support.opensearch_node import OpenSearchNode
-
-# Re-exported for the tests that import them from here (benchmarks import tests.support).
-from tests.support.search_index import MAPPING as MAPPING
 from tests.support.search_index import SearchIndex, create_index
 
 
