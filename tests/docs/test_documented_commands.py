@@ -135,7 +135,7 @@ def run(line: str, env: dict[str, str], timeout: float) -> tuple[int, str]:
     return process.returncode, output
 
 
-@pytest.mark.parametrize("command", list(SMOKE))
+@pytest.mark.parametrize("command", list(SMOKE), ids=lambda c: c.replace("…", "..."))
 def test_documented_command_runs(  # noqa: PLR0917 - pytest passes fixtures positionally
     command: str,
     smoke_env: dict[str, str],

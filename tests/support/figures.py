@@ -42,6 +42,19 @@ def provenance(record: dict[str, Any], results: str) -> str:
     )
 
 
+def load_during(record: dict[str, Any]) -> str:
+    """The 1-minute load average over the run: from its steps when it recorded them."""
+    samples = [
+        value[0]
+        for step in record.get("steps", [])
+        for value in step.values()
+        if isinstance(value, list)
+    ]
+    if len(samples) > 1:
+        return f"1-minute load average {min(samples):.0f}-{max(samples):.0f} during the run"
+    return f"load average {record['machine']['load_average_1_5_15'][0]:.1f} when it finished"
+
+
 def _seconds(value: float) -> str:
     if value < 120:
         return f"{value:.0f} s"
@@ -213,10 +226,9 @@ def render(name: str, results_dir: Path = RESULTS_DIR) -> str:
     record = read_results(results_dir / renderer.results)
     text = renderer.render(record)
     if not renderer.block:
-        m = record["machine"]
         return (
             f"{text}; `docs/results/{renderer.results}`, `{record['command']}`, "
-            f"{m['cores']} cores, load average {m['load_average_1_5_15'][0]:.1f}"
+            f"{record['machine']['cores']} cores, {load_during(record)}"
         )
     return f"\n{text}\n\n{provenance(record, renderer.results)}\n"
 
