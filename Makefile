@@ -34,15 +34,18 @@ synth: setup
 # download and unpacking out of the test timing.
 test: setup
 	scripts/opensearch install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Ingest handler numbers (EC2 calls, OpenSearch requests, time per event, import time) for
-# N = 10 ... 10,000 against moto and a real local node (docs/ingest.md); every dashboard panel's
-# query time at 100,000 documents (docs/dashboards.md).
+# N = 10 ... 10,000 against moto and a real local node, written to docs/results/bench_ingest.json
+# (then `scripts/figures.py` puts them into docs/ingest.md); every dashboard panel's query time at
+# 100,000 documents (docs/dashboards.md); the report at 100,000 documents (docs/domain.md).
+# Subsets: BENCH_ARGS="--sizes 10" BENCH_DASHBOARD_ARGS="--docs 2000" BENCH_REPORT_ARGS="--sizes 2000".
 bench: setup
 	scripts/opensearch install
-	$(PY) scripts/bench_ingest.py
-	$(PY) scripts/bench_dashboard.py
+	$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
+	$(PY) scripts/bench_dashboard.py $(BENCH_DASHBOARD_ARGS)
+	$(PY) scripts/bench_report.py $(BENCH_REPORT_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . scripts/opensearch

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -51,14 +52,18 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from lambda_src.ingest import runtime  # noqa: E402
 from lambda_src.ingest.handler import handler  # noqa: E402
 from tests.ingest.calls import count_calls  # noqa: E402
-from tests.ingest.conftest import FakeContext, SearchIndex, create_index  # noqa: E402
 from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_event, sqs_record  # noqa: E402
 from tests.ingest.fault_proxy import FaultProxy  # noqa: E402
 from tests.ingest.instances import launch  # noqa: E402
+from tests.support.bench_results import default_path, read_results, write_results  # noqa: E402
+from tests.support.figures import render_bench_ingest  # noqa: E402
+from tests.support.lambda_context import fake_context  # noqa: E402
 from tests.support.opensearch_node import running_node  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.search_index import SearchIndex, create_index  # noqa: E402
 
 BATCH = 1000
+MAX_REDELIVERIES = 3
 FILTER_LIMIT = 200
 
 
@@ -81,9 +86,33 @@ def import_time_ms(runs: int) -> tuple[float, float]:
 
 def invoke(records: list[dict]) -> tuple[set[str], float]:
     started = time.perf_counter()
-    response = handler(sqs_event(records), FakeContext())
+    response = handler(sqs_event(records), fake_context())
     elapsed = time.perf_counter() - started
     return {f["itemIdentifier"] for f in response["batchItemFailures"]}, elapsed
+
+
+def deliver(batches: list[list[dict]], label: str) -> tuple[float, float, int]:
+    """Invoke the handler per batch. A batch can fail without an injected fault on a loaded
+    machine (a request timing out): SQS would deliver the reported messages again, so this
+    does too, counts them, and gives up only when a record keeps failing.
+
+    Returns handler seconds, the first invocation's seconds, and records redelivered."""
+    seconds, first, retried = 0.0, None, 0
+    for batch in batches:
+        failed, elapsed = invoke(batch)
+        seconds += elapsed
+        first = elapsed if first is None else first
+        records = batch
+        for _ in range(MAX_REDELIVERIES):
+            if not failed:
+                break
+            retried += len(failed)
+            records = redeliver([r for r in records if r["messageId"] in failed])
+            failed, elapsed = invoke(records)
+            seconds += elapsed
+        if failed:
+            raise SystemExit(f"{label}: {len(failed)} records failed {MAX_REDELIVERIES + 1} times")
+    return seconds, first or 0.0, retried
 
 
 def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> dict[str, object]:
@@ -106,20 +135,19 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
         for b in batches
     )
 
-    handler_seconds = 0.0
-    for batch in batches:
-        failed, elapsed = invoke(batch)
-        handler_seconds += elapsed
-        if failed:
-            raise SystemExit(f"N={n}: {len(failed)} records unexpectedly failed")
-    clean = {
+    handler_seconds, first_invocation_seconds, retried = deliver(batches, f"N={n}")
+    clean: dict[str, object] = {
+        "events": n,
+        "unique_instances": math.ceil(n / 2),
         "ec2": calls["ec2:DescribeInstances"],
         "zones": calls["ec2:DescribeAvailabilityZones"],
         "autoscaling": sum(v for k, v in calls.items() if k.startswith("autoscaling:")),
         "bulk": proxy.requests["POST _bulk"],
         "other_os": sum(proxy.requests.values()) - proxy.requests["POST _bulk"],
-        "max_bulk_mb": max(proxy.bulk_bodies) / 1e6,
-        "ms_per_event": handler_seconds * 1000 / n,
+        "max_bulk_mb": round(max(proxy.bulk_bodies) / 1e6, 2),
+        "ms_per_event": round(handler_seconds * 1000 / n, 2),
+        "records_retried": retried,
+        "first_invocation_seconds": round(first_invocation_seconds, 2),
         "target": target,
     }
 
@@ -166,9 +194,8 @@ def fault_case(
     os.environ["OPENSEARCH_ENDPOINT"] = endpoint
     runtime.reset()
     for redelivery in (redeliver(reported), *(redeliver(b) for b in batches)):
-        for start in range(0, len(redelivery), BATCH):
-            if invoke(redelivery[start : start + BATCH])[0]:
-                raise SystemExit(f"N={n} {name}: redelivery failed")
+        chunks = [redelivery[i : i + BATCH] for i in range(0, len(redelivery), BATCH)]
+        deliver(chunks, f"N={n} {name}: redelivery")
     expected = {json.loads(r["body"])["id"] for r in records}
     stored = set(faulty.documents())
     result = (len(reported), len(expected - stored), faulty.count() - len(expected))
@@ -181,6 +208,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--import-runs", type=int, default=7)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=default_path("bench_ingest"),
+        help="where the figures go as JSON (default: docs/results/bench_ingest.json)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -208,37 +241,23 @@ def main() -> None:
                     )
                     for n in sizes:
                         print(f"running N={n}...", file=sys.stderr, flush=True)
-                        rows.append((n, run_case(n, moto_url, proxy, index)))
+                        rows.append(run_case(n, moto_url, proxy, index))
             finally:
                 client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     finally:
         moto.stop()
 
-    print(
-        f"\nHandler import (cold start): median {median_ms:.0f} ms, max {max_ms:.0f} ms "
-        f"over {args.import_runs} fresh interpreters (target < 300 ms)\n"
+    figures = {
+        "import_ms": {"median": round(median_ms), "max": round(max_ms), "runs": args.import_runs},
+        "fault_cases": list(FAULTS),
+        "sizes": rows,
+    }
+    record = write_results(
+        args.results,
+        command=shlex.join(["scripts/bench_ingest.py", *sys.argv[1:]]),
+        figures=figures,
     )
-    print(
-        "| N events | unique instances | DescribeInstances (target) | DescribeAZs | "
-        "Auto Scaling | OpenSearch _bulk (largest body) | other OpenSearch requests | "
-        "handler ms/event |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, r in rows:
-        print(
-            f"| {n:,} | {math.ceil(n / 2):,} | {r['ec2']} ({r['target']}) | {r['zones']} | "
-            f"{r['autoscaling']} | {r['bulk']} ({r['max_bulk_mb']:.2f} MB) | {r['other_os']} | "
-            f"{r['ms_per_event']:.2f} |"
-        )
-    print(
-        "\nFaults (1st delivery under the fault, then the reported messages and then everything "
-        "delivered again): reported / lost / duplicated\n"
-    )
-    print("| N events | " + " | ".join(FAULTS) + " |")
-    print("|---:|" + "---|" * len(FAULTS))
-    for n, r in rows:
-        cells = " | ".join("{} / {} / {}".format(*r["faults"][name]) for name in FAULTS)
-        print(f"| {n:,} | {cells} |")
+    print(render_bench_ingest(read_results(record)))
 
 
 if __name__ == "__main__":

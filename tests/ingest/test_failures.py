@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from tests.ingest.conftest import MAPPING, create_index
 from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_record
 from tests.ingest.instances import launch
 from tests.support.ports import free_port
+from tests.support.search_index import MAPPING, create_index
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 

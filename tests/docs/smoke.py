@@ -1,0 +1,79 @@
+# ruff: noqa: E501 - one line per command, so that adding a command is adding a line
+"""How each documented command is smoke-run: ONE LINE per command.
+
+The key is the command exactly as the docs (or the Makefile) give it, whitespace collapsed;
+tests/docs/test_documented_commands.py fails for a documented command that is in neither
+SMOKE nor NEEDS_AWS, and for an entry no doc gives any more.
+
+Smoke(run=...) is the reduced form: a bash line run from the repository root with .venv/bin
+first on PATH and the test session's OpenSearch node in OPENSEARCH_URL/_USER/_PASSWORD/
+_CA_CERTS. Placeholders: {tmp} (an empty directory), {prefix} (an empty provisioned index
+and write alias), {new_prefix} (an index prefix with nothing behind it), {node_port} (the
+session node's port), {free_port}, {root}. Without `run` the command runs as written. It must
+exit 0 and its output must match `prints` (its figures); `writes` names a results file it must
+write with provenance (tests/support/bench_results.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Smoke:
+    run: str | None = None
+    prints: str | None = r"\S"  # a regex over stdout + stderr; None when it prints nothing
+    writes: str | None = None
+    timeout: float = 300
+
+
+DEMO = "--events 12 --poison 2 --regions us-east-1 --index-prefix {new_prefix}"  # not minutes
+NODE = "OPENSEARCH_PORT={node_port}"  # scripts/opensearch finds the session's node running
+THROUGHPUT = r"Throughput: [\d.]+ events/s"
+
+# fmt: off
+SMOKE: dict[str, Smoke] = {
+    # -- make targets (`make test` runs one small test file: no recursion into this suite)
+    "make setup": Smoke(prints=r"scripts/system-deps"),
+    "make system-deps": Smoke(prints=r"scripts/system-deps"),
+    "make synth": Smoke(prints=r"Templates written to cdk.out/", timeout=600),
+    "make test": Smoke('make test PYTEST_ARGS="tests/test_moto_server.py -q"', prints=r"\d+ passed"),
+    "make lint": Smoke(prints=r"files? already formatted"),
+    "make bench": Smoke('make bench BENCH_ARGS="--sizes 10 --import-runs 1 --results {tmp}/b.json"', prints=r"\| 10 \| 5 \| 1 \(1\)", writes="{tmp}/b.json"),
+    "make demo": Smoke(f'make demo DEMO_ARGS="{DEMO}"', prints=THROUGHPUT),
+    'make demo DEMO_ARGS="--events 300 --stop"': Smoke(f'make demo DEMO_ARGS="{DEMO} --stop"', prints=THROUGHPUT),
+    "make opensearch": Smoke(f"{NODE} make opensearch", prints=r"cluster (green|yellow)"),
+    "make opensearch-stop": Smoke("OPENSEARCH_PORT={free_port} make opensearch-stop", prints=r"not running on port"),
+    "make clean": Smoke("mkdir {tmp}/cdk.out && make -f {root}/Makefile -C {tmp} clean && test ! -e {tmp}/cdk.out", prints=r"rm -rf cdk.out"),
+    # -- scripts/
+    "scripts/opensearch": Smoke("scripts/opensearch --help", prints=r"usage: scripts/opensearch"),
+    "scripts/opensearch up": Smoke(f"{NODE} scripts/opensearch up", prints=r"cluster (green|yellow)"),
+    "scripts/opensearch env": Smoke(prints=r"export OPENSEARCH_URL="),
+    "scripts/opensearch fetch --refresh": Smoke(prints=r"opensearch-security.* -> /", timeout=600),
+    "scripts/system-deps": Smoke(prints=None),
+    "scripts/bench_demo.py": Smoke('scripts/bench_demo.py --in-place --events 12 --demo-args "--regions us-east-1 --index-prefix {new_prefix}" --results {tmp}/d.json', prints=r"make demo: [\d.]+ s", writes="{tmp}/d.json"),
+    "scripts/time_command.py NAME -- COMMAND": Smoke("scripts/time_command.py smoke --repeat 2 --results {tmp}/t.json -- spot-insights --help", prints=r"run 2: [\d.]+ s", writes="{tmp}/t.json"),
+    "scripts/figures.py": Smoke("scripts/figures.py --check", prints=r"docs/ingest.md: up to date"),
+    "scripts/bench_ingest.py --sizes 10,100": Smoke("scripts/bench_ingest.py --sizes 10 --import-runs 1 --results {tmp}/b.json", prints=r"Handler import \(cold start\)", writes="{tmp}/b.json"),
+    # -- python -m
+    ".venv/bin/python -m tests.proxy.bench_proxy 500": Smoke(".venv/bin/python -m tests.proxy.bench_proxy 5 --results {tmp}/p.json", prints=r"/health .*median=", writes="{tmp}/p.json"),
+    ".venv/bin/python -m lambda_src.provisioning.local --prefix spot-interruptions [--writer-backend-role <arn>] [--dashboards-url https://…/_dashboards] [--require-ism]": Smoke(".venv/bin/python -m lambda_src.provisioning.local --prefix {new_prefix}", prints=r'"ElapsedSeconds"'),
+    "python -X importtime -m spot_cli --help": Smoke(prints=r"import time:.*spot_cli\.main"),
+    # -- spot-insights (local forms; SigV4 and real buses need an account, basic auth does not)
+    "spot-insights": Smoke("spot-insights --help", prints=r"usage: spot-insights"),
+    "spot-insights --help": Smoke(prints=r"usage: spot-insights"),
+    "spot-insights report --endpoint https://<DomainEndpoint> --last 24h": Smoke('spot-insights report --endpoint "$OPENSEARCH_URL" --last 24h --index-prefix {prefix}', prints=r"(?i)interruptions"),
+    "spot-insights report --endpoint https://search-x.eu-west-1.es.amazonaws.com --last 24h": Smoke('spot-insights report --endpoint "$OPENSEARCH_URL" --last 24h --index-prefix {prefix}', prints=r"(?i)interruptions"),
+    "spot-insights report --last 7d --region us-west-2 --json": Smoke("spot-insights report --last 7d --region us-west-2 --json --index-prefix {prefix}", prints=r'"warnings": \d+'),
+    "spot-insights simulate --count 20 --region eu-west-1 --discover --rebalance-lead 5m": Smoke("spot-insights simulate --count 20 --region eu-west-1 --rebalance-lead 5m --dry-run", prints=r"spot-insights\.simulate"),
+}
+
+# Documented commands that cannot run without an AWS account, with the reason. Their code paths
+# are tested offline where the reason says so.
+NEEDS_AWS: dict[str, str] = {
+    'spot-insights redrive --dlq "$DLQ_URL"': "needs the deployed dead-letter queue; moto lacks StartMessageMoveTask (the copy path is tested in tests/cli against moto)",
+    "spot-insights redrive --dlq <url|arn|name> [--queue ...]": "synopsis of the redrive command above: needs the deployed queues",
+}
+
+# Inline code that starts like a command but is not one.
+NOT_COMMANDS: dict[str, str] = {}
+# fmt: on
