@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from opensearchpy.exceptions import RequestError
 
-from tests.ingest.conftest import MAPPING
+from tests.support.search_index import MAPPING
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?")
 _SQS_TEXT = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")

@@ -30,9 +30,9 @@ from lambda_src.ingest.dead_letter import (
 )
 from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import parse_event
-from tests.ingest.conftest import SearchIndex, create_index
 from tests.ingest.fakes import FakeDirectory, FakeOpenSearch, FakeSqs
 from tests.ingest.record_strategies import KNOWN_INSTANCES, REGIONS, Generated, batches
+from tests.support.search_index import SearchIndex, create_index
 
 settings.register_profile(
     "quick",

@@ -26,10 +26,11 @@ from spot_cli.opensearch_client import OpenSearchSettings
 from spot_cli.provisioning import INGEST_USER, provision_local
 from spot_cli.storm import StormSettings, generate_storm
 from tests.domain.cleanup import remove_provisioned_security
-from tests.ingest.conftest import Pipeline, SearchIndex
+from tests.ingest.conftest import Pipeline
 from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_record
 from tests.ingest.fault_proxy import FaultProxy
 from tests.support.opensearch_node import OpenSearchNode
+from tests.support.search_index import SearchIndex
 
 LINK_FIELDS = ("rebalance_lead_seconds", "followed_by_warning", "warning_after_seconds")
 
