@@ -103,10 +103,10 @@ def _serve(conn: Connection, handler_path: str, env: Mapping[str, str]) -> None:
     ingestor = runtime.ingestor()
     bulk = ingestor.indexer.index
 
-    def observed_index(documents: Any) -> Any:
+    def observed_index(documents: Any, **options: Any) -> Any:
         hold(BEFORE_BULK, documents=len(documents))
         started = time.monotonic()
-        results = bulk(documents)
+        results = bulk(documents, **options)
         stored = sum(result.verdict.value == "stored" for result in results)
         conn.send(("bulk", started, time.monotonic(), stored, len(results)))
         hold(AFTER_BULK, stored=stored)
@@ -116,7 +116,7 @@ def _serve(conn: Connection, handler_path: str, env: Mapping[str, str]) -> None:
     if ingestor.dead_letters is not None:
         send = ingestor.dead_letters.send
 
-        def observed_send(records: Any) -> set[str]:
+        def observed_send(records: Any) -> set[int]:
             unsent = send(records)
             conn.send(("parked", len(records) - len(unsent)))
             return unsent
