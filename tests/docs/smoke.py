@@ -35,10 +35,12 @@ THROUGHPUT = r"Throughput: [\d.]+ events/s"
 BENCH_REPORT = "--sizes 300 --runs 2 --results {tmp}/r.json"
 BENCH_DASHBOARD = "--docs 2000 --runs 2 --index {new_prefix}-000001 --results {tmp}/d.json"
 REPORT_TABLE = r"\n\s+300\s+[\d.]+\s+\d+\s+[\d.]+/[\d.]+\s*s"  # N, B/doc, docs/s, p50/p95
-# `make chaos` starts its own node and kills it; tests/chaos/test_disruptions.py runs the
-# reduced storm (every fault, with assertions). Here each documented form is one fault at 20
-# events, the smallest storm the runner accepts that still kills, restarts and redelivers.
-CHAOS_TABLE = r"(?m)^\S*kill-handler.*\bok\b"
+# `make chaos` starts its own node, kills and reboots it (minutes); tests/chaos/test_disruptions.py
+# runs the reduced storm through the same runner with every fault asserted, so here the make
+# target and the runner's argument parsing are smoke-run (`--help`), not a second node boot.
+CHAOS_HELP = Smoke(
+    "make chaos CHAOS_ARGS=--help", prints=r"usage: python -m spot_cli.chaos[\s\S]*--reduced"
+)
 
 # fmt: off
 SMOKE: dict[str, Smoke] = {
@@ -50,10 +52,10 @@ SMOKE: dict[str, Smoke] = {
     "make lint": Smoke(prints=r"files? already formatted"),
     "make bench": Smoke(f'make bench BENCH_ARGS="--sizes 10 --import-runs 1 --results {{tmp}}/b.json" BENCH_DASHBOARD_ARGS="{BENCH_DASHBOARD}" BENCH_REPORT_ARGS="{BENCH_REPORT}"', prints=r"\| 10 \| 5 \| 1 \(1\)[\s\S]*slowest panel p95[\s\S]*report p50/p95 per window", writes=("{tmp}/b.json", "{tmp}/d.json", "{tmp}/r.json")),
     "make bench-report": Smoke(f'make bench-report BENCH_REPORT_ARGS="{BENCH_REPORT}"', prints=REPORT_TABLE, writes="{tmp}/r.json"),
-    "make chaos": Smoke('make chaos CHAOS_ARGS="--only kill-handler --events 20"', prints=CHAOS_TABLE),
-    "make chaos CHAOS_ARGS=--reduced": Smoke("make chaos CHAOS_ARGS=--help", prints=r"--reduced\s+the small run `make test` does"),
-    'make chaos CHAOS_ARGS="--only kill-node --events 500 --json"': Smoke("make chaos CHAOS_ARGS=--help", prints=r"--only ONLY"),
-    'make chaos CHAOS_ARGS="--only kill-handler"': Smoke("make chaos CHAOS_ARGS=--help", prints=r"--only ONLY"),
+    "make chaos": CHAOS_HELP,
+    "make chaos CHAOS_ARGS=--reduced": CHAOS_HELP,
+    'make chaos CHAOS_ARGS="--only kill-node --events 500 --json"': CHAOS_HELP,
+    'make chaos CHAOS_ARGS="--only kill-handler"': CHAOS_HELP,
     "python -m spot_cli.chaos --reduced --json": Smoke("python -m spot_cli.chaos --help", prints=r"--json\s+machine-readable output"),
     "make demo": Smoke(f'make demo DEMO_ARGS="{DEMO}"', prints=THROUGHPUT),
     'make demo DEMO_ARGS="--events 300 --stop"': Smoke(f'make demo DEMO_ARGS="{DEMO} --stop"', prints=THROUGHPUT),
