@@ -257,32 +257,6 @@ def render_bench_report_sizing(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_chaos(record: dict[str, Any]) -> str:
-    """The chaos runner's own table (spot_cli.chaos), from the --json output it recorded."""
-    from spot_cli.chaos.__main__ import table  # noqa: PLC0415 - only this renderer needs it
-    from spot_cli.chaos.runner import ScenarioResult  # noqa: PLC0415
-
-    f = record["figures"]
-    out = f["outputs"][-1]
-    plan, run = out["plan"], out["run"]
-    results = [
-        ScenarioResult(**{k: v for k, v in s.items() if k != "ok"}) for s in out["scenarios"]
-    ]
-    storms = "in one shared storm" if plan["one_storm"] else "one storm per fault"
-    boots = " and ".join(f"{s:.1f} s" for s in run["node_start_seconds"])
-    return "\n".join(
-        [
-            f"`{f['command']}`: {plan['events']:,} events + {plan['poison']} poison records "
-            f"{storms}, {len(plan['regions'])} regions; {_seconds(f['runs_seconds'][-1])} wall "
-            f"for the whole command, node boots {boots}:",
-            "",
-            "```",
-            table(results),
-            "```",
-        ]
-    )
-
-
 @dataclass(frozen=True)
 class Renderer:
     results: str  # file name in docs/results/
@@ -300,7 +274,6 @@ RENDERERS: dict[str, Renderer] = {
         "provisioning_local.json", render_provisioning_local, block=False
     ),
     "domain_tests": Renderer("domain_tests.json", render_domain_tests, block=False),
-    "chaos_reduced": Renderer("chaos_reduced.json", render_chaos),
     "bench_dashboard": Renderer("bench_dashboard.json", render_bench_dashboard),
     "bench_report": Renderer("bench_report-100k.json", render_bench_report),
     "bench_report-sizing": Renderer("bench_report-100k.json", render_bench_report_sizing),
