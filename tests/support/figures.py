@@ -1,6 +1,7 @@
 """The docs' measured figures, rendered from the results files in docs/results/.
 
-A figure in README.md or docs/*.md lives between two markers:
+A figure in README.md, docs/*.md, dashboards/README.md or nginx/README.md lives between two
+markers:
 
     <!-- figures: NAME -->
     ...rendered text...
@@ -25,7 +26,7 @@ from typing import Any
 from tests.support.bench_results import RESULTS_DIR, ROOT, read_results
 
 SPAN = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->)(?P<body>.*?)(<!-- /figures -->)", re.S)
-DOCS = ("README.md", "docs/*.md")
+DOCS = ("README.md", "docs/*.md", "dashboards/README.md", "nginx/README.md")
 
 
 def documents() -> list[Path]:
