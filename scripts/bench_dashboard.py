@@ -5,16 +5,22 @@ over a year, with the dashboard's default range (last 7 days) and a 90-day range
 
     .venv/bin/python scripts/bench_dashboard.py                 # 100,000 documents
     .venv/bin/python scripts/bench_dashboard.py --docs 1000000  # a large organisation's year
-    .venv/bin/python scripts/bench_dashboard.py --keep          # reuse an index loaded before
+    .venv/bin/python scripts/bench_dashboard.py --port 9200 --keep  # reuse an index loaded before
 
-Uses the node named by OPENSEARCH_URL, else starts the project's node on --port. Documents are
-seeded and carry every mapped field the panels read, including the ingest-time link fields.
-Prints p50/p95 wall time per panel (the whole request, Other-bucket search included)."""
+Uses the node named by OPENSEARCH_URL (+ OPENSEARCH_USER / OPENSEARCH_PASSWORD /
+OPENSEARCH_CA_CERTS), as the other benchmarks do; else, with --port, the project's long-running
+node on that port (started if needed, left running: what --keep reuses); else a private node
+started for the run and removed afterwards.
+Documents are seeded and carry every mapped field the panels read, including the ingest-time
+link fields. Prints p50/p95 wall time per panel (the whole request, Other-bucket search
+included) and writes them with their provenance to --results (docs/results/bench_dashboard.json;
+scripts/figures.py puts them into docs/dashboards.md)."""
 
 from __future__ import annotations
 
 import argparse
 import random
+import shlex
 import statistics
 import sys
 import time
@@ -24,12 +30,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opensearchpy import helpers
+from opensearchpy import OpenSearch, helpers
 
 from lambda_src.provisioning.index_setup import load_mapping
 from spot_cli.dashboard_panels import TimeRange, load_dashboard, run_panel
 from spot_cli.demo import local_opensearch
-from spot_cli.opensearch_client import connect
+from spot_cli.opensearch_client import OpenSearchSettings, connect
+from tests.support.bench_results import default_path, read_results, write_results
+from tests.support.figures import render_bench_dashboard
+from tests.support.opensearch_node import running_node
 
 WARNING = "EC2 Spot Instance Interruption Warning"
 REBALANCE = "EC2 Instance Rebalance Recommendation"
@@ -107,6 +116,12 @@ def load(client: Any, index: str, count: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
+def _warnings_between(window: TimeRange) -> dict[str, Any]:
+    span = {"gte": window.start.isoformat(), "lte": window.end.isoformat()}
+    filters = [{"range": {"event_time": span}}, {"term": {"event_type": WARNING}}]
+    return {"query": {"bool": {"filter": filters}}}
+
+
 def _percentile(values: list[float], percent: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * percent / 100))]
@@ -117,12 +132,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=20, help="timed runs per panel and range")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--port", type=int, default=9200)
+    parser.add_argument(
+        "--port", type=int, help="a long-running node's port (make opensearch: 9200)"
+    )
     parser.add_argument("--index", default="bench-dashboard-000001")
     parser.add_argument("--keep", action="store_true", help="reuse an already loaded index")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=default_path("bench_dashboard"),
+        help="where the figures go as JSON (default: docs/results/bench_dashboard.json)",
+    )
     args = parser.parse_args(argv)
+    command = shlex.join(["scripts/bench_dashboard.py", *(sys.argv[1:] if argv is None else argv)])
+    if args.port is not None:
+        return run(connect(local_opensearch(args.port).settings), args, command)
+    with running_node() as node:
+        settings = OpenSearchSettings(
+            endpoint=node.url, user=node.user, password=node.password, ca_certs=node.ca_certs
+        )
+        return run(connect(settings), args, command)
 
-    client = connect(local_opensearch(args.port).settings)
+
+def run(client: OpenSearch, args: argparse.Namespace, command: str) -> int:
     if not (args.keep and client.indices.exists(index=args.index)):
         seconds = load(client, args.index, args.docs, args.seed)
         print(f"loaded {args.docs:,} documents in {seconds:.1f}s")
@@ -137,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"\n{'panel':58} {'range':17} {'p50 ms':>8} {'p95 ms':>8} {'docs':>9}")
     worst = 0.0
+    rows: list[dict[str, Any]] = []
+    warnings_in_range = {
+        label: client.count(index=args.index, body=_warnings_between(w))["count"]
+        for label, w in ranges.items()
+    }
     for panel in board.panels:
         for label, window in ranges.items():
             timings = []
@@ -149,11 +186,26 @@ def main(argv: list[str] | None = None) -> int:
             p95 = _percentile(timings, 95)
             worst = max(worst, p95)
             assert result is not None
-            print(
-                f"{panel.title[:58]:58} {label:17} {statistics.median(timings):8.1f} "
-                f"{p95:8.1f} {result.total:9,}"
-            )
+            p50 = statistics.median(timings)
+            rows.append(
+                {"panel": panel.title, "range": label, "p50_ms": round(p50, 1),
+                 "p95_ms": round(p95, 1), "documents": result.total}
+            )  # fmt: skip
+            print(f"{panel.title[:58]:58} {label:17} {p50:8.1f} {p95:8.1f} {result.total:9,}")
     print(f"\nslowest panel p95: {worst:.1f} ms (goal: every panel p95 < 1000 ms)")
+    figures = {
+        "documents": stored,
+        "index_bytes": size,
+        "runs": args.runs,
+        "warnings_in_range": warnings_in_range,
+        "panels": rows,
+    }
+    record = write_results(
+        args.results,
+        command=command,
+        figures=figures,
+    )
+    print(render_bench_dashboard(read_results(record)))
     return 0
 
 

@@ -9,7 +9,8 @@ the ingest function's own write path: EventBridge-shaped events in SQS-shaped re
 `refresh=wait_for`, linking). Only EC2 is stood in for: a seeded in-memory directory answers
 DescribeInstances with what the generator launched. Same seed, same documents.
 
-It prints and writes (docs/results/bench_report-<date>.json): bytes per document (primary
+It prints and writes (--results, default docs/results/bench_report.json, with provenance as
+tests/support/bench_results.py writes it): bytes per document (primary
 store after a flush), indexing rate, and the report's wall time p50/p95 per window (7d, 90d,
 all time) with the shard request cache cleared before every run (a user's `--last 7d` ends at
 "now", so it never hits that cache). The machine's load average is recorded with each figure.
@@ -23,8 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
+import shlex
 import statistics
 import sys
 import time
@@ -47,6 +48,7 @@ from lambda_src.provisioning.local import provision  # noqa: E402
 from spot_cli.events import REBALANCE, WARNING, ec2_event  # noqa: E402
 from spot_cli.opensearch_client import OpenSearchSettings, connect  # noqa: E402
 from spot_cli.report import ReportRequest, build_report  # noqa: E402
+from tests.support.bench_results import default_path, write_results  # noqa: E402
 from tests.support.opensearch_node import running_node  # noqa: E402
 
 REGIONS = (
@@ -291,16 +293,12 @@ def store(client: Any, prefix: str) -> tuple[int, int]:
     return stats["store"]["size_in_bytes"], stats["docs"]["count"]
 
 
-def machine(client: Any) -> dict[str, Any]:
-    info = client.info()
+def node_facts(client: Any) -> dict[str, Any]:
+    """What the shared machine facts (tests/support/bench_results.py) do not say."""
     return {
-        "cpus": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "opensearch": info["version"]["number"],
+        "opensearch": client.info()["version"]["number"],
         "opensearch_heap": "512m (scripts/opensearch) unless OPENSEARCH_URL was set",
-        "shared": "2 cores shared with other developers: see loadavg per figure",
     }
 
 
@@ -311,7 +309,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed report runs per window")
     parser.add_argument("--batch", type=int, default=10_000, help="SQS records per batch")
     parser.add_argument("--seed", type=int, default=18)
-    parser.add_argument("--out", type=Path, help="results JSON (default docs/results/...)")
+    parser.add_argument(
+        "--results",
+        "--out",
+        type=Path,
+        default=default_path("bench_report"),
+        help="results JSON (default docs/results/bench_report.json)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.with_5m:
@@ -328,7 +332,7 @@ def main() -> int:
                 timeout=300,
             )
         )
-        facts = machine(client)
+        facts = node_facts(client)
         for documents in sizes:
             prefix = f"bench-report-{uuid.uuid4().hex[:8]}"
             provision(node.url, (node.user, node.password), ca_certs=node.ca_certs, prefix=prefix)
@@ -355,20 +359,18 @@ def main() -> int:
             finally:
                 client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
                 client.indices.delete_index_template(name=prefix, ignore=[404])
-    date = datetime.now(UTC)
     result = {
-        "benchmark": "report",
-        "date": date.isoformat(timespec="seconds"),
-        "command": "python scripts/bench_report.py " + " ".join(sys.argv[1:]),
-        "machine": facts,
-        "seed": args.seed,
-        "batch": args.batch,
-        "figures": figures,
+        "sizes": figures,
         "sizing": sizing(figures[-1]["bytes_per_document"]) if figures else [],
     }
-    out = args.out or ROOT / "docs" / "results" / f"bench_report-{date:%Y%m%d-%H%M}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(
+        args.results,
+        command=shlex.join(["scripts/bench_report.py", *sys.argv[1:]]),
+        figures=result,
+        node=facts,
+        seed=args.seed,
+        batch=args.batch,
+    )
     print(f"\n{'N':>10} {'B/doc':>7} {'docs/s':>7}  " + "  ".join(f"{w:>13}" for w in WINDOWS))
     for f in figures:
         cells = "  ".join(f"{r['p50_s']:>5.2f}/{r['p95_s']:<5.2f}s" for r in f["report"].values())
@@ -382,7 +384,6 @@ def main() -> int:
     for row in result["sizing"]:
         days = ", ".join(f"{d:,}" for d in row["days_at"].values())
         print(f"{row['profile']:<11} {row['primary_gib']:>11} {row['events']:>12,}  {days}")
-    print(f"written to {out}")
     return 0
 
 

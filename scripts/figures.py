@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render the measured figures in README.md and docs/*.md from docs/results/*.json.
+"""Render the measured figures in README.md, docs/*.md and folder READMEs from docs/results/.
 
     scripts/figures.py [--check]
 

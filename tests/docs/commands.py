@@ -1,5 +1,6 @@
 """The commands the docs give a reader: collected from the Markdown itself, so a command added
-to README.md or docs/*.md is seen by the smoke tests without anyone registering it first.
+to README.md, docs/*.md or a folder README is seen by the smoke tests without anyone
+registering it first.
 
 Collected: fenced shell code (bash, sh, shell, console or no language) and inline code spans,
 split at `;`, `&&`, `||` and ` | `, with `$(...)` substitutions looked into, comments and

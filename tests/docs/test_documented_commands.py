@@ -161,9 +161,10 @@ def test_documented_command_runs(  # noqa: PLR0917 - pytest passes fixtures posi
         assert re.search(smoke.prints, output), (
             f"{line!r} did not print /{smoke.prints}/:\n{output[-4000:]}"
         )
-    if smoke.writes:
-        record = json.loads(Path(smoke.writes.format(**values)).read_text())
-        assert {"command", "date", "machine", "figures"} <= record.keys()
+    writes = (smoke.writes,) if isinstance(smoke.writes, str) else smoke.writes or ()
+    for results in writes:
+        record = json.loads(Path(results.format(**values)).read_text())
+        assert {"command", "date", "machine", "figures"} <= record.keys(), results
         assert {"cores", "cpu_model", "python", "load_average_1_5_15"} <= record["machine"].keys()
 
 

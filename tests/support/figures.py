@@ -1,6 +1,7 @@
 """The docs' measured figures, rendered from the results files in docs/results/.
 
-A figure in README.md or docs/*.md lives between two markers:
+A figure in README.md, docs/*.md, dashboards/README.md or nginx/README.md lives between two
+markers:
 
     <!-- figures: NAME -->
     ...rendered text...
@@ -25,7 +26,7 @@ from typing import Any
 from tests.support.bench_results import RESULTS_DIR, ROOT, read_results
 
 SPAN = re.compile(r"(<!-- figures: (?P<name>[\w-]+) -->)(?P<body>.*?)(<!-- /figures -->)", re.S)
-DOCS = ("README.md", "docs/*.md")
+DOCS = ("README.md", "docs/*.md", "dashboards/README.md", "nginx/README.md")
 
 
 def documents() -> list[Path]:
@@ -199,6 +200,64 @@ def render_domain_tests(record: dict[str, Any]) -> str:
     return f"`{f['command']}` runs {count} tests in {_seconds(f['runs_seconds'][0])}"
 
 
+def render_bench_dashboard(record: dict[str, Any]) -> str:
+    f = record["figures"]
+    panels = f["panels"]
+    slowest = max(panels, key=lambda row: row["p95_ms"])
+    warnings = " / ".join(f"{count:,}" for count in f["warnings_in_range"].values())
+    lines = [
+        "| documents | index size | warnings in last 7 d / 90 d | slowest panel p95 | "
+        "every panel p50 under |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        f"| {f['documents']:,} | {f['index_bytes'] / 2**20:.1f} MiB | {warnings} | "
+        f"**{slowest['p95_ms']:.0f} ms** ({slowest['panel']}, {slowest['range']}) | "
+        f"{max(row['p50_ms'] for row in panels):.0f} ms |",
+        "",
+        f"{len({row['panel'] for row in panels})} panels x {len(f['warnings_in_range'])} ranges, "
+        f"{f['runs']} timed runs each after 2 warm-up runs.",
+    ]
+    return "\n".join(lines)
+
+
+def render_bench_report(record: dict[str, Any]) -> str:
+    f = record["figures"]
+    lines = [
+        "| documents | bytes / document (primary store) | indexing rate | "
+        "report `--last 7d` p50 / p95 | `--last 90d` | all time | load average before -> after |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in f["sizes"]:
+        windows = " | ".join(
+            f"{r['p50_s']:.2f} / {r['p95_s']:.2f} s" for r in row["report"].values()
+        )
+        lines.append(
+            f"| {row['documents']:,} | **{row['bytes_per_document']:.0f}** | "
+            f"{row['documents_per_second']:,} docs/s | {windows} | "
+            f"{row['loadavg_before'][0]:.0f} -> {row['loadavg_after'][0]:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def render_bench_report_sizing(record: dict[str, Any]) -> str:
+    f = record["figures"]
+    rates = list(f["sizing"][0]["days_at"]) if f["sizing"] else []
+    lines = [
+        f"From {f['sizes'][-1]['bytes_per_document']:.0f} bytes per document:",
+        "",
+        "| profile | data nodes x disk, replicas | primary data it holds | events | "
+        + " | ".join(f"days at {int(rate):,}/day" for rate in rates)
+        + " |",
+        "|---|---|---:|---:|" + "---:|" * len(rates),
+    ]
+    for row in f["sizing"]:
+        days = " | ".join(f"{d:,}" for d in row["days_at"].values())
+        lines.append(
+            f"| `{row['profile']}` | {row['data_nodes']} x {row['volume_gib']} GiB, "
+            f"{row['replicas']} | {row['primary_gib']} GiB | {row['events'] / 1e6:.1f} M | {days} |"
+        )
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Renderer:
     results: str  # file name in docs/results/
@@ -216,6 +275,9 @@ RENDERERS: dict[str, Renderer] = {
         "provisioning_local.json", render_provisioning_local, block=False
     ),
     "domain_tests": Renderer("domain_tests.json", render_domain_tests, block=False),
+    "bench_dashboard": Renderer("bench_dashboard.json", render_bench_dashboard),
+    "bench_report": Renderer("bench_report-100k.json", render_bench_report),
+    "bench_report-sizing": Renderer("bench_report-100k.json", render_bench_report_sizing),
 }
 
 
