@@ -13,7 +13,9 @@ from spot_cli.poller import EventSourceSettings, SqsEventSourcePoller, failed_me
 pytestmark = pytest.mark.aws
 
 
-def _queues(visibility=1, max_receive=3, redrive=True):
+# Long enough that a batch on a loaded machine is deleted before it becomes visible again
+# (at 1 s, messages were processed twice under load).
+def _queues(visibility=4, max_receive=3, redrive=True):
     sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="poller-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
