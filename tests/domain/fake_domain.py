@@ -7,6 +7,7 @@ first requests (401), Dashboards reporting red before green."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tests.domain.recording_server import Recorded
@@ -14,6 +15,15 @@ from tests.domain.recording_server import Recorded
 Answer = tuple[int, Any]
 STATUS_PATH = "/_dashboards/api/status"
 IMPORT_PATH = "/_dashboards/api/saved_objects/_import"
+# What the provisioner imports: every object of the shipped ndjson files (one per line).
+SHIPPED_SAVED_OBJECTS = str(
+    sum(
+        1
+        for path in (Path(__file__).resolve().parents[2] / "dashboards").glob("*.ndjson")
+        for line in path.read_text().splitlines()
+        if line.strip()
+    )
+)
 
 
 def managed_domain(request: Recorded) -> Answer:

@@ -17,7 +17,12 @@ from lambda_src.provisioning import handler
 from lambda_src.provisioning.errors import ProvisioningError
 from spot_cli.lambda_context import LambdaContext
 from tests.domain import tls
-from tests.domain.fake_domain import IMPORT_PATH, STATUS_PATH, StartingDomain
+from tests.domain.fake_domain import (
+    IMPORT_PATH,
+    SHIPPED_SAVED_OBJECTS,
+    STATUS_PATH,
+    StartingDomain,
+)
 from tests.domain.recording_server import RecordingServer, recording_server
 
 pytestmark = pytest.mark.aws
@@ -79,7 +84,7 @@ def test_a_node_answering_401_then_200_is_provisioned(
     fgac_initialising: Domain, master_secret: str
 ) -> None:
     answer = _create(fgac_initialising, master_secret, seconds_left=30)
-    assert answer["Data"]["SavedObjects"] == "5"  # type: ignore[index]
+    assert answer["Data"]["SavedObjects"] == SHIPPED_SAVED_OBJECTS  # type: ignore[index]
     calls = fgac_initialising.calls()
     # The same first request, refused three times while the security index initialises.
     assert calls[:4] == ["GET /_cluster/health"] * 4
@@ -109,7 +114,7 @@ def test_the_deadline_not_an_attempt_count_ends_the_retries(
     dashboards_slow: Domain, master_secret: str
 ) -> None:
     answer = _create(dashboards_slow, master_secret, seconds_left=30)
-    assert answer["Data"]["SavedObjects"] == "5"  # type: ignore[index]
+    assert answer["Data"]["SavedObjects"] == SHIPPED_SAVED_OBJECTS  # type: ignore[index]
     assert dashboards_slow.calls().count(f"GET {STATUS_PATH}") == 26
 
 

@@ -20,6 +20,7 @@ from lambda_src.provisioning import handler, index_setup
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.index_setup import load_mapping
 from tests.domain.cleanup import remove_provisioned_security
+from tests.domain.fake_domain import SHIPPED_SAVED_OBJECTS
 from tests.domain.recording_server import RecordingServer
 from tests.support.lambda_context import fake_context
 from tests.support.opensearch_node import OpenSearchNode
@@ -150,7 +151,7 @@ def test_create_then_update_is_idempotent_and_keeps_data(
     imports = [r for r in dashboards_stub.requests if r.path.endswith("/_import")]
     assert len(imports) == 2  # once per run, overwrite keeps it idempotent
     assert f'"title":"{prefix}-*"'.encode() in imports[0].body
-    assert updated["Data"]["SavedObjects"] == "5"
+    assert updated["Data"]["SavedObjects"] == SHIPPED_SAVED_OBJECTS
 
 
 def test_delete_leaves_everything_in_place(deployment: Deployment, opensearch: OpenSearch) -> None:
