@@ -229,23 +229,13 @@ def test_shuffled_batches_and_redelivery_give_the_same_links(
     assert again == first
 
 
-@pytest.fixture
-def proxy(opensearch_node: OpenSearchNode) -> Iterator[FaultProxy]:
-    with FaultProxy(
-        opensearch_node.url,
-        (opensearch_node.user, opensearch_node.password),
-        opensearch_node.ca_certs,
-    ) as running:
-        yield running
-
-
 @pytest.mark.aws
 @pytest.mark.opensearch
 @pytest.mark.parametrize("failing", ["search", "update"])
 def test_a_failed_link_is_retried_and_never_duplicated(
-    writer_pipeline: Pipeline, fleet: Fleet, proxy: FaultProxy, failing: str
+    writer_pipeline: Pipeline, fleet: Fleet, fault_proxy: FaultProxy, failing: str
 ) -> None:
-    writer_pipeline.point_at(proxy.url)
+    writer_pipeline.point_at(fault_proxy.url)
     events = sorted(_storm(fleet), key=lambda e: e["time"])
     truth = expected_links(events)
     instance = min(
@@ -257,9 +247,9 @@ def test_a_failed_link_is_retried_and_never_duplicated(
     assert writer_pipeline.invoke(rebalances) == set()
     # The warning's batch: 1 bulk index, 2 link search, 3 link update. 500 is not retried by
     # the client, so the failure reaches the batch.
-    sent = sum(proxy.requests.values())
+    sent = sum(fault_proxy.requests.values())
     step = 2 if failing == "search" else 3
-    proxy.faults.status_for_request = {sent + step: 500}
+    fault_proxy.faults.status_for_request = {sent + step: 500}
     failed = writer_pipeline.invoke(warning)
     assert failed == {r["messageId"] for r in warning}
     stored = writer_pipeline.index.documents()
