@@ -1,0 +1,76 @@
+"""The names the three packages agree on: constructs, Lambda code and the CLI import them here.
+
+Constructs write the ingest function's environment with these names and the function reads
+them; the CLI's simulate puts events with the source the stack's test rule accepts; redrive
+reads the dead-letter attributes the function writes. Keeping them in one module (which
+imports neither aws_cdk nor boto3, so every package may import it) is what keeps the copies
+from drifting. It lives in `lambda_src` because that package is the Lambda asset: whatever
+the function imports must ship in it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# --- Indices -------------------------------------------------------------------------------
+DEFAULT_INDEX_PREFIX: Final = "spot-interruptions"
+# Index names are lowercase, cannot start with '-', '_' or '+', and hold no wildcard, comma,
+# space or path characters; 100 characters leave room for the suffixes (`-write`, `-000001`)
+# under OpenSearch's 255-byte limit.
+_INDEX_PREFIX = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
+INDEX_PREFIX_FORM: Final = "1-100 characters of a-z, 0-9, '.', '_' or '-', starting with a-z or 0-9"
+
+
+def validate_index_prefix(prefix: str) -> str:
+    """Return `prefix` if it can name the indices, else raise ValueError naming the form."""
+    if not isinstance(prefix, str) or not _INDEX_PREFIX.fullmatch(prefix):
+        raise ValueError(f"index prefix {prefix!r} is not {INDEX_PREFIX_FORM}")
+    return prefix
+
+
+def write_alias(prefix: str) -> str:
+    """The alias every writer uses; rollover moves it, so writers never name an index."""
+    return f"{prefix}-write"
+
+
+def index_pattern(prefix: str) -> str:
+    """Every index of the family (readers, permissions, the Dashboards index pattern)."""
+    return f"{prefix}-*"
+
+
+# --- Events --------------------------------------------------------------------------------
+WARNING_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
+REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
+DETAIL_TYPES: Final = (WARNING_DETAIL_TYPE, REBALANCE_DETAIL_TYPE)
+EC2_SOURCE: Final = "aws.ec2"
+# The source `spot-insights simulate` puts on the bus (EventBridge reserves aws.* for AWS);
+# only a stack deployed with the test rule accepts it.
+SIMULATION_SOURCE: Final = "spot-insights.simulate"
+
+# --- Dead-letter queue message attributes (written by the function, read by redrive) -------
+DLQ_REASON_ATTRIBUTE: Final = "ingest-failure-reason"
+DLQ_SOURCE_MESSAGE_ATTRIBUTE: Final = "ingest-source-message-id"
+
+
+# --- The ingest function's environment -----------------------------------------------------
+class IngestEnv:
+    """Environment variable names of the ingest function (written by IngestPipeline, read once
+    by `lambda_src.ingest.config.IngestConfig.from_env`)."""
+
+    OPENSEARCH_ENDPOINT: Final = "OPENSEARCH_ENDPOINT"
+    INDEX_ALIAS: Final = "INDEX_ALIAS"
+    DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
+    OPENSEARCH_TIMEOUT: Final = "OPENSEARCH_TIMEOUT"
+    ENRICHMENT_MAX_ATTEMPTS: Final = "ENRICHMENT_MAX_ATTEMPTS"
+    ACCEPTED_SOURCES: Final = "ACCEPTED_SOURCES"
+    EC2_RETRY_MODE: Final = "EC2_RETRY_MODE"
+    EC2_MAX_ATTEMPTS: Final = "EC2_MAX_ATTEMPTS"
+    BULK_MAX_BYTES: Final = "BULK_MAX_BYTES"
+    SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+    METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+
+
+INGEST_SERVICE_NAME: Final = "spot-insights-ingest"
+PROVISIONING_SERVICE_NAME: Final = "spot-insights-provisioning"
+METRICS_NAMESPACE: Final = "SpotInsights"
