@@ -27,6 +27,17 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    DETAIL_TYPES,
+    EC2_SOURCE,
+    INGEST_SERVICE_NAME,
+    METRICS_NAMESPACE,
+    IngestEnv,
+    index_pattern,
+    validate_index_prefix,
+    write_alias,
+)
 from spot_insights._service_access import (
     KEY_USE,
     RETAIN_UNLESS_CREATE_FAILS,
@@ -36,12 +47,6 @@ from spot_insights._service_access import (
 )
 from spot_insights.lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 
-# The detail-types the function understands (lambda_src/ingest/events.py registers a model for
-# each; the construct keeps its own copy because constructs never import Lambda code).
-DEFAULT_DETAIL_TYPES: tuple[str, ...] = (
-    "EC2 Spot Instance Interruption Warning",
-    "EC2 Instance Rebalance Recommendation",
-)
 HANDLER = "lambda_src.ingest.handler.handler"
 # SQS needs the visibility timeout to cover every retry of a batch the function may still hold.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -55,8 +60,8 @@ class IngestPipeline(Construct):
     :param opensearch_domain: the domain, to grant the function HTTP POST and PUT (nothing
         else) on the index pattern. Default: none (grant access yourself through
         ``function.role``, e.g. with ``SearchDomain.grant_write``).
-    :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``.
-        Default ``spot-interruptions``.
+    :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``
+        (``write_alias``). Default ``lambda_src.contract.DEFAULT_INDEX_PREFIX``.
     :param event_bus: bus the rules listen on. Default: the account's default bus.
     :param detail_types: one rule per detail-type. Default: Spot interruption warning and
         rebalance recommendation.
@@ -97,9 +102,9 @@ class IngestPipeline(Construct):
         *,
         opensearch_endpoint: str | None = None,
         opensearch_domain: opensearch.IDomain | None = None,
-        index_prefix: str = "spot-interruptions",
+        index_prefix: str = DEFAULT_INDEX_PREFIX,
         event_bus: events.IEventBus | None = None,
-        detail_types: Sequence[str] = DEFAULT_DETAIL_TYPES,
+        detail_types: Sequence[str] = DETAIL_TYPES,
         test_event_source: str | None = None,
         queue: sqs.IQueue | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
@@ -133,7 +138,7 @@ class IngestPipeline(Construct):
         timeout = timeout or cdk.Duration.seconds(90)
         max_batching_window = max_batching_window or cdk.Duration.seconds(5)
         self.index_prefix = index_prefix
-        self.index_alias = f"{index_prefix}-write"
+        self.write_alias = write_alias(index_prefix)
 
         self.encryption_key: kms.IKey = encryption_key or kms.Key(
             self,
@@ -187,7 +192,7 @@ class IngestPipeline(Construct):
                 f"Rule{position}",
                 description=f"{detail_type} -> Spot Insights ingest queue",
                 event_bus=event_bus,  # None: the default bus, left implicit in the template
-                event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=[detail_type]),
+                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
             )
             rule.add_target(
                 targets.SqsQueue(
@@ -213,7 +218,7 @@ class IngestPipeline(Construct):
                 targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)
             )
         accepted_sources = ",".join(
-            ["aws.ec2", *([test_event_source] if test_event_source else [])]
+            [EC2_SOURCE, *([test_event_source] if test_event_source else [])]
         )
 
         self.log_group = logs.LogGroup(
@@ -239,14 +244,14 @@ class IngestPipeline(Construct):
             vpc_subnets=vpc_subnets if vpc else None,
             security_groups=list(security_groups) if security_groups else None,
             environment={
-                "OPENSEARCH_ENDPOINT": opensearch_endpoint,
-                "INDEX_ALIAS": self.index_alias,
-                "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
-                "OPENSEARCH_TIMEOUT": str(request_timeout),
-                "ENRICHMENT_MAX_ATTEMPTS": str(enrichment_max_attempts),
-                "ACCEPTED_SOURCES": accepted_sources,
-                "POWERTOOLS_SERVICE_NAME": "spot-insights-ingest",
-                "POWERTOOLS_METRICS_NAMESPACE": "SpotInsights",
+                IngestEnv.OPENSEARCH_ENDPOINT: opensearch_endpoint,
+                IngestEnv.INDEX_ALIAS: self.write_alias,
+                IngestEnv.DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url,
+                IngestEnv.OPENSEARCH_TIMEOUT: str(request_timeout),
+                IngestEnv.ENRICHMENT_MAX_ATTEMPTS: str(enrichment_max_attempts),
+                IngestEnv.ACCEPTED_SOURCES: accepted_sources,
+                IngestEnv.SERVICE_NAME: INGEST_SERVICE_NAME,
+                IngestEnv.METRICS_NAMESPACE: METRICS_NAMESPACE,
                 **(environment or {}),
             },
         )
@@ -263,7 +268,7 @@ class IngestPipeline(Construct):
             iam.Grant.add_to_principal(
                 grantee=self.function,
                 actions=["es:ESHttpPost", "es:ESHttpPut"],
-                resource_arns=[f"{opensearch_domain.domain_arn}/{index_prefix}-*"],
+                resource_arns=[f"{opensearch_domain.domain_arn}/{index_pattern(index_prefix)}"],
             )
         self.function.add_event_source(
             sources.SqsEventSource(
@@ -380,5 +385,4 @@ def _validate(
         raise ValueError("batch_size must be between 1 and 10000")
     if not 2 <= max_concurrency <= 1000:
         raise ValueError("max_concurrency must be between 2 and 1000 (SQS event source limits)")
-    if not index_prefix or index_prefix != index_prefix.lower() or "*" in index_prefix:
-        raise ValueError("index_prefix must be a lowercase index name prefix without wildcards")
+    validate_index_prefix(index_prefix)

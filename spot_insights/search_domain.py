@@ -33,15 +33,21 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    PROVISIONING_SERVICE_NAME,
+    IngestEnv,
+    index_pattern,
+    validate_index_prefix,
+    write_alias,
+)
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
 from spot_insights.lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
 
-DEFAULT_INDEX_PREFIX = "spot-interruptions"
 MASTER_USER_NAME = "spot-insights-admin"
 HTTPS = ec2.Port.tcp(443)
 # The provisioning inputs whose change must re-run the custom resource on the next deploy.
 CONTENT_FILES = ("dashboards/*.json", "dashboards/*.ndjson", "lambda_src/provisioning/*.py")
-_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
 # The same rules the provisioner applies at deploy time, checked here so synth fails first.
 _AGE = re.compile(r"^[1-9][0-9]*[dh]$")
@@ -104,7 +110,7 @@ class SearchDomain(Construct):
     :param profile: sizing profile; default `small`.
     :param alarm_topic: SNS topic for the domain alarms; default none (alarms without action).
     :param index_prefix: indices `<prefix>-000001`..., write alias `<prefix>-write`; default
-        `spot-interruptions`.
+        `lambda_src.contract.DEFAULT_INDEX_PREFIX`.
     :param retention_days: ISM deletes indices this long after rollover; default 365.
     :param rollover_age / rollover_size: ISM rollover thresholds; default `30d` / `20gb`.
     :param writer_roles: IAM roles mapped to `spot_insights_writer` (see also grant_write).
@@ -146,8 +152,7 @@ class SearchDomain(Construct):
         require_ism: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not _PREFIX.match(index_prefix):
-            raise ValueError(f"index_prefix {index_prefix!r} is not a valid index name prefix")
+        validate_index_prefix(index_prefix)
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1")
         if not _AGE.match(rollover_age):
@@ -163,7 +168,7 @@ class SearchDomain(Construct):
         sizing = _SIZINGS[self.profile]
         volume_size = volume_size_gib or sizing.volume_size_gib
         self.index_prefix = index_prefix
-        self.write_alias = f"{index_prefix}-write"
+        self.write_alias = write_alias(index_prefix)
         self._writer_role_arns: list[str] = []
         self.removal_policy = removal_policy
         self.encryption_key: kms.IKey = encryption_key or kms.Key(
@@ -309,7 +314,7 @@ class SearchDomain(Construct):
             grantee=role,
             actions=["es:ESHttpPost", "es:ESHttpPut"],
             # The index pattern covers the write alias and its _bulk path; nothing else.
-            resource_arns=[f"{self.domain.domain_arn}/{self.index_prefix}-*"],
+            resource_arns=[f"{self.domain.domain_arn}/{index_pattern(self.index_prefix)}"],
         )
 
     def _log_group(self, construct_id: str, retention: logs.RetentionDays) -> logs.LogGroup:
@@ -494,7 +499,7 @@ class SearchDomain(Construct):
             or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[function_sg],
             log_group=self._log_group("ProvisioningLogs", log_retention),
-            environment={"POWERTOOLS_SERVICE_NAME": "spot-insights-provisioning"},
+            environment={IngestEnv.SERVICE_NAME: PROVISIONING_SERVICE_NAME},
         )
         self.master_secret.grant_read(function)
         for secret in self.reader_user_secrets.values():

@@ -14,6 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The one module outside the standard library this file may import: spot_cli's preflight loads
+# this file on its own, without the CDK (the contract imports neither aws_cdk nor boto3).
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, INDEX_PREFIX_FORM, validate_index_prefix
+
 PROFILES = ("small", "production")
 
 
@@ -43,12 +47,12 @@ class Settings:
     """Days an interruption document is kept before the retention policy deletes its index."""
     alarm_email: str | None = None
     """Address subscribed to the alarm topic; None leaves the topic without subscribers."""
-    index_prefix: str = "spot-interruptions"
+    index_prefix: str = DEFAULT_INDEX_PREFIX
     """Prefix of the indices, the write alias (`<prefix>-write`) and the index pattern."""
     reader_users: tuple[str, ...] = ()
     """Internal read-only Dashboards users; their passwords are generated in Secrets Manager."""
     simulation_rule: bool = False
-    """Also capture `spot-insights simulate` events (source `spot-insights.simulate`)."""
+    """Also capture `spot-insights simulate` events (source `contract.SIMULATION_SOURCE`)."""
 
 
 def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
@@ -125,6 +129,13 @@ def _retention(key: str, value: Any) -> int:
     return value
 
 
+def _index_prefix(key: str, value: Any) -> str:
+    try:
+        return validate_index_prefix(value)
+    except ValueError as exc:
+        raise SettingsError(key, INDEX_PREFIX_FORM, value) from exc
+
+
 def _profile(key: str, value: Any) -> str:
     if value not in PROFILES:
         raise SettingsError(key, " or ".join(PROFILES), value)
@@ -148,13 +159,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "profile": ("profile", _profile),
     "retentionDays": ("retention_days", _retention),
     "alarmEmail": ("alarm_email", _text(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", "an e-mail address")),
-    "indexPrefix": (
-        "index_prefix",
-        _text(
-            r"[a-z0-9][a-z0-9_-]{0,49}",
-            "lowercase letters, digits, '-' or '_' (max 50), not starting with - or _",
-        ),
-    ),
+    "indexPrefix": ("index_prefix", _index_prefix),
     "readerUsers": ("reader_users", _names),
     "simulationRule": ("simulation_rule", _bool),
 }

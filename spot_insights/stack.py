@@ -12,15 +12,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from lambda_src.contract import SIMULATION_SOURCE
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, encrypted_alarm_topic
 from spot_insights.dashboard_proxy import DashboardProxy
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.network import SpotInsightsNetwork
 from spot_insights.search_domain import SearchDomain
 from spot_insights.settings import Settings
-
-# The source `spot-insights simulate` puts on the bus (EventBridge reserves aws.* for AWS).
-SIMULATION_SOURCE = "spot-insights.simulate"
 
 
 class SpotInsightsStack(cdk.Stack):

@@ -16,8 +16,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
+from lambda_src.contract import DETAIL_TYPES
 from lambda_src.ingest.events import registered_detail_types
-from spot_insights.ingest_pipeline import DEFAULT_DETAIL_TYPES, HANDLER, IngestPipeline
+from spot_insights.ingest_pipeline import HANDLER, IngestPipeline
 from tests.support.cdk_app import synth_app
 
 ENDPOINT = "https://vpc-spot-abc.us-east-1.es.amazonaws.com"
@@ -309,7 +310,7 @@ def test_endpoint_defaults_to_the_domains():
 
 
 def test_rules_cover_every_event_type_the_function_parses():
-    assert set(DEFAULT_DETAIL_TYPES) == set(registered_detail_types())
+    assert set(DETAIL_TYPES) == set(registered_detail_types())
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_cdk_internal_context_keys_are_not_settings() -> None:
         ({"readerUsers": "ok, bad name"}, "readerUsers", "list of user names"),
         ({"vpcId": "vpc-123"}, "vpcId", "VPC id"),
         ({"alarmEmail": "nobody"}, "alarmEmail", "e-mail address"),
-        ({"indexPrefix": "Spot Events"}, "indexPrefix", "lowercase letters"),
+        ({"indexPrefix": "Spot Events"}, "indexPrefix", "1-100 characters of a-z"),
         ({"retentionDay": 30}, "retentionDay", "one of vpcId, allowedCidrs"),
         ({"vpc-id": "vpc-0abc12345def67890"}, "vpc-id", "one of vpcId"),
     ],
