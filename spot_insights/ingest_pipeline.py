@@ -7,7 +7,6 @@ key, the alarm topic and the OpenSearch endpoint."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
@@ -19,13 +18,11 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_opensearchservice as opensearch
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from lambda_src.contract import (
     DEFAULT_INDEX_PREFIX,
@@ -34,8 +31,6 @@ from lambda_src.contract import (
     INGEST_SERVICE_NAME,
     METRICS_NAMESPACE,
     IngestEnv,
-    index_pattern,
-    validate_index_prefix,
     write_alias,
 )
 from spot_insights._service_access import (
@@ -45,6 +40,7 @@ from spot_insights._service_access import (
     encrypted_alarm_topic,
     source_conditions,
 )
+from spot_insights._validation import index_prefix_prop
 from spot_insights.lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 
 HANDLER = "lambda_src.ingest.handler.handler"
@@ -55,11 +51,12 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 class IngestPipeline(Construct):
     """Capture EC2 Spot interruption events and index them, enriched, into OpenSearch.
 
-    :param opensearch_endpoint: https URL of the domain (a token is fine). Default: the
-        endpoint of ``opensearch_domain``; one of the two is required.
-    :param opensearch_domain: the domain, to grant the function HTTP POST and PUT (nothing
-        else) on the index pattern. Default: none (grant access yourself through
-        ``function.role``, e.g. with ``SearchDomain.grant_write``).
+    The construct does not reach into the domain: connect it with
+    ``search.connect_writer(pipeline.function, starts_writing=[pipeline.event_source_mapping])``
+    (IAM grant, role mapping, 443 rule and ordering in one call).
+
+    :param opensearch_endpoint: https URL of the domain (a token is fine), e.g.
+        ``SearchDomain.endpoint``. Required.
     :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``
         (``write_alias``). Default ``lambda_src.contract.DEFAULT_INDEX_PREFIX``.
     :param event_bus: bus the rules listen on. Default: the account's default bus.
@@ -100,8 +97,7 @@ class IngestPipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        opensearch_endpoint: str | None = None,
-        opensearch_domain: opensearch.IDomain | None = None,
+        opensearch_endpoint: str,
         index_prefix: str = DEFAULT_INDEX_PREFIX,
         event_bus: events.IEventBus | None = None,
         detail_types: Sequence[str] = DETAIL_TYPES,
@@ -131,12 +127,10 @@ class IngestPipeline(Construct):
             max_concurrency=max_concurrency,
             index_prefix=index_prefix,
         )
-        if opensearch_endpoint is None:
-            if opensearch_domain is None:
-                raise ValueError("pass opensearch_endpoint or opensearch_domain")
-            opensearch_endpoint = f"https://{opensearch_domain.domain_endpoint}"
         timeout = timeout or cdk.Duration.seconds(90)
         max_batching_window = max_batching_window or cdk.Duration.seconds(5)
+        if not max_batching_window.is_unresolved() and max_batching_window.to_seconds() > 300:
+            raise ValueError("max_batching_window must be at most 300 seconds (SQS event source)")
         self.index_prefix = index_prefix
         self.write_alias = write_alias(index_prefix)
 
@@ -263,34 +257,24 @@ class IngestPipeline(Construct):
             )
         )
         self.dead_letter_queue.grant_send_messages(self.function)
-        if opensearch_domain is not None:
-            # Not grant_index_write: that adds ESHttpDelete and ESHttpPatch, never needed here.
-            iam.Grant.add_to_principal(
-                grantee=self.function,
-                actions=["es:ESHttpPost", "es:ESHttpPut"],
-                resource_arns=[f"{opensearch_domain.domain_arn}/{index_pattern(index_prefix)}"],
-            )
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue,
-                batch_size=batch_size,
-                max_batching_window=max_batching_window,
-                report_batch_item_failures=True,
-                max_concurrency=max_concurrency,
-            )
+        # What SqsEventSource.bind() does, keeping the mapping it creates; the id is the one
+        # bind() gives, so deployed stacks update their mapping in place (a new logical id would
+        # create a second mapping for the same queue and function, which Lambda refuses).
+        self.event_source_mapping = self.function.add_event_source_mapping(
+            f"SqsEventSource:{cdk.Names.node_unique_id(self.queue.node)}",
+            event_source_arn=self.queue.queue_arn,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            report_batch_item_failures=True,
+            max_concurrency=max_concurrency,
         )
-        # Exposed so a caller can hold consumption back until the index exists (node dependency).
-        self.event_source_mapping: IConstruct = next(
-            child
-            for child in self.function.node.children
-            if child.node.id.startswith("SqsEventSource:")
-        )
+        self.queue.grant_consume_messages(self.function)
 
         self.alarm_topic: sns.ITopic = alarm_topic or encrypted_alarm_topic(
             self, "AlarmTopic", key=self.encryption_key, display_name="Spot Insights ingest alarms"
         )
         self.alarms = self._alarms(timeout)
-        _suppress_reviewed_findings(self.function, index_prefix)
+        _suppress_reviewed_findings(self.function)
 
     def _alarms(self, timeout: cdk.Duration) -> list[cloudwatch.Alarm]:
         five_minutes = cdk.Duration.minutes(5)
@@ -334,7 +318,7 @@ class IngestPipeline(Construct):
         return alarms
 
 
-def _suppress_reviewed_findings(function: lambda_.Function, index_prefix: str) -> None:
+def _suppress_reviewed_findings(function: lambda_.Function) -> None:
     managed = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
     NagSuppressions.add_resource_suppressions(
         function,
@@ -356,12 +340,11 @@ def _suppress_reviewed_findings(function: lambda_.Function, index_prefix: str) -
                 id="AwsSolutions-IAM5",
                 reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
                 "resource-level permissions; the KMS wildcards are CDK's grant on the one queue "
-                "key; the es:ESHttp* grant is scoped to the index pattern.",
+                "key.",
                 applies_to=[
                     "Resource::*",
                     "Action::kms:ReEncrypt*",
                     "Action::kms:GenerateDataKey*",
-                    {"regex": f"/^Resource::.*/{re.escape(index_prefix)}-\\*(/\\*)?$/g"},
                 ],
             ),
         ],
@@ -385,4 +368,4 @@ def _validate(
         raise ValueError("batch_size must be between 1 and 10000")
     if not 2 <= max_concurrency <= 1000:
         raise ValueError("max_concurrency must be between 2 and 1000 (SQS event source limits)")
-    validate_index_prefix(index_prefix)
+    index_prefix_prop(index_prefix)

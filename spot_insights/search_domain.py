@@ -31,17 +31,17 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from lambda_src.contract import (
     DEFAULT_INDEX_PREFIX,
     PROVISIONING_SERVICE_NAME,
     IngestEnv,
     index_pattern,
-    validate_index_prefix,
     write_alias,
 )
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
+from spot_insights._validation import index_prefix_prop
 from spot_insights.lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
 
 MASTER_USER_NAME = "spot-insights-admin"
@@ -101,8 +101,12 @@ class _ListProducer:
         return list(self._values)
 
 
+@jsii.implements(ec2.IConnectable)
 class SearchDomain(Construct):
     """A private, self-provisioning OpenSearch 2.19 domain for Spot interruption events.
+
+    Connect each writer with `connect_writer` (IAM grant, role mapping, 443 rule, ordering);
+    admit readers such as DashboardProxy with `connections` (default port 443).
 
     :param vpc: the VPC for the domain and the provisioning function.
     :param vpc_subnets: where to place them; default private subnets with egress (the
@@ -113,7 +117,6 @@ class SearchDomain(Construct):
         `lambda_src.contract.DEFAULT_INDEX_PREFIX`.
     :param retention_days: ISM deletes indices this long after rollover; default 365.
     :param rollover_age / rollover_size: ISM rollover thresholds; default `30d` / `20gb`.
-    :param writer_roles: IAM roles mapped to `spot_insights_writer` (see also grant_write).
     :param reader_users: internal read-only users to create; a generated password for each
         is stored in Secrets Manager (`reader_user_secrets`).
     :param volume_size_gib: EBS gp3 size per data node; default from the profile.
@@ -142,7 +145,6 @@ class SearchDomain(Construct):
         retention_days: int = 365,
         rollover_age: str = "30d",
         rollover_size: str = "20gb",
-        writer_roles: Sequence[iam.IRole] = (),
         reader_users: Sequence[str] = (),
         volume_size_gib: int | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
@@ -152,7 +154,7 @@ class SearchDomain(Construct):
         require_ism: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
-        validate_index_prefix(index_prefix)
+        index_prefix_prop(index_prefix)
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1")
         if not _AGE.match(rollover_age):
@@ -170,6 +172,7 @@ class SearchDomain(Construct):
         self.index_prefix = index_prefix
         self.write_alias = write_alias(index_prefix)
         self._writer_role_arns: list[str] = []
+        self._writer_grants: dict[str, iam.Grant] = {}
         self.removal_policy = removal_policy
         self.encryption_key: kms.IKey = encryption_key or kms.Key(
             self,
@@ -248,7 +251,6 @@ class SearchDomain(Construct):
         self._allow_log_delivery()
         self._restrict_access()
         self.endpoint = f"https://{self.domain.domain_endpoint}"
-        self.connections = self.domain.connections
 
         self.reader_user_secrets: dict[str, secretsmanager.ISecret] = {
             user: secretsmanager.Secret(
@@ -294,28 +296,56 @@ class SearchDomain(Construct):
         )
         # The function must reach the domain before it runs: wait for the ingress rules too.
         self.provisioning.node.add_dependency(self.security_group)
-        for role in writer_roles:
-            self.grant_write(role)
         self.alarms = self._alarms(alarm_topic, volume_size)
         self._explain_nag_findings(provider_scope=self.node.find_child("ProvisioningProvider"))
 
-    def allow_from(self, peer: ec2.IConnectable, description: str = "HTTPS to OpenSearch") -> None:
-        """Admit `peer` to the domain on 443 (and only 443)."""
-        self.connections.allow_from(peer, HTTPS, description)
+    @property
+    def connections(self) -> ec2.Connections:
+        """The domain's security group (default port 443): admit readers with
+        `search.connections.allow_default_port_from(peer)`; writers through connect_writer."""
+        return self.domain.connections
 
-    def grant_write(self, role: iam.IRole) -> iam.Grant:
-        """Map `role` to `spot_insights_writer` and let it sign HTTP POST/PUT to the domain.
+    def connect_writer(
+        self, writer: iam.IGrantable, *, starts_writing: Sequence[IConstruct] = ()
+    ) -> iam.Grant:
+        """Everything `writer` needs to write interruption documents, done once per writer:
 
-        The network path is separate: call allow_from() with the function or its security group.
+        - IAM: es:ESHttpPost and es:ESHttpPut on `<prefix>-*` of this domain (the write alias
+          and its `_bulk` path; unlike `Domain.grant_index_write`, no DELETE or PATCH);
+        - fine-grained access control: its role becomes a backend role of
+          `spot_insights_writer`, mapped by the provisioning custom resource;
+        - network: HTTPS (443 only) from its security groups to the domain's;
+        - order: each construct in `starts_writing` (e.g. `IngestPipeline.event_source_mapping`)
+          is deployed only after provisioning has created the write alias, so the first batch
+          waits in its queue instead of meeting a missing alias.
+
+        :param writer: a principal whose `grant_principal` is an IAM role and which has
+            security groups in the domain's VPC (`IConnectable`): a Lambda function with `vpc`,
+            an Auto Scaling group, an ECS service.
+        :param starts_writing: constructs that set the writer going. Default: none.
+        :returns: the IAM grant (calling again for the same role returns the first one).
         """
-        if role.role_arn not in self._writer_role_arns:
-            self._writer_role_arns.append(role.role_arn)
-        return iam.Grant.add_to_principal(
-            grantee=role,
-            actions=["es:ESHttpPost", "es:ESHttpPut"],
-            # The index pattern covers the write alias and its _bulk path; nothing else.
-            resource_arns=[f"{self.domain.domain_arn}/{index_pattern(self.index_prefix)}"],
-        )
+        role_arn: str | None = getattr(writer.grant_principal, "role_arn", None)
+        if role_arn is None:
+            raise ValueError(
+                "connect_writer: the writer's principal must be an IAM role (fine-grained "
+                "access control maps role ARNs to spot_insights_writer)"
+            )
+        grant = self._writer_grants.get(role_arn)
+        if grant is None:
+            self.connections.allow_from(_connectable(writer), HTTPS, "HTTPS to OpenSearch")
+            self._writer_role_arns.append(role_arn)
+            grant = iam.Grant.add_to_principal(
+                grantee=writer,
+                actions=["es:ESHttpPost", "es:ESHttpPut"],
+                resource_arns=[f"{self.domain.domain_arn}/{index_pattern(self.index_prefix)}"],
+            )
+            self._writer_grants[role_arn] = grant
+            if isinstance(writer, Construct):
+                _explain_writer_grant(writer, self.index_prefix)
+        for construct in starts_writing:
+            construct.node.add_dependency(self.provisioning)
+        return grant
 
     def _log_group(self, construct_id: str, retention: logs.RetentionDays) -> logs.LogGroup:
         """Under the customer key; kept (like the domain) unless a first deploy fails."""
@@ -504,7 +534,7 @@ class SearchDomain(Construct):
         self.master_secret.grant_read(function)
         for secret in self.reader_user_secrets.values():
             secret.grant_read(function)
-        self.allow_from(function, "HTTPS from the provisioning function")
+        self.connections.allow_from(function, HTTPS, "HTTPS from the provisioning function")
         return function
 
     def _alarms(self, topic: sns.ITopic | None, volume_size_gib: int) -> list[cloudwatch.Alarm]:
@@ -635,6 +665,35 @@ class SearchDomain(Construct):
         ]
         for scope in (self.provisioning_function, provider_scope):
             NagSuppressions.add_resource_suppressions(scope, lambda_reasons, True)
+
+
+def _connectable(writer: iam.IGrantable) -> ec2.IConnectable:
+    """`writer` itself when it has security groups; a clear error otherwise (a function without
+    `vpc` raises from its `connections`)."""
+    try:
+        writer.connections  # type: ignore[attr-defined]  # noqa: B018 - raises if it has none
+    except (AttributeError, RuntimeError) as error:  # jsii raises RuntimeError
+        raise ValueError(
+            "connect_writer: the writer must have security groups in the domain's VPC "
+            "(IConnectable, e.g. a Lambda function created with vpc); the domain accepts "
+            "HTTPS from nothing else"
+        ) from error
+    return writer  # type: ignore[return-value]
+
+
+def _explain_writer_grant(writer: Construct, index_prefix: str) -> None:
+    NagSuppressions.add_resource_suppressions(
+        writer,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="The writer's es:ESHttpPost/Put grant covers this domain's index "
+                "pattern (the rolling indices and their write alias), nothing else.",
+                applies_to=[{"regex": f"/^Resource::.*/{re.escape(index_prefix)}-\\*$/g"}],
+            )
+        ],
+        apply_to_children=True,
+    )
 
 
 def provisioning_content_hash() -> str:

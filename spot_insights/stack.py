@@ -54,19 +54,17 @@ class SpotInsightsStack(cdk.Stack):
         self.ingest = IngestPipeline(
             self,
             "Ingest",
-            # The endpoint, not the domain: the domain's grant_write below is the one IAM grant
-            # (POST/PUT on the index pattern); the pipeline's own would add DELETE/PATCH.
             opensearch_endpoint=self.search.endpoint,
             index_prefix=settings.index_prefix,
             alarm_topic=self.alarm_topic,
             vpc=self.vpc,
             test_event_source=SIMULATION_SOURCE if settings.simulation_rule else None,
         )
-        self.search.allow_from(self.ingest.function)
-        self.search.grant_write(self.ingest.function.role)
         # Messages wait in the queue until the write alias exists, instead of failing into the
         # dead-letter queue during the first deployment.
-        self.ingest.event_source_mapping.node.add_dependency(self.search.provisioning)
+        self.search.connect_writer(
+            self.ingest.function, starts_writing=[self.ingest.event_source_mapping]
+        )
 
         certificate = (
             acm.Certificate.from_certificate_arn(self, "Certificate", settings.certificate_arn)
@@ -84,7 +82,7 @@ class SpotInsightsStack(cdk.Stack):
             internet_facing=settings.internet_facing if certificate else False,
             alarm_topic=self.alarm_topic,
         )
-        self.search.allow_from(self.proxy)
+        self.search.connections.allow_default_port_from(self.proxy, "HTTPS to OpenSearch")
         self._keep_the_domains_network()
         self._outputs()
 

@@ -13,6 +13,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
@@ -45,9 +46,7 @@ def _stack(**props: Any) -> tuple[cdk.Stack, SearchDomain, dict[str, Any]]:
         vpc=vpc,
     )
     domain = SearchDomain(stack, "Search", vpc=vpc, alarm_topic=topic, **props)
-    domain.allow_from(ingest)
-    assert ingest.role is not None
-    domain.grant_write(ingest.role)
+    domain.connect_writer(ingest)
     return stack, domain, {"ingest": ingest, "topic": topic, "vpc": vpc}
 
 
@@ -188,7 +187,7 @@ def test_provisioning_custom_resource(
     assert set(domain.reader_user_secrets) == {"analyst"}
 
 
-def test_grant_write_gives_http_post_put_only(
+def test_connect_writer_gives_http_post_put_only(
     small: tuple[Template, SearchDomain, dict[str, Any]],
 ) -> None:
     template, _, _ = small
@@ -253,14 +252,82 @@ def test_content_hash_follows_the_files(tmp_path: Path, monkeypatch: pytest.Monk
     assert len(seen) == 5  # every edit gave a new hash
 
 
-def test_writer_roles_prop_maps_existing_roles() -> None:
-    app = synth_app()
-    stack = cdk.Stack(app, "Roles")
+def _writer_stack() -> tuple[cdk.Stack, SearchDomain, lambda_.Function, ec2.Vpc]:
+    stack = cdk.Stack(synth_app(), "Writers")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
     role = iam.Role.from_role_arn(stack, "Existing", "arn:aws:iam::123456789012:role/ingest")
-    SearchDomain(stack, "Search", vpc=vpc, writer_roles=[role])
-    [setup] = Template.from_stack(stack).find_resources("Custom::SpotInsightsSearchSetup").values()
+    writer = lambda_.Function(
+        stack,
+        "Writer",
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        handler="index.handler",
+        runtime=lambda_.Runtime.PYTHON_3_13,
+        role=role,
+        vpc=vpc,
+    )
+    return stack, SearchDomain(stack, "Search", vpc=vpc), writer, vpc
+
+
+def test_connect_writer_does_grant_mapping_rule_and_order_once() -> None:
+    stack, search, writer, _ = _writer_stack()
+    gate = sqs.Queue(stack, "Gate")
+    first = search.connect_writer(writer, starts_writing=[gate])
+    again = search.connect_writer(writer)
+    assert again is first
+    template = Template.from_stack(stack)
+    [(setup_id, setup)] = template.find_resources("Custom::SpotInsightsSearchSetup").items()
+    # The role mapping: the writer's role ARN, once.
     assert setup["Properties"]["WriterBackendRoles"] == ["arn:aws:iam::123456789012:role/ingest"]
+    # The IAM grant: POST and PUT on this domain's index pattern, once.
+    es = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "es:" in json.dumps(statement["Action"])
+    ]
+    assert [s["Action"] for s in es] == [["es:ESHttpPost", "es:ESHttpPut"]]
+    # The network: one 443 rule from the writer's security group to the domain's.
+    writer_sg = stack.resolve(writer.connections.security_groups[0].security_group_id)
+    rules = [
+        r["Properties"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"].get("SourceSecurityGroupId") == writer_sg
+    ]
+    assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(443, 443)]
+    assert rules[0]["GroupId"] == stack.resolve(search.security_group.security_group_id)
+    # The order: what starts the writer is deployed after provisioning.
+    [queue] = template.find_resources("AWS::SQS::Queue").values()
+    assert setup_id in queue["DependsOn"]
+
+
+def test_connect_writer_refuses_writers_it_cannot_connect() -> None:
+    stack, search, _, _ = _writer_stack()
+    outside_vpc = lambda_.Function(
+        stack,
+        "OutsideVpc",
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        handler="index.handler",
+        runtime=lambda_.Runtime.PYTHON_3_13,
+    )
+    with pytest.raises(ValueError, match="security groups in the domain's VPC"):
+        search.connect_writer(outside_vpc)
+    with pytest.raises(ValueError, match="must be an IAM role"):
+        search.connect_writer(iam.User(stack, "Person"))
+    [setup] = Template.from_stack(stack).find_resources("Custom::SpotInsightsSearchSetup").values()
+    assert setup["Properties"]["WriterBackendRoles"] == []
+
+
+def test_search_domain_is_connectable_on_https() -> None:
+    stack, search, _, vpc = _writer_stack()
+    reader = ec2.SecurityGroup(stack, "Reader", vpc=vpc)
+    reader.connections.allow_to_default_port(search, "reader to the domain")
+    rules = Template.from_stack(stack).find_resources("AWS::EC2::SecurityGroupIngress")
+    from_reader = [
+        r["Properties"]
+        for r in rules.values()
+        if r["Properties"].get("SourceSecurityGroupId") == stack.resolve(reader.security_group_id)
+    ]
+    assert [(r["FromPort"], r["ToPort"]) for r in from_reader] == [(443, 443)]
 
 
 @pytest.mark.parametrize("profile", ["small", "production"])
@@ -328,7 +395,7 @@ def test_provisioning_function_reads_exactly_its_secrets_through_secrets_manager
     }
 
 
-def test_grant_write_is_on_the_index_pattern_of_this_domain(
+def test_connect_writer_grants_on_the_index_pattern_of_this_domain(
     small: tuple[Template, SearchDomain, dict[str, Any]],
 ) -> None:
     template, domain, extra = small

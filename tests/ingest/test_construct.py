@@ -10,7 +10,7 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_opensearchservice as opensearch
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
@@ -227,8 +227,7 @@ def test_no_unsuppressed_aws_solutions_findings():
     NagSuppressions.add_resource_suppressions(
         vpc, [NagPackSuppression(id="AwsSolutions-VPC7", reason="bare VPC of this test only")]
     )
-    domain = opensearch.Domain.from_domain_endpoint(stack, "Domain", ENDPOINT)
-    IngestPipeline(stack, "Ingest", opensearch_endpoint=ENDPOINT, vpc=vpc, opensearch_domain=domain)
+    IngestPipeline(stack, "Ingest", opensearch_endpoint=ENDPOINT, vpc=vpc)
     cdk.Aspects.of(stack).add(AwsSolutionsChecks())
     annotations = Annotations.from_stack(stack)
     findings = annotations.find_error("/Throwaway/Ingest/*", Match.string_like_regexp(".*"))
@@ -236,7 +235,7 @@ def test_no_unsuppressed_aws_solutions_findings():
     assert [f.entry.data for f in findings] == []
 
 
-def test_callers_bus_queue_dlq_topic_vpc_and_domain_are_used():
+def test_callers_bus_queue_dlq_topic_and_vpc_are_used():
     stack = _stack()
     bus = events.EventBus(stack, "Bus")
     queue = sqs.Queue(stack, "TheirQueue", visibility_timeout=cdk.Duration.minutes(10))
@@ -244,12 +243,10 @@ def test_callers_bus_queue_dlq_topic_vpc_and_domain_are_used():
     topic = sns.Topic(stack, "TheirTopic")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
     group = ec2.SecurityGroup(stack, "Group", vpc=vpc)
-    domain = opensearch.Domain.from_domain_endpoint(stack, "Domain", ENDPOINT)
     pipeline = IngestPipeline(
         stack,
         "Ingest",
         opensearch_endpoint=ENDPOINT,
-        opensearch_domain=domain,
         index_prefix="team-spot",
         event_bus=bus,
         queue=queue,
@@ -274,39 +271,16 @@ def test_callers_bus_queue_dlq_topic_vpc_and_domain_are_used():
     assert config["SecurityGroupIds"] == [_resolve(pipeline, group.security_group_id)]
     assert len(config["SubnetIds"]) == 2
     assert function["Properties"]["Environment"]["Variables"]["INDEX_ALIAS"] == "team-spot-write"
-    template.has_resource_properties(
-        "AWS::Lambda::EventSourceMapping",
-        {"EventSourceArn": _resolve(pipeline, queue.queue_arn), "BatchSize": 100},
-    )
-    # One OpenSearch grant: POST and PUT on the index pattern (grant_index_write would add
-    # ESHttpDelete and ESHttpPatch), on the domain's ARN.
-    statements = [
-        st
-        for p in template.find_resources("AWS::IAM::Policy").values()
-        for st in p["Properties"]["PolicyDocument"]["Statement"]
-        if "es:" in json.dumps(st["Action"])
-    ]
-    assert statements == [
-        {
-            "Action": ["es:ESHttpPost", "es:ESHttpPut"],
-            "Effect": "Allow",
-            "Resource": _resolve(pipeline, f"{domain.domain_arn}/team-spot-*"),
-        }
-    ]
-
-
-def test_endpoint_defaults_to_the_domains():
-    stack = _stack()
-    domain = opensearch.Domain.from_domain_endpoint(stack, "Domain", ENDPOINT)
-    IngestPipeline(stack, "Ingest", opensearch_domain=domain)
-    template = Template.from_stack(stack)
-    [function] = template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
-    ).values()
-    endpoint = function["Properties"]["Environment"]["Variables"]["OPENSEARCH_ENDPOINT"]
-    assert endpoint == ENDPOINT
-    with pytest.raises(ValueError, match="opensearch_endpoint or opensearch_domain"):
-        IngestPipeline(_stack(), "Ingest")
+    [(mapping_id, mapping)] = template.find_resources("AWS::Lambda::EventSourceMapping").items()
+    assert mapping["Properties"]["EventSourceArn"] == _resolve(pipeline, queue.queue_arn)
+    assert mapping["Properties"]["BatchSize"] == 100
+    # The mapping it created is kept (callers order it after the index exists).
+    assert isinstance(pipeline.event_source_mapping, lambda_.EventSourceMapping)
+    cfn_mapping = pipeline.event_source_mapping.node.default_child
+    assert cdk.Stack.of(pipeline).get_logical_id(cfn_mapping) == mapping_id
+    # The pipeline grants nothing on OpenSearch itself: SearchDomain.connect_writer does that.
+    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "es:" not in policies
 
 
 def test_rules_cover_every_event_type_the_function_parses():
@@ -315,7 +289,13 @@ def test_rules_cover_every_event_type_the_function_parses():
 
 @pytest.mark.parametrize(
     "props",
-    [{"batch_size": 0}, {"max_concurrency": 1}, {"detail_types": []}, {"index_prefix": "Bad*"}],
+    [
+        {"batch_size": 0},
+        {"max_concurrency": 1},
+        {"detail_types": []},
+        {"index_prefix": "Bad*"},
+        {"max_batching_window": cdk.Duration.minutes(6)},
+    ],
 )
 def test_invalid_props_are_refused(props):
     with pytest.raises(ValueError):
