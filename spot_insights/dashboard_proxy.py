@@ -10,7 +10,6 @@ import jsii
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
@@ -19,8 +18,9 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from spot_insights.alb_log_delivery import log_access_logs_any_region
-from spot_insights.nginx_config import VPC_DNS_RESOLVER, ProxySettings, render
+from spot_insights._alarms import BELOW, AlarmSpec, create_alarms
+from spot_insights._alb_log_delivery import log_access_logs_any_region
+from spot_insights._nginx_config import VPC_DNS_RESOLVER, ProxySettings, render
 
 # Stands in for a domain endpoint that is a token at synth time, so the renderer can validate
 # everything else; the token is put back into the rendered text afterwards.
@@ -363,18 +363,22 @@ class DashboardProxy(Construct):
                 period=cdk.Duration.minutes(1),
                 statistic="Minimum",
             )
-        alarm = metric.create_alarm(
+        [alarm] = create_alarms(
             self,
-            "NoHealthyHost",
-            alarm_description="No Dashboards proxy host is serving: Dashboards is unreachable",
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=3,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            [
+                AlarmSpec(
+                    "NoHealthyHost",
+                    "No Dashboards proxy host is serving: Dashboards is unreachable",
+                    metric,
+                    threshold=1,
+                    evaluation_periods=3,
+                    comparison=BELOW,
+                    missing_data=cloudwatch.TreatMissingData.BREACHING,
+                    notify_ok=True,
+                )
+            ],
+            topic,
         )
-        if topic is not None:
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
         return alarm
 
     def _suppress_reviewed_findings(self) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -33,6 +32,8 @@ from lambda_src.contract import (
     IngestEnv,
     write_alias,
 )
+from spot_insights._alarms import AlarmSpec, create_alarms
+from spot_insights._lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 from spot_insights._service_access import (
     KEY_USE,
     RETAIN_UNLESS_CREATE_FAILS,
@@ -41,7 +42,6 @@ from spot_insights._service_access import (
     source_conditions,
 )
 from spot_insights._validation import index_prefix_prop
-from spot_insights.lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 
 HANDLER = "lambda_src.ingest.handler.handler"
 # SQS needs the visibility timeout to cover every retry of a batch the function may still hold.
@@ -279,43 +279,30 @@ class IngestPipeline(Construct):
     def _alarms(self, timeout: cdk.Duration) -> list[cloudwatch.Alarm]:
         five_minutes = cdk.Duration.minutes(5)
         specs = [
-            (
+            AlarmSpec(
                 "DeadLetterQueueDepth",
                 "Records are waiting in the ingest dead-letter queue",
                 self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                     period=five_minutes, statistic="Maximum"
                 ),
-                1,
+                threshold=1,
             ),
-            (
+            AlarmSpec(
                 "FunctionErrors",
                 "The ingest function failed whole invocations",
                 self.function.metric_errors(period=five_minutes, statistic="Sum"),
-                1,
+                threshold=1,
             ),
-            (
+            AlarmSpec(
                 "QueueBacklog",
                 "The oldest queued event has waited over 15 minutes",
                 self.queue.metric_approximate_age_of_oldest_message(
                     period=five_minutes, statistic="Maximum"
                 ),
-                max(900, int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR),
+                threshold=max(900, int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR),
             ),
         ]
-        alarms = []
-        for name, description, metric, threshold in specs:
-            alarm = metric.create_alarm(
-                self,
-                name,
-                alarm_description=description,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
-            alarms.append(alarm)
-        return alarms
+        return create_alarms(self, specs, self.alarm_topic)
 
 
 def _suppress_reviewed_findings(function: lambda_.Function) -> None:
@@ -326,7 +313,7 @@ def _suppress_reviewed_findings(function: lambda_.Function) -> None:
             NagPackSuppression(
                 id="AwsSolutions-L1",
                 reason="Every function runs the one shared asset built for python3.13 "
-                "(spot_insights/lambda_asset.py); the runtime moves for all of them at once.",
+                "(spot_insights/_lambda_asset.py); the runtime moves for all of them at once.",
             ),
             NagPackSuppression(
                 id="AwsSolutions-IAM4",

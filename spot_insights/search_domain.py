@@ -20,7 +20,6 @@ from enum import StrEnum
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -40,9 +39,10 @@ from lambda_src.contract import (
     index_pattern,
     write_alias,
 )
+from spot_insights._alarms import AT_LEAST, AT_MOST, AlarmSpec, create_alarms
+from spot_insights._lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
 from spot_insights._validation import index_prefix_prop
-from spot_insights.lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
 
 MASTER_USER_NAME = "spot-insights-admin"
 HTTPS = ec2.Port.tcp(443)
@@ -542,64 +542,55 @@ class SearchDomain(Construct):
         one_min = cdk.Duration.minutes(1)
         # FreeStorageSpace is reported in megabytes; alarm below a quarter of one node's disk.
         free_storage_mb = volume_size_gib * 1024 * 0.25
-        specs = [
-            ("ClusterRed", self.domain.metric_cluster_status_red(period=one_min), 1, 1, ">="),
-            ("ClusterYellow", self.domain.metric_cluster_status_yellow(period=one_min), 1, 5, ">="),
-            (
-                "FreeStorageLow",
-                self.domain.metric_free_storage_space(period=one_min, statistic="Minimum"),
-                free_storage_mb,
-                1,
-                "<=",
-            ),
-            (
-                "JvmMemoryPressure",
-                self.domain.metric_jvm_memory_pressure(period=five_min),
-                80,
-                3,
-                ">=",
-            ),
-            (
-                "CpuHigh",
-                self.domain.metric_cpu_utilization(period=five_min, statistic="Average"),
-                80,
-                3,
-                ">=",
-            ),
-            (
-                "IndexWritesBlocked",
-                self.domain.metric_cluster_index_writes_blocked(period=five_min),
-                1,
-                1,
-                ">=",
-            ),
-            (
-                "SnapshotFailed",
-                self.domain.metric_automated_snapshot_failure(period=one_min),
-                1,
-                1,
-                ">=",
-            ),
-        ]
-        operators = {
-            ">=": cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            "<=": cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
-        }
-        alarms = []
-        for name, metric, threshold, periods, operator in specs:
-            alarm = metric.create_alarm(
-                self,
+        domain = self.domain
+
+        def spec(
+            name: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            periods: int,
+            comparison: cloudwatch.ComparisonOperator = AT_LEAST,
+        ) -> AlarmSpec:
+            return AlarmSpec(
                 f"{name}Alarm",
-                alarm_description=f"Spot Insights OpenSearch domain: {name}",
+                f"Spot Insights OpenSearch domain: {name}",
+                metric,
                 threshold=threshold,
                 evaluation_periods=periods,
-                comparison_operator=operators[operator],
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                comparison=comparison,
             )
-            if topic is not None:
-                alarm.add_alarm_action(cw_actions.SnsAction(topic))
-            alarms.append(alarm)
-        return alarms
+
+        specs = [
+            spec("ClusterRed", domain.metric_cluster_status_red(period=one_min), 1, 1),
+            spec("ClusterYellow", domain.metric_cluster_status_yellow(period=one_min), 1, 5),
+            spec(
+                "FreeStorageLow",
+                domain.metric_free_storage_space(period=one_min, statistic="Minimum"),
+                free_storage_mb,
+                1,
+                AT_MOST,
+            ),
+            spec("JvmMemoryPressure", domain.metric_jvm_memory_pressure(period=five_min), 80, 3),
+            spec(
+                "CpuHigh",
+                domain.metric_cpu_utilization(period=five_min, statistic="Average"),
+                80,
+                3,
+            ),
+            spec(
+                "IndexWritesBlocked",
+                domain.metric_cluster_index_writes_blocked(period=five_min),
+                1,
+                1,
+            ),
+            spec(
+                "SnapshotFailed",
+                domain.metric_automated_snapshot_failure(period=one_min),
+                1,
+                1,
+            ),
+        ]
+        return create_alarms(self, specs, topic)
 
     def _explain_nag_findings(self, provider_scope: Construct) -> None:
         """Reasons for the AwsSolutions findings this construct accepts by design."""
@@ -660,7 +651,7 @@ class SearchDomain(Construct):
             ),
             why(
                 "AwsSolutions-L1",
-                "Runtime pinned project-wide to python3.13 (spot_insights/lambda_asset.py).",
+                "Runtime pinned project-wide to python3.13 (spot_insights/_lambda_asset.py).",
             ),
         ]
         for scope in (self.provisioning_function, provider_scope):

@@ -18,7 +18,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
 from spot_insights import search_domain
-from spot_insights.lambda_asset import lambda_code
+from spot_insights._lambda_asset import lambda_code
 from spot_insights.search_domain import SearchDomain, SizingProfile, provisioning_content_hash
 from tests.stack.synth import ACCOUNT, AZ_CONTEXT, REGION
 from tests.support.cdk_app import synth_app

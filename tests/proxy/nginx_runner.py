@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from spot_insights.nginx_config import ProxySettings, render
+from spot_insights._nginx_config import ProxySettings, render
 from tests.support.ports import free_port
 
 

@@ -9,8 +9,8 @@ from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
+from spot_insights._nginx_config import ProxySettings, render
 from spot_insights.dashboard_proxy import DashboardProxy
-from spot_insights.nginx_config import ProxySettings, render
 from tests.support.cdk_app import synth_app
 
 ENDPOINT = "vpc-spot-insights-abc123.us-east-1.es.amazonaws.com"

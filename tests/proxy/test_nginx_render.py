@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spot_insights.nginx_config import (
+from spot_insights._nginx_config import (
     AL2023_CA_BUNDLE,
     VPC_DNS_RESOLVER,
     ProxySettings,

@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from spot_insights.lambda_asset import PACKAGES, PROJECT_ROOT, source_hash
+from spot_insights._lambda_asset import PACKAGES, PROJECT_ROOT, source_hash
 
 
 def _copy(tmp_path: Path) -> Path:
