@@ -2,7 +2,6 @@
 an Application Load Balancer (given a certificate) or over Session Manager port forwarding."""
 
 import dataclasses
-import ipaddress
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -21,6 +20,7 @@ from constructs import Construct
 from spot_insights._alarms import BELOW, AlarmSpec, create_alarms
 from spot_insights._alb_log_delivery import log_access_logs_any_region
 from spot_insights._nginx_config import VPC_DNS_RESOLVER, ProxySettings, render
+from spot_insights.settings import Network, parse_network
 
 # Stands in for a domain endpoint that is a token at synth time, so the renderer can validate
 # everything else; the token is put back into the rendered text afterwards.
@@ -92,7 +92,7 @@ class DashboardProxy(Construct):
         console_proxy: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        networks = parse_cidrs(allowed_cidrs)
+        networks = _allowed_networks(allowed_cidrs)
         if certificate is None and (networks or internet_facing or access_logs_bucket):
             raise ValueError(
                 "allowed_cidrs, internet_facing and access_logs_bucket configure the load "
@@ -246,7 +246,7 @@ class DashboardProxy(Construct):
         *,
         vpc: ec2.IVpc,
         certificate: acm.ICertificate,
-        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+        networks: list[Network],
         internet_facing: bool,
         dual_stack: bool,
         subnets: ec2.SubnetSelection | None,
@@ -413,8 +413,9 @@ class DashboardProxy(Construct):
         return self._connections
 
 
-def parse_cidrs(cidrs: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """The networks in `cidrs`, or ValueError naming the first bad entry."""
+def _allowed_networks(cidrs: Sequence[str]) -> list[Network]:
+    """The networks in `cidrs` (settings.parse_network's rule), or ValueError naming the
+    first bad entry."""
     if isinstance(cidrs, str):
         raise ValueError("allowed_cidrs must be a list of CIDR strings, not one string")
     networks = []
@@ -425,7 +426,7 @@ def parse_cidrs(cidrs: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.
                 "known at synth time)"
             )
         try:
-            networks.append(ipaddress.ip_network(cidr.strip(), strict=True))
+            networks.append(parse_network(cidr))
         except ValueError as error:
             raise ValueError(f"allowed_cidrs[{index}] {cidr!r} is not a network: {error}") from None
     return networks

@@ -66,6 +66,31 @@ def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
     return parse
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class HostBitsSet(ValueError):
+    """A CIDR whose address has host bits set; `network` is the network it lies in."""
+
+    def __init__(self, text: str, network: Network) -> None:
+        super().__init__(f"{text!r} has host bits set (the network is {network})")
+        self.network = network
+
+
+def parse_network(text: str) -> Network:
+    """One IPv4 or IPv6 network in CIDR form, any prefix length, host bits zero (the one CIDR
+    rule: context `allowedCidrs` and DashboardProxy's `allowed_cidrs` both use it)."""
+    text = text.strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IPv4 or IPv6 network in CIDR form") from exc
+        raise HostBitsSet(text, loose) from exc
+
+
 def _cidrs(key: str, value: Any) -> tuple[str, ...]:
     expected = (
         'a list of CIDRs such as ["203.0.113.0/24", "2001:db8::/48"] or a comma-separated string'
@@ -84,15 +109,12 @@ def _cidrs(key: str, value: Any) -> tuple[str, ...]:
     networks: list[str] = []
     for item in value:
         try:
-            networks.append(str(ipaddress.ip_network(str(item).strip(), strict=True)))
+            networks.append(str(parse_network(str(item))))
+        except HostBitsSet as exc:
+            expected_network = f"a network address with host bits zero ({exc.network})"
+            raise SettingsError(key, expected_network, item) from exc
         except ValueError as exc:
-            try:
-                loose = ipaddress.ip_network(str(item).strip(), strict=False)
-            except ValueError:
-                raise SettingsError(key, expected, item) from exc
-            raise SettingsError(
-                key, f"a network address with host bits zero ({loose})", item
-            ) from exc
+            raise SettingsError(key, expected, item) from exc
     return tuple(dict.fromkeys(networks))
 
 

@@ -271,7 +271,10 @@ def test_connections_let_the_domain_admit_the_proxy() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"allowed_cidrs": ["10.0.0.1/8"], "certificate": True}, r"allowed_cidrs\[0\]"),
+        (
+            {"allowed_cidrs": ["10.0.0.1/8"], "certificate": True},
+            r"allowed_cidrs\[0\].*host bits set \(the network is 10.0.0.0/8\)",
+        ),
         ({"allowed_cidrs": ["10.0.0.0/8", "nope"], "certificate": True}, r"allowed_cidrs\[1\]"),
         ({"allowed_cidrs": "10.0.0.0/8", "certificate": True}, "a list"),
         ({"allowed_cidrs": ["10.0.0.0/8"]}, "only created with a certificate"),
