@@ -232,10 +232,10 @@ RATES_PER_DAY = (2_740, 27_400, 274_000)  # 1M, 10M, 100M events a year
 def sizing(bytes_per_document: float) -> list[dict[str, Any]]:
     """Per profile: primary bytes its disks hold with replicas and headroom, as events and as
     days at a few rates."""
-    from spot_insights.search_domain import _SIZINGS  # noqa: PLC0415 - the profiles themselves
+    from spot_insights._sizing import SIZINGS  # noqa: PLC0415 - the profiles themselves
 
     rows = []
-    for profile, spec in _SIZINGS.items():
+    for profile, spec in SIZINGS.items():
         nodes = spec.data_nodes_per_az * spec.availability_zones
         disk = spec.volume_size_gib * GIB
         reserved = min(SERVICE_RESERVED * disk, SERVICE_RESERVED_CAP)

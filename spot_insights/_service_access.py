@@ -7,6 +7,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -101,4 +102,17 @@ def allow_log_encryption(key: kms.IKey) -> None:
                 }
             },
         )
+    )
+
+
+def kept_log_group(
+    scope: Construct, construct_id: str, *, key: kms.IKey, retention: logs.RetentionDays
+) -> logs.LogGroup:
+    """A log group under `key`, kept (like the domain) unless a first deploy fails."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        retention=retention,
+        encryption_key=key,
+        removal_policy=RETAIN_UNLESS_CREATE_FAILS,
     )

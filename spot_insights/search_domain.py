@@ -2,20 +2,18 @@
 
 The domain runs in private subnets with fine-grained access control (internal user database,
 master password generated in Secrets Manager), encryption at rest and node to node, HTTPS only
-with TLS 1.2+, and logs to CloudWatch. A custom resource (CDK Provider framework, function in
-the VPC) then creates the index template, write alias and first index, the ISM policy, the
+with TLS 1.2+, and logs to CloudWatch. A custom resource (`_provisioning.SearchProvisioning`)
+then creates the index template, write alias and first index, the ISM policy, the
 least-privilege roles and their mappings, optional read-only users and the Dashboards saved
-objects; see docs/domain.md.
+objects; see docs/domain.md. Sizing lives in `_sizing`, the policies around the domain in
+`_domain_policies`, the alarms' table shape in `_alarms`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 import aws_cdk as cdk
 import jsii
@@ -28,77 +26,41 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchservice as opensearch
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
-from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
-from lambda_src.contract import (
-    DEFAULT_INDEX_PREFIX,
-    PROVISIONING_SERVICE_NAME,
-    IngestEnv,
-    index_pattern,
-    write_alias,
-)
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern, write_alias
 from spot_insights._alarms import AT_LEAST, AT_MOST, AlarmSpec, create_alarms
-from spot_insights._lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
-from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
+from spot_insights._domain_policies import (
+    allow_log_delivery,
+    domain_name,
+    restrict_access,
+    service_linked_role,
+)
+from spot_insights._provisioning import HTTPS, SearchProvisioning
+from spot_insights._service_access import (
+    RETAIN_UNLESS_CREATE_FAILS,
+    allow_log_encryption,
+    kept_log_group,
+)
+from spot_insights._sizing import SIZINGS, SizingProfile
 from spot_insights._validation import index_prefix_prop
 
+__all__ = ["SearchDomain", "SizingProfile"]
+
 MASTER_USER_NAME = "spot-insights-admin"
-HTTPS = ec2.Port.tcp(443)
-# The provisioning inputs whose change must re-run the custom resource on the next deploy.
-CONTENT_FILES = ("dashboards/*.json", "dashboards/*.ndjson", "lambda_src/provisioning/*.py")
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
 # The same rules the provisioner applies at deploy time, checked here so synth fails first.
 _AGE = re.compile(r"^[1-9][0-9]*[dh]$")
 _SIZE = re.compile(r"^[1-9][0-9]*(mb|gb)$")
 # Quotes, backslashes and slashes make passwords awkward in JSON, shells and URLs.
 _PASSWORD_EXCLUDES = "\"'\\/@`"
-# A VPC domain needs this service-linked role; CreateServiceLinkedRole fails with error code
-# `InvalidInput` ("Service role name ... has been taken in this account") when it exists. The
-# AwsCustomResource handler (AWS SDK for JavaScript v3) sees that code as the exception name
-# `InvalidInputException`; both spellings are accepted, nothing else.
-OPENSEARCH_SERVICE = "opensearchservice.amazonaws.com"
-SERVICE_LINKED_ROLE = "AWSServiceRoleForAmazonOpenSearchService"
-ROLE_EXISTS_ERROR = "^InvalidInput(Exception)?$"
-
-
-class SizingProfile(StrEnum):
-    """`small`: one t3.small.search node in one AZ, the cheapest type with encryption at rest
-    (T2 has none). `production`: data nodes across AZs with zone awareness and three dedicated
-    master nodes (r7g data, m7g masters: types cfn-lint accepts in every Region it checks)."""
-
-    SMALL = "small"
-    PRODUCTION = "production"
-
-
-@dataclass(frozen=True)
-class _Sizing:
-    data_instance_type: str
-    data_nodes_per_az: int
-    availability_zones: int
-    master_instance_type: str | None
-    master_nodes: int
-    volume_size_gib: int
-    replicas: int
-
-
-_SIZINGS = {
-    # Replicas 0: a single node can never place a replica (the cluster would stay yellow).
-    SizingProfile.SMALL: _Sizing("t3.small.search", 1, 1, None, 0, 10, 0),
-    SizingProfile.PRODUCTION: _Sizing("r7g.large.search", 1, 3, "m7g.large.search", 3, 50, 1),
+_DOMAIN_LOGS = {
+    "app": "AppLogs",
+    "audit": "AuditLogs",
+    "slow_search": "SlowSearchLogs",
+    "slow_index": "SlowIndexLogs",
 }
-
-
-@jsii.implements(cdk.IStableListProducer)
-class _ListProducer:
-    """Produces the list at synth time, so grant_write() may be called after construction."""
-
-    def __init__(self, values: list[str]) -> None:
-        self._values = values
-
-    def produce(self) -> list[str]:
-        return list(self._values)
 
 
 @jsii.implements(ec2.IConnectable)
@@ -131,6 +93,32 @@ class SearchDomain(Construct):
     :param require_ism: fail the deployment if the ISM plugin is missing; default True (the
         managed service always has it).
     """
+
+    domain: opensearch.Domain
+    """The OpenSearch 2.19 domain (VPC only, fine-grained access control)."""
+    endpoint: str
+    """`https://<domain endpoint>`, what writers and the provisioner call."""
+    index_prefix: str
+    write_alias: str
+    """`<prefix>-write`: writers index through it; rollover moves it."""
+    profile: SizingProfile
+    master_secret: secretsmanager.Secret
+    """The master user's generated credentials (JSON `username`, `password`)."""
+    reader_user_secrets: dict[str, secretsmanager.ISecret]
+    """One generated secret per read-only user name."""
+    security_group: ec2.SecurityGroup
+    """The domain's security group (no inline ingress, no egress); see `connections`."""
+    subnets: list[ec2.ISubnet]
+    """The domain's subnets, one per AZ it uses."""
+    encryption_key: kms.IKey
+    """Encrypts the log groups and secrets."""
+    log_groups: dict[str, logs.LogGroup]
+    """`app`, `audit`, `slow_search`, `slow_index`."""
+    provisioning: cdk.CustomResource
+    """Provisions the domain on every deploy; `connect_writer(starts_writing=...)` waits on it."""
+    provisioning_function: lambda_.Function
+    alarms: list[cloudwatch.Alarm]
+    removal_policy: cdk.RemovalPolicy
 
     def __init__(
         self,
@@ -167,11 +155,10 @@ class SearchDomain(Construct):
             if not _USER.match(user):
                 raise ValueError(f"reader user name {user!r} is not valid")
         self.profile = SizingProfile(profile)
-        sizing = _SIZINGS[self.profile]
+        sizing = SIZINGS[self.profile]
         volume_size = volume_size_gib or sizing.volume_size_gib
         self.index_prefix = index_prefix
         self.write_alias = write_alias(index_prefix)
-        self._writer_role_arns: list[str] = []
         self._writer_grants: dict[str, iam.Grant] = {}
         self.removal_policy = removal_policy
         self.encryption_key: kms.IKey = encryption_key or kms.Key(
@@ -208,11 +195,15 @@ class SearchDomain(Construct):
         # The domain's network interfaces stay in it as long as the domain exists.
         self.security_group.apply_removal_policy(removal_policy)
         self.subnets = _subnets(vpc, vpc_subnets, sizing.availability_zones)
+        self.log_groups = {
+            kind: kept_log_group(self, log_id, key=self.encryption_key, retention=log_retention)
+            for kind, log_id in _DOMAIN_LOGS.items()
+        }
         self.domain = opensearch.Domain(
             self,
             "Domain",
             version=opensearch.EngineVersion.OPENSEARCH_2_19,
-            domain_name=_domain_name(self),
+            domain_name=domain_name(self),
             vpc=vpc,
             vpc_subnets=[ec2.SubnetSelection(subnets=self.subnets)],
             security_groups=[self.security_group],
@@ -240,16 +231,31 @@ class SearchDomain(Construct):
                 master_user_name=MASTER_USER_NAME,
                 master_user_password=self.master_secret.secret_value_from_json("password"),
             ),
-            logging=self._logging(log_retention),
-            # Written below without the CDK's extra custom resources (see _restrict_access).
+            logging=opensearch.LoggingOptions(
+                app_log_enabled=True,
+                app_log_group=self.log_groups["app"],
+                audit_log_enabled=True,
+                audit_log_group=self.log_groups["audit"],
+                slow_search_log_enabled=True,
+                slow_search_log_group=self.log_groups["slow_search"],
+                slow_index_log_enabled=True,
+                slow_index_log_group=self.log_groups["slow_index"],
+            ),
+            # Written below without the CDK's extra custom resources (_domain_policies).
             suppress_logs_resource_policy=True,
             enable_auto_software_update=True,
             removal_policy=removal_policy,
         )
         if create_service_linked_role:
-            self.domain.node.add_dependency(self._service_linked_role())
-        self._allow_log_delivery()
-        self._restrict_access()
+            role_logs = kept_log_group(
+                self,
+                "ServiceLinkedRoleLogs",
+                key=self.encryption_key,
+                retention=logs.RetentionDays.ONE_MONTH,
+            )
+            self.domain.node.add_dependency(service_linked_role(self, role_logs))
+        allow_log_delivery(self, self.domain, self.log_groups.values())
+        restrict_access(self, self.domain)
         self.endpoint = f"https://{self.domain.domain_endpoint}"
 
         self.reader_user_secrets: dict[str, secretsmanager.ISecret] = {
@@ -269,17 +275,16 @@ class SearchDomain(Construct):
             )
             for user in reader_users
         }
-        self.provisioning_function = self._provisioning_function(vpc, vpc_subnets, log_retention)
-        self.provisioning = cdk.CustomResource(
+        # Id "Default": CDK leaves it out of logical ids, so the function, Provider and custom
+        # resource keep the logical ids they had as direct children of this construct and
+        # deployed stacks update them in place (no second run of a replaced custom resource).
+        self._provisioner = SearchProvisioning(
             self,
-            "Provisioning",
-            service_token=cr.Provider(
-                self,
-                "ProvisioningProvider",
-                on_event_handler=self.provisioning_function,
-                log_group=self._log_group("ProviderLogs", log_retention),
-            ).service_token,
-            resource_type="Custom::SpotInsightsSearchSetup",
+            "Default",
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            domain_connections=self.connections,
+            secrets=[self.master_secret, *self.reader_user_secrets.values()],
             properties={
                 "Endpoint": self.endpoint,
                 "MasterSecretArn": self.master_secret.secret_arn,
@@ -288,16 +293,18 @@ class SearchDomain(Construct):
                 "RetentionDays": str(retention_days),
                 "RolloverAge": rollover_age,
                 "RolloverSize": rollover_size,
-                "WriterBackendRoles": cdk.Lazy.list(_ListProducer(self._writer_role_arns)),
                 "ReaderUserSecretArns": [s.secret_arn for s in self.reader_user_secrets.values()],
                 "IsmMode": "required" if require_ism else "skip-if-unavailable",
-                "ContentHash": provisioning_content_hash(),
             },
+            encryption_key=self.encryption_key,
+            log_retention=log_retention,
         )
+        self.provisioning = self._provisioner.resource
+        self.provisioning_function = self._provisioner.function
         # The function must reach the domain before it runs: wait for the ingress rules too.
         self.provisioning.node.add_dependency(self.security_group)
         self.alarms = self._alarms(alarm_topic, volume_size)
-        self._explain_nag_findings(provider_scope=self.node.find_child("ProvisioningProvider"))
+        self._explain_nag_findings()
 
     @property
     def connections(self) -> ec2.Connections:
@@ -334,7 +341,7 @@ class SearchDomain(Construct):
         grant = self._writer_grants.get(role_arn)
         if grant is None:
             self.connections.allow_from(_connectable(writer), HTTPS, "HTTPS to OpenSearch")
-            self._writer_role_arns.append(role_arn)
+            self._provisioner.add_writer_role(role_arn)
             grant = iam.Grant.add_to_principal(
                 grantee=writer,
                 actions=["es:ESHttpPost", "es:ESHttpPut"],
@@ -346,196 +353,6 @@ class SearchDomain(Construct):
         for construct in starts_writing:
             construct.node.add_dependency(self.provisioning)
         return grant
-
-    def _log_group(self, construct_id: str, retention: logs.RetentionDays) -> logs.LogGroup:
-        """Under the customer key; kept (like the domain) unless a first deploy fails."""
-        return logs.LogGroup(
-            self,
-            construct_id,
-            retention=retention,
-            encryption_key=self.encryption_key,
-            removal_policy=RETAIN_UNLESS_CREATE_FAILS,
-        )
-
-    def _service_linked_role(self) -> Construct:
-        """AWSServiceRoleForAmazonOpenSearchService, which a VPC domain cannot be created without.
-
-        Created on the stack's first deploy unless it already exists (the InvalidInput error is
-        then ignored); never updated or deleted: other domains in the account depend on it.
-        """
-        stack = cdk.Stack.of(self)
-        role_arn = stack.format_arn(
-            service="iam",
-            region="",
-            resource="role",
-            resource_name=f"aws-service-role/{OPENSEARCH_SERVICE}/{SERVICE_LINKED_ROLE}",
-        )
-        role = cr.AwsCustomResource(
-            self,
-            "ServiceLinkedRole",
-            resource_type="Custom::OpenSearchServiceLinkedRole",
-            on_create=cr.AwsSdkCall(
-                service="IAM",
-                action="createServiceLinkedRole",
-                parameters={"AWSServiceName": OPENSEARCH_SERVICE},
-                physical_resource_id=cr.PhysicalResourceId.of(SERVICE_LINKED_ROLE),
-                ignore_error_codes_matching=ROLE_EXISTS_ERROR,
-            ),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [
-                    iam.PolicyStatement(
-                        actions=["iam:CreateServiceLinkedRole"],
-                        resources=[role_arn],
-                        conditions={"StringLike": {"iam:AWSServiceName": OPENSEARCH_SERVICE}},
-                    )
-                ]
-            ),
-            install_latest_aws_sdk=False,
-            log_group=self._log_group("ServiceLinkedRoleLogs", logs.RetentionDays.ONE_MONTH),
-        )
-        # The handler is aws-cdk-lib's one singleton function per stack, a child of the stack.
-        singleton = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
-        NagSuppressions.add_resource_suppressions(
-            stack.node.find_child(singleton),
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM4",
-                    reason="aws-cdk-lib's AwsCustomResource handler logs with Lambda's minimal "
-                    "AWSLambdaBasicExecutionRole; its one call is scoped in its own policy.",
-                    applies_to=[
-                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                        "AWSLambdaBasicExecutionRole"
-                    ],
-                )
-            ],
-            apply_to_children=True,
-        )
-        return role
-
-    def _logging(self, retention: logs.RetentionDays) -> opensearch.LoggingOptions:
-        self.log_groups = {
-            "app": self._log_group("AppLogs", retention),
-            "audit": self._log_group("AuditLogs", retention),
-            "slow_search": self._log_group("SlowSearchLogs", retention),
-            "slow_index": self._log_group("SlowIndexLogs", retention),
-        }
-        return opensearch.LoggingOptions(
-            app_log_enabled=True,
-            app_log_group=self.log_groups["app"],
-            audit_log_enabled=True,
-            audit_log_group=self.log_groups["audit"],
-            slow_search_log_enabled=True,
-            slow_search_log_group=self.log_groups["slow_search"],
-            slow_index_log_enabled=True,
-            slow_index_log_group=self.log_groups["slow_index"],
-        )
-
-    def _allow_log_delivery(self) -> None:
-        """The service writes logs only with a CloudWatch Logs resource policy naming it."""
-        stack = cdk.Stack.of(self)
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "es.amazonaws.com"},
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": [f"{g.log_group_arn}" for g in self.log_groups.values()],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
-                }
-            ],
-        }
-        resource_policy = logs.CfnResourcePolicy(
-            self,
-            "LogDeliveryPolicy",
-            # Resource policies are per account and region: unique per stack, like the domain.
-            policy_name=cdk.Fn.join(
-                "-", [cdk.Names.unique_id(self)[-200:], _stack_uuid_head(self), "opensearch-logs"]
-            ),
-            policy_document=stack.to_json_string(policy),
-        )
-        self.domain.node.add_dependency(resource_policy)
-
-    def _restrict_access(self) -> None:
-        """Resource policy: HTTP data-plane actions on this domain only, never es:*.
-
-        Basic-auth requests (the provisioner, read-only users, the Dashboards proxy) are not
-        SigV4-signed, so a policy naming IAM principals would reject them before fine-grained
-        access control could authenticate them (AWS recommends a policy that does not require
-        signed requests with FGAC). So the Allow admits any caller that reaches the VPC
-        endpoint through the security group, FGAC authenticates every request (anonymous
-        access stays off), and the Deny keeps signed callers to this account's principals."""
-        stack = cdk.Stack.of(self)
-        domain_resource = stack.format_arn(
-            service="es",
-            resource="domain",
-            resource_name=f"{_domain_name(self)}/*",
-        )
-        cfn = self.domain.node.default_child
-        assert isinstance(cfn, opensearch.CfnDomain)
-        cfn.access_policies = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "HttpThroughFineGrainedAccessControl",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": "*"},
-                    "Action": "es:ESHttp*",
-                    "Resource": domain_resource,
-                },
-                {
-                    "Sid": "SignedCallersFromThisAccountOnly",
-                    "Effect": "Deny",
-                    "Principal": {"AWS": "*"},
-                    "Action": "es:ESHttp*",
-                    "Resource": domain_resource,
-                    # Null=false: the key exists only on signed requests.
-                    "Condition": {
-                        "Null": {"aws:PrincipalAccount": "false"},
-                        "StringNotEquals": {"aws:PrincipalAccount": stack.account},
-                    },
-                },
-            ],
-        }
-
-    def _provisioning_function(
-        self,
-        vpc: ec2.IVpc,
-        vpc_subnets: ec2.SubnetSelection | None,
-        log_retention: logs.RetentionDays,
-    ) -> lambda_.Function:
-        function_sg = ec2.SecurityGroup(
-            self,
-            "ProvisioningSecurityGroup",
-            vpc=vpc,
-            description="Spot Insights provisioning function: HTTPS out only",
-            allow_all_outbound=False,
-        )
-        # HTTPS to the domain and to Secrets Manager (through NAT or an interface endpoint).
-        function_sg.add_egress_rule(ec2.Peer.any_ipv4(), HTTPS, "HTTPS to AWS APIs and the domain")
-        function = lambda_.Function(
-            self,
-            "ProvisioningFunction",
-            description="Provisions the Spot Insights OpenSearch domain (templates, ISM, roles)",
-            code=lambda_code(),
-            handler="lambda_src.provisioning.handler.on_event",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            memory_size=256,
-            # The handler keeps 30 s of this to report a failure instead of timing out.
-            timeout=cdk.Duration.minutes(10),
-            vpc=vpc,
-            vpc_subnets=vpc_subnets
-            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            security_groups=[function_sg],
-            log_group=self._log_group("ProvisioningLogs", log_retention),
-            environment={IngestEnv.SERVICE_NAME: PROVISIONING_SERVICE_NAME},
-        )
-        self.master_secret.grant_read(function)
-        for secret in self.reader_user_secrets.values():
-            secret.grant_read(function)
-        self.connections.allow_from(function, HTTPS, "HTTPS from the provisioning function")
-        return function
 
     def _alarms(self, topic: sns.ITopic | None, volume_size_gib: int) -> list[cloudwatch.Alarm]:
         five_min = cdk.Duration.minutes(5)
@@ -592,7 +409,7 @@ class SearchDomain(Construct):
         ]
         return create_alarms(self, specs, topic)
 
-    def _explain_nag_findings(self, provider_scope: Construct) -> None:
+    def _explain_nag_findings(self) -> None:
         """Reasons for the AwsSolutions findings this construct accepts by design."""
 
         def why(rule: str, reason: str) -> NagPackSuppression:
@@ -603,7 +420,7 @@ class SearchDomain(Construct):
                 "AwsSolutions-OS5",
                 "Unsigned requests must reach fine-grained access control, which authenticates "
                 "every one (internal users over basic auth; anonymous access off); a policy "
-                "naming IAM principals would reject them (see _restrict_access).",
+                "naming IAM principals would reject them (see _domain_policies.restrict_access).",
             ),
             why(
                 "AwsSolutions-OS3",
@@ -638,24 +455,6 @@ class SearchDomain(Construct):
                     )
                 ],
             )
-        lambda_reasons = [
-            why(
-                "AwsSolutions-IAM4",
-                "AWSLambdaBasicExecutionRole / AWSLambdaVPCAccessExecution"
-                "Role are the standard minimal policies for logging and VPC ENIs.",
-            ),
-            why(
-                "AwsSolutions-IAM5",
-                "Provider framework: invoke permission on the handler "
-                "function's versions (<arn>:*), generated by aws-cdk-lib.",
-            ),
-            why(
-                "AwsSolutions-L1",
-                "Runtime pinned project-wide to python3.13 (spot_insights/_lambda_asset.py).",
-            ),
-        ]
-        for scope in (self.provisioning_function, provider_scope):
-            NagSuppressions.add_resource_suppressions(scope, lambda_reasons, True)
 
 
 def _connectable(writer: iam.IGrantable) -> ec2.IConnectable:
@@ -687,16 +486,6 @@ def _explain_writer_grant(writer: Construct, index_prefix: str) -> None:
     )
 
 
-def provisioning_content_hash() -> str:
-    """Digest of the mapping, saved objects and provisioning code (ISM policy, roles)."""
-    digest = hashlib.sha256()
-    for pattern in CONTENT_FILES:
-        for path in sorted(PROJECT_ROOT.glob(pattern)):
-            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _subnets(
     vpc: ec2.IVpc, selection: ec2.SubnetSelection | None, availability_zones: int
 ) -> list[ec2.ISubnet]:
@@ -716,22 +505,6 @@ def _subnets(
             f"{len(chosen)}"
         )
     return chosen[:availability_zones]
-
-
-def _domain_name(scope: Construct) -> str:
-    """`spot-<construct hash>-<stack id part>`: 20 chars, lowercase, known before creation (the
-    access policy names it) and stable across updates, yet new for every new stack. A fixed name
-    would collide with a domain kept by an earlier `cdk destroy` of the same stack name: the
-    stack id's UUID differs per stack, account and region. Its first group is 8 hex digits."""
-    unique = hashlib.sha256(cdk.Names.unique_id(scope).encode()).hexdigest()[:6]
-    return cdk.Fn.join("", [f"spot-{unique}-", _stack_uuid_head(scope)])
-
-
-def _stack_uuid_head(scope: Construct) -> str:
-    """The first group (8 hex digits) of the UUID in `arn:...:stack/<name>/<uuid>`, new per
-    stack, account and region; resolved by CloudFormation at deploy time."""
-    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Stack.of(scope).stack_id))
-    return cdk.Fn.select(0, cdk.Fn.split("-", stack_uuid))
 
 
 def _id_part(name: str) -> str:

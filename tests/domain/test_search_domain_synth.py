@@ -17,9 +17,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
-from spot_insights import search_domain
+from spot_insights import _provisioning
 from spot_insights._lambda_asset import lambda_code
-from spot_insights.search_domain import SearchDomain, SizingProfile, provisioning_content_hash
+from spot_insights._provisioning import provisioning_content_hash
+from spot_insights.search_domain import SearchDomain, SizingProfile
 from tests.stack.synth import ACCOUNT, AZ_CONTEXT, REGION
 from tests.support.cdk_app import synth_app
 
@@ -235,8 +236,8 @@ def test_bad_props_fail_at_synth() -> None:
 
 def test_content_hash_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for folder in ("dashboards", "lambda_src/provisioning"):
-        shutil.copytree(search_domain.PROJECT_ROOT / folder, tmp_path / folder)
-    monkeypatch.setattr(search_domain, "PROJECT_ROOT", tmp_path)
+        shutil.copytree(_provisioning.PROJECT_ROOT / folder, tmp_path / folder)
+    monkeypatch.setattr(_provisioning, "PROJECT_ROOT", tmp_path)
     original = provisioning_content_hash()
     assert original == provisioning_content_hash()
     seen = {original}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from spot_insights.search_domain import ROLE_EXISTS_ERROR
+from spot_insights._domain_policies import ROLE_EXISTS_ERROR
 from tests.stack.synth import VARIANTS, synth_stack
 
 Resources = dict[str, dict[str, Any]]
