@@ -1,1 +1,23 @@
-"""Spot Interruption Insights: reusable CDK constructs and the stack that composes them."""
+"""Spot Interruption Insights: reusable CDK constructs and the stack that composes them.
+
+The public surface is what `__all__` names; modules whose names start with `_` are private.
+Connect a writer to a domain with `SearchDomain.connect_writer` (docs/domain.md).
+"""
+
+from spot_insights.dashboard_proxy import DashboardProxy
+from spot_insights.ingest_pipeline import IngestPipeline
+from spot_insights.network import SpotInsightsNetwork
+from spot_insights.search_domain import SearchDomain, SizingProfile
+from spot_insights.settings import Settings, SettingsError
+from spot_insights.stack import SpotInsightsStack
+
+__all__ = [
+    "DashboardProxy",
+    "IngestPipeline",
+    "SearchDomain",
+    "Settings",
+    "SettingsError",
+    "SizingProfile",
+    "SpotInsightsNetwork",
+    "SpotInsightsStack",
+]

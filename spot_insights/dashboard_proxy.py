@@ -68,6 +68,26 @@ class DashboardProxy(Construct):
         to the domain with the signed-in user's permissions). Default: refused (404).
     """
 
+    domain_endpoint: str
+    nginx_config: str
+    """The rendered nginx.conf the hosts run (the endpoint may be a token inside it)."""
+    security_group: ec2.SecurityGroup
+    """The proxy hosts' security group (HTTPS out only); see `connections`."""
+    role: iam.Role
+    """The hosts' instance role: Session Manager only."""
+    launch_template: ec2.LaunchTemplate
+    auto_scaling_group: autoscaling.AutoScalingGroup
+    load_balancer: elbv2.ApplicationLoadBalancer | None
+    """With a certificate only."""
+    listener: elbv2.ApplicationListener | None
+    target_group: elbv2.ApplicationTargetGroup | None
+    access_logs_bucket: s3.IBucket | None
+    url: str | None
+    """`https://<load balancer>/_dashboards/` with a certificate; None without."""
+    port_forward_command: str
+    """The Session Manager command that opens Dashboards on the operator's machine."""
+    no_healthy_host_alarm: cloudwatch.Alarm
+
     def __init__(
         self,
         scope: Construct,
@@ -191,11 +211,11 @@ class DashboardProxy(Construct):
         )
         self._connections = self.auto_scaling_group.connections
 
-        self.load_balancer: elbv2.ApplicationLoadBalancer | None = None
-        self.listener: elbv2.ApplicationListener | None = None
-        self.target_group: elbv2.ApplicationTargetGroup | None = None
-        self.access_logs_bucket: s3.IBucket | None = None
-        self.url: str | None = None
+        self.load_balancer = None
+        self.listener = None
+        self.target_group = None
+        self.access_logs_bucket = None
+        self.url = None
         if certificate is not None:
             self._load_balancer(
                 vpc=vpc,

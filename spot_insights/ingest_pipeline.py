@@ -92,6 +92,29 @@ class IngestPipeline(Construct):
     :param environment: extra function environment variables. Default: none.
     """
 
+    queue: sqs.IQueue
+    """The queue the rules deliver to and the function consumes (the caller's, if given)."""
+    dead_letter_queue: sqs.IQueue
+    """Undeliverable events and poison records, each with its reason (14 days by default)."""
+    function: lambda_.Function
+    """The ingest function (arm64, python3.13); connect it with SearchDomain.connect_writer."""
+    event_source_mapping: lambda_.EventSourceMapping
+    """The SQS event source mapping it created (batches, partial failures, max concurrency)."""
+    event_bus: events.IEventBus
+    rules: list[events.Rule]
+    """One rule per detail-type on `event_bus`."""
+    test_rule: events.Rule | None
+    """The rule for `test_event_source`, if any."""
+    encryption_key: kms.IKey
+    """Encrypts the queues, the function's log group and the alarm topic it creates."""
+    log_group: logs.LogGroup
+    alarm_topic: sns.ITopic
+    alarms: list[cloudwatch.Alarm]
+    """Dead-letter queue depth, function errors, queue backlog."""
+    index_prefix: str
+    write_alias: str
+    """`<prefix>-write`, the alias the function indexes through (`INDEX_ALIAS`)."""
+
     def __init__(
         self,
         scope: Construct,
@@ -134,7 +157,7 @@ class IngestPipeline(Construct):
         self.index_prefix = index_prefix
         self.write_alias = write_alias(index_prefix)
 
-        self.encryption_key: kms.IKey = encryption_key or kms.Key(
+        self.encryption_key = encryption_key or kms.Key(
             self,
             "Key",
             description="Encrypts the Spot Insights ingest queues and alarm topic",
@@ -153,7 +176,7 @@ class IngestPipeline(Construct):
         )
         allow_log_encryption(self.encryption_key)
 
-        self.dead_letter_queue: sqs.IQueue = dead_letter_queue or sqs.Queue(
+        self.dead_letter_queue = dead_letter_queue or sqs.Queue(
             self,
             "DeadLetterQueue",
             encryption=sqs.QueueEncryption.KMS,
@@ -161,7 +184,7 @@ class IngestPipeline(Construct):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
-        self.queue: sqs.IQueue = queue or sqs.Queue(
+        self.queue = queue or sqs.Queue(
             self,
             "Queue",
             encryption=sqs.QueueEncryption.KMS,
@@ -176,10 +199,10 @@ class IngestPipeline(Construct):
             ),
         )
 
-        self.event_bus: events.IEventBus = event_bus or events.EventBus.from_event_bus_name(
+        self.event_bus = event_bus or events.EventBus.from_event_bus_name(
             self, "DefaultBus", "default"
         )
-        self.rules: list[events.Rule] = []
+        self.rules = []
         for position, detail_type in enumerate(detail_types):
             rule = events.Rule(
                 self,
@@ -197,7 +220,7 @@ class IngestPipeline(Construct):
                 )
             )
             self.rules.append(rule)
-        self.test_rule: events.Rule | None = None
+        self.test_rule = None
         if test_event_source is not None:
             self.test_rule = events.Rule(
                 self,
@@ -270,7 +293,7 @@ class IngestPipeline(Construct):
         )
         self.queue.grant_consume_messages(self.function)
 
-        self.alarm_topic: sns.ITopic = alarm_topic or encrypted_alarm_topic(
+        self.alarm_topic = alarm_topic or encrypted_alarm_topic(
             self, "AlarmTopic", key=self.encryption_key, display_name="Spot Insights ingest alarms"
         )
         self.alarms = self._alarms(timeout)

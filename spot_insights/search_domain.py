@@ -46,8 +46,6 @@ from spot_insights._service_access import (
 from spot_insights._sizing import SIZINGS, SizingProfile
 from spot_insights._validation import index_prefix_prop
 
-__all__ = ["SearchDomain", "SizingProfile"]
-
 MASTER_USER_NAME = "spot-insights-admin"
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
 # The same rules the provisioner applies at deploy time, checked here so synth fails first.
