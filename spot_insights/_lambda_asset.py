@@ -1,7 +1,8 @@
 """The one Lambda asset every function in this library runs from, bundled without Docker.
 
 The asset holds the `lambda_src` package, the `dashboards` files the functions read (index
-mapping, saved objects) and the runtime dependencies from `lambda_src/requirements.txt`,
+mapping, saved objects), both found by `_assets` wherever the library is installed, and the
+runtime dependencies from `lambda_src/requirements.txt`,
 installed for the Lambda platform (arm64, CPython 3.13) by pip on the synthesizing machine.
 Its hash is computed here from the source files (path and content), not from the bundle or
 CDK's directory fingerprint (which counts `__pycache__` directories that come and go), so
@@ -15,14 +16,15 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, IgnoreMode, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("lambda_src", "dashboards")
+from spot_insights._assets import LAMBDA_ASSET_SOURCES, LAMBDA_SRC
+
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 PIP_PLATFORM = (
@@ -40,15 +42,16 @@ class BundlingError(RuntimeError):
     """pip could not install the Lambda dependencies for the target platform."""
 
 
-def source_hash(root: Path | None = None) -> str:
-    """SHA-256 over the asset's source files and the target platform; nothing else."""
-    root = root or PROJECT_ROOT
+def source_hash(sources: Mapping[str, Path] = LAMBDA_ASSET_SOURCES) -> str:
+    """SHA-256 over the asset's source files (by their path inside the asset) and the target
+    platform; nothing else, so a checkout and an installed copy give the same hash."""
     digest = hashlib.sha256(" ".join(PIP_PLATFORM).encode())
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*")):
+    for name, folder in sources.items():
+        for path in sorted(folder.rglob("*")):
             if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
                 continue
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            inside = f"{name}/{path.relative_to(folder).as_posix()}"
+            digest.update(inside.encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -72,7 +75,7 @@ class _PipLocalBundling:
                 "--target",
                 str(out),
                 "-r",
-                str(PROJECT_ROOT / "lambda_src" / "requirements.txt"),
+                str(LAMBDA_SRC / "requirements.txt"),
             ],
             capture_output=True,
             text=True,
@@ -80,10 +83,10 @@ class _PipLocalBundling:
         )
         if result.returncode != 0:
             raise BundlingError(f"pip install for the Lambda asset failed: {result.stderr.strip()}")
-        for package in PACKAGES:
+        for name, folder in LAMBDA_ASSET_SOURCES.items():
             shutil.copytree(
-                PROJECT_ROOT / package,
-                out / package,
+                folder,
+                out / name,
                 dirs_exist_ok=True,
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"),
             )
@@ -93,13 +96,15 @@ class _PipLocalBundling:
 def lambda_code() -> lambda_.Code:
     """The shared asset. A new Code per call (an asset binds to one stack), yet one asset per
     stack: CDK keys assets by their source hash and stages (bundles) each hash once."""
+    # The local bundling below builds the asset from LAMBDA_ASSET_SOURCES; the source path is
+    # only what Docker bundling (never used) would mount: the folder lambda_src lives in.
     return lambda_.Code.from_asset(
-        str(PROJECT_ROOT),
+        str(LAMBDA_SRC.parent),
         ignore_mode=IgnoreMode.GLOB,
         exclude=[
             "*",
-            *(f"!{p}" for p in PACKAGES),
-            *(f"!{p}/**" for p in PACKAGES),
+            *(f"!{name}" for name in LAMBDA_ASSET_SOURCES),
+            *(f"!{name}/**" for name in LAMBDA_ASSET_SOURCES),
             "**/__pycache__",
             "**/*.pyc",
         ],

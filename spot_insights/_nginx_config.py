@@ -9,9 +9,10 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "nginx" / "dashboards-proxy.conf.template"
+from spot_insights._assets import NGINX
+
+TEMPLATE_PATH = NGINX / "dashboards-proxy.conf.template"
 
 # Amazon-provided DNS, reachable at this link-local address from every VPC subnet (the VPC
 # base + 2 address needs the CIDR, which is a token at synth time).

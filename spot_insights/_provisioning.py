@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
@@ -23,13 +24,15 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import PROVISIONING_SERVICE_NAME, IngestEnv
-from spot_insights._lambda_asset import ARCHITECTURE, PROJECT_ROOT, RUNTIME, lambda_code
+from spot_insights._assets import LAMBDA_ASSET_SOURCES
+from spot_insights._lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 from spot_insights._service_access import kept_log_group
 
 HTTPS = ec2.Port.tcp(443)
 RESOURCE_TYPE = "Custom::SpotInsightsSearchSetup"
-# The provisioning inputs whose change must re-run the custom resource on the next deploy.
-CONTENT_FILES = ("dashboards/*.json", "dashboards/*.ndjson", "lambda_src/provisioning/*.py")
+# The provisioning inputs whose change must re-run the custom resource on the next deploy, as
+# globs inside the Lambda asset's folders.
+CONTENT_FILES = {"dashboards": ("*.json", "*.ndjson"), "lambda_src": ("provisioning/*.py",)}
 
 
 @jsii.implements(cdk.IStableListProducer)
@@ -133,13 +136,14 @@ class SearchProvisioning(Construct):
             self._writer_role_arns.append(role_arn)
 
 
-def provisioning_content_hash() -> str:
+def provisioning_content_hash(sources: Mapping[str, Path] = LAMBDA_ASSET_SOURCES) -> str:
     """Digest of the mapping, saved objects and provisioning code (ISM policy, roles)."""
     digest = hashlib.sha256()
-    for pattern in CONTENT_FILES:
-        for path in sorted(PROJECT_ROOT.glob(pattern)):
-            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
-            digest.update(path.read_bytes())
+    for name, patterns in CONTENT_FILES.items():
+        for pattern in patterns:
+            for path in sorted(sources[name].glob(pattern)):
+                digest.update(f"{name}/{path.relative_to(sources[name])}".encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

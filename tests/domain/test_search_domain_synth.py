@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
-from spot_insights import _provisioning
+from spot_insights._assets import LAMBDA_ASSET_SOURCES
 from spot_insights._lambda_asset import lambda_code
 from spot_insights._provisioning import provisioning_content_hash
 from spot_insights.search_domain import SearchDomain, SizingProfile
@@ -234,12 +234,12 @@ def test_bad_props_fail_at_synth() -> None:
         _stack(volume_size_gib=5)
 
 
-def test_content_hash_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for folder in ("dashboards", "lambda_src/provisioning"):
-        shutil.copytree(_provisioning.PROJECT_ROOT / folder, tmp_path / folder)
-    monkeypatch.setattr(_provisioning, "PROJECT_ROOT", tmp_path)
-    original = provisioning_content_hash()
-    assert original == provisioning_content_hash()
+def test_content_hash_follows_the_files(tmp_path: Path) -> None:
+    sources = {name: tmp_path / name for name in LAMBDA_ASSET_SOURCES}
+    for name, folder in LAMBDA_ASSET_SOURCES.items():
+        shutil.copytree(folder, sources[name])
+    original = provisioning_content_hash(sources)
+    assert original == provisioning_content_hash()  # the copy hashes like the checkout
     seen = {original}
     for changed in (
         "dashboards/index-mapping.json",
@@ -249,7 +249,7 @@ def test_content_hash_follows_the_files(tmp_path: Path, monkeypatch: pytest.Monk
     ):
         path = tmp_path / changed
         path.write_bytes(path.read_bytes() + b"\n")
-        seen.add(provisioning_content_hash())
+        seen.add(provisioning_content_hash(sources))
     assert len(seen) == 5  # every edit gave a new hash
 
 
