@@ -34,6 +34,7 @@ class SpotInsightsStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings = settings or Settings()
+        self.network: SpotInsightsNetwork | None = None
         self.alarm_topic = self._alarm_topic(settings)
         self.vpc = self._vpc(settings)
         if settings.vpc_id and self.vpc.vpc_id != settings.vpc_id:
@@ -107,25 +108,25 @@ class SpotInsightsStack(cdk.Stack):
         production = settings.profile == "production"
         # Production: three AZs (an environment-agnostic stack would get two; app.py insists on
         # an account and region), one NAT gateway each so one AZ's loss leaves the others' egress.
-        return SpotInsightsNetwork(
+        self.network = SpotInsightsNetwork(
             self,
             "Network",
             max_azs=3 if production else 2,
             nat_gateways=3 if production else 1,
             dual_stack=any(":" in cidr for cidr in settings.allowed_cidrs),
-        ).vpc
+        )
+        return self.network.vpc
 
     def _keep_the_domains_network(self) -> None:
         """A domain kept on stack delete keeps its network interfaces, and with them its security
         group, subnets and VPC: CloudFormation cannot delete those, and `cdk destroy` would end
         in DELETE_FAILED. So they are kept with it (they cost nothing); NAT gateways, route
         tables, the load balancer and everything else are deleted."""
-        if self.settings.vpc_id or self.search.removal_policy == cdk.RemovalPolicy.DESTROY:
+        if self.network is None or self.search.removal_policy == cdk.RemovalPolicy.DESTROY:
             return
-        network = self.node.find_child("Network")
         kept: list[cdk.CfnResource] = [self.vpc.node.default_child]  # type: ignore[list-item]
         kept += [subnet.node.default_child for subnet in self.search.subnets]  # type: ignore[misc]
-        kept += [c for c in network.node.find_all() if isinstance(c, ec2.CfnVPCCidrBlock)]
+        kept += [c for c in self.network.node.find_all() if isinstance(c, ec2.CfnVPCCidrBlock)]
         for resource in kept:
             resource.apply_removal_policy(self.search.removal_policy)
 

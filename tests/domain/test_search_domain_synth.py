@@ -22,7 +22,7 @@ from spot_insights._lambda_asset import lambda_code
 from spot_insights._provisioning import provisioning_content_hash
 from spot_insights.search_domain import SearchDomain, SizingProfile
 from tests.stack.synth import ACCOUNT, AZ_CONTEXT, REGION
-from tests.support.cdk_app import synth_app
+from tests.support.cdk_app import iam_statements, synth_app
 
 
 def _env_bound_stack(stack_id: str) -> cdk.Stack:
@@ -253,19 +253,22 @@ def test_content_hash_follows_the_files(tmp_path: Path) -> None:
     assert len(seen) == 5  # every edit gave a new hash
 
 
+def _inline_function(stack: cdk.Stack, construct_id: str, **props: Any) -> lambda_.Function:
+    return lambda_.Function(
+        stack,
+        construct_id,
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        handler="index.handler",
+        runtime=lambda_.Runtime.PYTHON_3_13,
+        **props,
+    )
+
+
 def _writer_stack() -> tuple[cdk.Stack, SearchDomain, lambda_.Function, ec2.Vpc]:
     stack = cdk.Stack(synth_app(), "Writers")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
     role = iam.Role.from_role_arn(stack, "Existing", "arn:aws:iam::123456789012:role/ingest")
-    writer = lambda_.Function(
-        stack,
-        "Writer",
-        code=lambda_.Code.from_inline("def handler(event, context): pass"),
-        handler="index.handler",
-        runtime=lambda_.Runtime.PYTHON_3_13,
-        role=role,
-        vpc=vpc,
-    )
+    writer = _inline_function(stack, "Writer", role=role, vpc=vpc)
     return stack, SearchDomain(stack, "Search", vpc=vpc), writer, vpc
 
 
@@ -280,12 +283,7 @@ def test_connect_writer_does_grant_mapping_rule_and_order_once() -> None:
     # The role mapping: the writer's role ARN, once.
     assert setup["Properties"]["WriterBackendRoles"] == ["arn:aws:iam::123456789012:role/ingest"]
     # The IAM grant: POST and PUT on this domain's index pattern, once.
-    es = [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "es:" in json.dumps(statement["Action"])
-    ]
+    es = iam_statements(template, "es:")
     assert [s["Action"] for s in es] == [["es:ESHttpPost", "es:ESHttpPut"]]
     # The network: one 443 rule from the writer's security group to the domain's.
     writer_sg = stack.resolve(writer.connections.security_groups[0].security_group_id)
@@ -303,13 +301,7 @@ def test_connect_writer_does_grant_mapping_rule_and_order_once() -> None:
 
 def test_connect_writer_refuses_writers_it_cannot_connect() -> None:
     stack, search, _, _ = _writer_stack()
-    outside_vpc = lambda_.Function(
-        stack,
-        "OutsideVpc",
-        code=lambda_.Code.from_inline("def handler(event, context): pass"),
-        handler="index.handler",
-        runtime=lambda_.Runtime.PYTHON_3_13,
-    )
+    outside_vpc = _inline_function(stack, "OutsideVpc")
     with pytest.raises(ValueError, match="security groups in the domain's VPC"):
         search.connect_writer(outside_vpc)
     with pytest.raises(ValueError, match="must be an IAM role"):

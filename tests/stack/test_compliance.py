@@ -1,6 +1,8 @@
 """The synthesized CloudFormation passes cdk-nag's AwsSolutions pack and cfn-lint, with no
 unsuppressed errors or warnings, in every configuration variant."""
 
+import json
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
@@ -29,6 +31,14 @@ def test_cdk_nag_aws_solutions_has_no_unsuppressed_findings(variant: str) -> Non
 def test_cfn_lint_is_clean(variant: str) -> None:
     template = assertions.Template.from_stack(synth_stack(VARIANTS[variant])).to_json()
     assert lint_findings(template) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_template_carries_no_linter_configuration(variant: str) -> None:
+    # cfn-lint's by-design exceptions live in tests/support/cfn_lint.py, not in what ships.
+    template = json.dumps(assertions.Template.from_stack(synth_stack(VARIANTS[variant])).to_json())
+    assert "cfn-lint" not in template
+    assert "cfn_lint" not in template
 
 
 def test_the_checks_do_report_what_they_should() -> None:

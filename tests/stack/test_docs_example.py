@@ -14,7 +14,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from tests.support.cdk_app import synth_app
+from tests.support.cdk_app import iam_statements, synth_app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "reuse_stack.py"
 
@@ -59,11 +59,6 @@ def test_example_connects_its_writer_in_the_one_way(example: tuple[cdk.Stack, Te
     assert ingest["Properties"]["Environment"]["Variables"]["INDEX_ALIAS"] == "team-spot-write"
     [mapping] = template.find_resources("AWS::Lambda::EventSourceMapping").values()
     assert setup_id in mapping["DependsOn"]
-    grants = [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "es:" in json.dumps(statement["Action"])
-    ]
+    grants = iam_statements(template, "es:")
     assert [g["Action"] for g in grants] == [["es:ESHttpPost", "es:ESHttpPut"]]
     assert json.dumps(grants[0]["Resource"]).endswith('/team-spot-*"]]}')

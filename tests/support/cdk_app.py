@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk.assertions import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -23,3 +24,13 @@ def synth_app(**context: object) -> cdk.App:
             **context,
         }
     )
+
+
+def iam_statements(template: Template, action: str) -> list[dict[str, Any]]:
+    """Every IAM policy statement in `template` whose actions mention `action` (e.g. "es:")."""
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if action in json.dumps(statement["Action"])
+    ]
