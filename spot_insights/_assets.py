@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lambda_src import contract
+import lambda_src.contract
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-LAMBDA_SRC = Path(contract.__file__).resolve().parent
+LAMBDA_SRC = Path(lambda_src.contract.__file__).resolve().parent
 
 
 def _data_dir(name: str) -> Path:
