@@ -5,8 +5,9 @@ queries run on the local node and on a managed domain. Every section is an aggre
 fields stored at ingest, never a walk through instances: the rebalance lead time is
 `rebalance_lead_seconds` on each warning (lambda_src/ingest/linking.py), so its statistics
 are a `stats` + `percentiles` aggregation, and the cost of a report grows with the number of
-shards and buckets, not of instances. Two searches at most: with an open window, one min/max
-aggregation first gives the data's own range, from which the over-time interval is chosen."""
+shards and buckets, not of instances. With an open window, one min/max aggregation first gives
+the data's own range, from which the over-time interval is chosen; the sections then go as one
+`_msearch` whose searches the node runs side by side."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from spot_cli.errors import CliError
 from spot_cli.events import REBALANCE, WARNING
 
 # `event_type` values the ingest function writes: the EventBridge detail-types.
@@ -51,6 +53,14 @@ _INTERVALS: tuple[tuple[str, timedelta], ...] = (
 
 class NoIndexError(LookupError):
     """Nothing to report on: no index matches the prefix."""
+
+
+class SectionError(CliError):
+    """OpenSearch refused one of the report's searches; the message names the section."""
+
+    def __init__(self, section: str, error: Any) -> None:
+        reason = error.get("reason", error) if isinstance(error, Mapping) else error
+        super().__init__(f"the report's {section!r} search failed: {str(reason)[:300]}")
 
 
 @dataclass(frozen=True)
@@ -167,12 +177,41 @@ def _terms(name: str, size: int) -> dict[str, Any]:
     return {"terms": {"field": name, "size": size, "missing": UNKNOWN}}
 
 
-def summary_query(
+def _section(
+    request: ReportRequest, extra: Sequence[Mapping[str, Any]], aggs: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [*base_filter(request), *extra]}},
+        "aggs": dict(aggs),
+    }
+
+
+def _percentiles(field_name: str) -> dict[str, Any]:
+    """HDR histogram percentiles: 3 significant digits (0.1 %), about 4x cheaper than the
+    default t-digest at a year of warnings. HDR refuses negative values; the ingest function
+    never writes one (a negative runtime is dropped, a lead time is measured forwards)."""
+    return {
+        "percentiles": {
+            "field": field_name,
+            "percents": list(PERCENTS),
+            "hdr": {"number_of_significant_value_digits": 3},
+        }
+    }
+
+
+def section_queries(
     request: ReportRequest,
     interval: str,
     bounds: tuple[datetime | None, datetime | None] = (None, None),
-) -> dict[str, Any]:
-    """One search: counts by type over the range, the warning breakdowns and lead times."""
+) -> dict[str, dict[str, Any]]:
+    """The report as independent searches, sent together in one `_msearch`.
+
+    The node runs the searches of an `_msearch` side by side, so splitting the aggregations
+    (which all walk the same documents) over a few searches uses every core of a node where
+    one search would use one; the warnings' sections filter in the query, not in a `filter`
+    aggregation, so they never touch a rebalance document."""
     histogram: dict[str, Any] = {
         "field": "event_time",
         "fixed_interval": interval,
@@ -185,67 +224,93 @@ def summary_query(
             "max": (until - timedelta(milliseconds=1)).isoformat(),
         }
     top = request.top
+    warnings_only = [{"term": {"event_type": WARNING_EVENT_TYPE}}]
     return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": base_filter(request)}},
-        "aggs": {
-            "types": {"terms": {"field": "event_type", "size": 20}},
-            "instances": {"cardinality": {"field": "instance_id", "precision_threshold": 40000}},
-            "not_enriched": {"filter": {"bool": {"must_not": {"term": {"enrichment": "full"}}}}},
-            "warnings": {
-                "filter": {"term": {"event_type": WARNING_EVENT_TYPE}},
-                "aggs": {
-                    "over_time": {"date_histogram": histogram},
-                    "by_action": _terms("instance_action", 10),
-                    "top_azs": _terms("availability_zone", top),
-                    "instance_types": _terms("instance_type", top),
-                    "capacity_groups": _terms("capacity_group", top),
-                    "hottest_pools": {
-                        "multi_terms": {
-                            "terms": [
-                                {"field": "instance_type", "missing": UNKNOWN},
-                                {"field": "availability_zone", "missing": UNKNOWN},
-                            ],
-                            "size": top,
+        "counts": _section(
+            request,
+            [],
+            {
+                "types": {"terms": {"field": "event_type", "size": 20}},
+                # Counting through the shard's ordinals hashes each distinct id once instead of
+                # once per document: 4-5x faster here, same value (docs/domain.md, "Report").
+                "instances": {
+                    "cardinality": {"field": "instance_id", "execution_hint": "ordinals"}
+                },
+                "not_enriched": {
+                    "filter": {"bool": {"must_not": {"term": {"enrichment": "full"}}}}
+                },
+                "rebalances_not_followed": {
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                {"term": {"event_type": REBALANCE_EVENT_TYPE}},
+                                {"term": {FOLLOWED_FIELD: False}},
+                            ]
                         }
-                    },
-                    "runtime_stats": {"stats": {"field": "runtime_seconds"}},
-                    "runtime_percentiles": {
-                        "percentiles": {"field": "runtime_seconds", "percents": list(PERCENTS)}
-                    },
-                    # Linked at ingest: the latest rebalance at or before each warning.
-                    "lead_stats": {"stats": {"field": LEAD_FIELD}},
-                    "lead_percentiles": {
-                        "percentiles": {"field": LEAD_FIELD, "percents": list(PERCENTS)}
-                    },
-                    "without_rebalance": {
-                        "filter": {"bool": {"must_not": {"exists": {"field": LEAD_FIELD}}}}
-                    },
+                    }
                 },
             },
-            "rebalances_not_followed": {
-                "filter": {
-                    "bool": {
-                        "filter": [
-                            {"term": {"event_type": REBALANCE_EVENT_TYPE}},
-                            {"term": {FOLLOWED_FIELD: False}},
-                        ]
-                    }
-                }
+        ),
+        "where": _section(
+            request,
+            warnings_only,
+            {
+                "over_time": {"date_histogram": histogram},
+                "by_action": _terms("instance_action", 10),
+                "top_azs": _terms("availability_zone", top),
+                # A pool is an instance type in an AZ ID (written at ingest), as on the dashboard.
+                "hottest_pools": _terms("pool", top),
             },
-        },
+        ),
+        "what": _section(
+            request,
+            warnings_only,
+            {
+                "instance_types": _terms("instance_type", top),
+                "capacity_groups": _terms("capacity_group", top),
+                "without_rebalance": {
+                    "filter": {"bool": {"must_not": {"exists": {"field": LEAD_FIELD}}}}
+                },
+            },
+        ),
+        "how_long": _section(
+            request,
+            warnings_only,
+            {
+                "runtime_stats": {"stats": {"field": "runtime_seconds"}},
+                "runtime_percentiles": _percentiles("runtime_seconds"),
+                # Linked at ingest: the latest rebalance at or before each warning.
+                "lead_stats": {"stats": {"field": LEAD_FIELD}},
+                "lead_percentiles": _percentiles(LEAD_FIELD),
+            },
+        ),
     }
+
+
+def run_sections(
+    client: Any, index: str, queries: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Every section's aggregations, from one `_msearch`; a failed section raises."""
+    body: list[Mapping[str, Any]] = []
+    for query in queries.values():
+        body += [{"index": index}, query]
+    response = client.msearch(body=body)
+    merged: dict[str, Any] = {}
+    for name, answer in zip(queries, response["responses"], strict=True):
+        if "error" in answer:
+            raise SectionError(name, answer["error"])
+        if "aggregations" not in answer:
+            # A wildcard that matches no index answers with hits only.
+            raise NoIndexError(f"no index matches {index}")
+        merged.update(answer["aggregations"])
+    return merged
 
 
 def _buckets(raw: Mapping[str, Any]) -> list[Bucket]:
     result = []
     for bucket in raw["buckets"]:
         key = bucket["key"]
-        if isinstance(key, list):  # multi_terms
-            key = " / ".join(str(k) for k in key)
-        else:
-            key = bucket.get("key_as_string", key)
+        key = bucket.get("key_as_string", key)
         result.append(Bucket(str(key), int(bucket["doc_count"])))
     return result
 
@@ -263,28 +328,23 @@ def _distribution(stats: Mapping[str, Any], percentiles: Mapping[str, Any]) -> D
 def build_report(client: Any, request: ReportRequest) -> Report:
     bounds = data_range(client, request)
     interval = choose_interval(*bounds)
-    response = client.search(index=request.index, body=summary_query(request, interval, bounds))
-    if "aggregations" not in response:
-        # A wildcard that matches no index answers with hits only.
-        raise NoIndexError(f"no index matches {request.index}")
-    aggs = response["aggregations"]
+    aggs = run_sections(client, request.index, section_queries(request, interval, bounds))
     types = {b["key"]: b["doc_count"] for b in aggs["types"]["buckets"]}
-    warnings = aggs["warnings"]
     return Report(
         warnings=int(types.get(WARNING_EVENT_TYPE, 0)),
         rebalances=int(types.get(REBALANCE_EVENT_TYPE, 0)),
         instances=int(aggs["instances"]["value"]),
         not_enriched=int(aggs["not_enriched"]["doc_count"]),
         interval=interval,
-        over_time=_buckets(warnings["over_time"]),
-        by_action=_buckets(warnings["by_action"]),
-        top_azs=_buckets(warnings["top_azs"]),
-        instance_types=_buckets(warnings["instance_types"]),
-        capacity_groups=_buckets(warnings["capacity_groups"]),
-        hottest_pools=_buckets(warnings["hottest_pools"]),
-        runtime_seconds=_distribution(warnings["runtime_stats"], warnings["runtime_percentiles"]),
-        rebalance_lead_seconds=_distribution(warnings["lead_stats"], warnings["lead_percentiles"]),
-        warnings_without_rebalance=int(warnings["without_rebalance"]["doc_count"]),
+        over_time=_buckets(aggs["over_time"]),
+        by_action=_buckets(aggs["by_action"]),
+        top_azs=_buckets(aggs["top_azs"]),
+        instance_types=_buckets(aggs["instance_types"]),
+        capacity_groups=_buckets(aggs["capacity_groups"]),
+        hottest_pools=_buckets(aggs["hottest_pools"]),
+        runtime_seconds=_distribution(aggs["runtime_stats"], aggs["runtime_percentiles"]),
+        rebalance_lead_seconds=_distribution(aggs["lead_stats"], aggs["lead_percentiles"]),
+        warnings_without_rebalance=int(aggs["without_rebalance"]["doc_count"]),
         rebalances_not_followed=int(aggs["rebalances_not_followed"]["doc_count"]),
     )
 
@@ -355,8 +415,8 @@ def render(report: Report) -> str:
         table("Instance types", ["instance type", "warnings"], _rows(report.instance_types)),
         table("Capacity groups", ["capacity group", "warnings"], _rows(report.capacity_groups)),
         table(
-            "Hottest pools (type x AZ)",
-            ["instance type / availability zone", "warnings"],
+            "Hottest pools (instance type x AZ ID)",
+            ["pool", "warnings"],
             _rows(report.hottest_pools),
         ),
         table(

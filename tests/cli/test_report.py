@@ -55,9 +55,7 @@ def test_report_numbers_equal_direct_counts(opensearch, indexed):
         (report.by_action, "instance_action"),
     ):
         assert {b.key: b.count for b in got} == Counter(d.get(field, UNKNOWN) for d in warnings)
-    pools = Counter(
-        f"{d.get('instance_type', UNKNOWN)} / {d['availability_zone']}" for d in warnings
-    )
+    pools = Counter(d.get("pool", UNKNOWN) for d in warnings)
     assert {b.key: b.count for b in report.hottest_pools} == dict(pools)
     assert [b.count for b in report.hottest_pools] == sorted(pools.values(), reverse=True)
     runtimes = [d["runtime_seconds"] for d in warnings if "runtime_seconds" in d]
@@ -66,7 +64,7 @@ def test_report_numbers_equal_direct_counts(opensearch, indexed):
     assert report.runtime_seconds.max == max(runtimes)
     p50 = report.runtime_seconds.percentiles["p50"]
     assert min(runtimes) <= p50 <= max(runtimes)
-    # t-digest is approximate: within 10% of the range of the exact median.
+    # Percentiles are approximate (HDR histogram): within 10% of the range of the exact median.
     assert abs(p50 - percentile(runtimes, 50)) <= 0.1 * (max(runtimes) - min(runtimes))
     # Ground truth from the storm (one warning and at most one rebalance per instance).
     leads = storm.rebalance_lead_seconds()
@@ -104,7 +102,7 @@ def test_filters_and_time_range_narrow_the_counts(opensearch, indexed):
 
 
 def percentile(values, percent):
-    """Linear interpolation between closest ranks (numpy's default), to check t-digest."""
+    """Linear interpolation between closest ranks (numpy's default), to check the percentiles."""
     ordered = sorted(values)
     rank = (len(ordered) - 1) * percent / 100
     low, high = math.floor(rank), math.ceil(rank)
@@ -134,7 +132,8 @@ def test_choose_interval_keeps_bars_readable():
 
 
 def test_the_report_never_pages_through_instances(opensearch, indexed):
-    """Two searches at most (the data's range, then every section), however many instances."""
+    """Two requests (the data's range, then every section in one `_msearch`), however many
+    instances."""
     _, _, _, prefix = indexed
     calls = []
 
@@ -143,6 +142,41 @@ def test_the_report_never_pages_through_instances(opensearch, indexed):
             calls.append(kwargs["body"])
             return opensearch.search(**kwargs)
 
+        def msearch(self, **kwargs):
+            calls.append(kwargs["body"])
+            return opensearch.msearch(**kwargs)
+
     build_report(Counting(), ReportRequest(index_prefix=prefix))
     assert len(calls) == 2
     assert "composite" not in json.dumps(calls)
+
+
+@pytest.mark.opensearch
+def test_a_refused_section_fails_the_report_in_one_line_naming_it(opensearch):
+    """The sections go as one `_msearch`, which answers 200 even when one search fails: that
+    failure must not become a report with a section missing."""
+    from spot_cli.report import SectionError  # noqa: PLC0415
+
+    prefix = f"refused-{uuid.uuid4().hex[:8]}"
+    opensearch.indices.create(
+        index=f"{prefix}-000001",
+        body={
+            "mappings": {
+                "properties": {
+                    "event_type": {"type": "keyword"},
+                    "event_time": {"type": "date"},
+                    "pool": {"type": "text"},  # terms on a text field is refused
+                }
+            }
+        },
+    )
+    try:
+        opensearch.index(
+            index=f"{prefix}-000001",
+            body={"event_type": WARNING, "event_time": "2026-11-30T00:00:00Z", "pool": "x"},
+            refresh=True,
+        )
+        with pytest.raises(SectionError, match=r"^the report's 'where' search failed: "):
+            build_report(opensearch, ReportRequest(index_prefix=prefix))
+    finally:
+        opensearch.indices.delete(index=f"{prefix}-*")
