@@ -39,6 +39,11 @@ def index_pattern(prefix: str) -> str:
     return f"{prefix}-*"
 
 
+# The fixed id of the Dashboards index-pattern saved object the visualizations reference; it
+# does not follow the prefix (provisioning sets only its title to `index_pattern(prefix)`).
+DASHBOARDS_INDEX_PATTERN_ID: Final = DEFAULT_INDEX_PREFIX
+
+
 # --- Events --------------------------------------------------------------------------------
 WARNING_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
 REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"

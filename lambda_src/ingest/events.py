@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from lambda_src.contract import EC2_SOURCE, REBALANCE_DETAIL_TYPE, WARNING_DETAIL_TYPE
+
 # EC2 itself, plus a test source the deployment opted into (IngestPipeline test_event_source).
 ACCEPTED_SOURCES = frozenset(
     source.strip()
-    for source in os.environ.get("ACCEPTED_SOURCES", "aws.ec2").split(",")
+    for source in os.environ.get("ACCEPTED_SOURCES", EC2_SOURCE).split(",")
     if source.strip()
 )
 # Always used with fullmatch: `$` alone would accept a trailing newline.
@@ -63,14 +65,15 @@ def register(model: type[SpotEvent]) -> type[SpotEvent]:
 
 
 def registered_detail_types() -> tuple[str, ...]:
-    """The detail-types the EventBridge rules must match (the construct keeps its own list)."""
+    """The detail-types with a model; the rules match `contract.DETAIL_TYPES` (a test checks
+    that the two agree)."""
     return tuple(_REGISTRY)
 
 
 @register
 @dataclass(frozen=True)
 class SpotInterruptionWarning(SpotEvent):
-    detail_type: ClassVar[str] = "EC2 Spot Instance Interruption Warning"
+    detail_type: ClassVar[str] = WARNING_DETAIL_TYPE
     ACTIONS: ClassVar[frozenset[str]] = frozenset({"terminate", "stop", "hibernate"})
 
     instance_action: str = ""
@@ -89,7 +92,7 @@ class SpotInterruptionWarning(SpotEvent):
 @register
 @dataclass(frozen=True)
 class RebalanceRecommendation(SpotEvent):
-    detail_type: ClassVar[str] = "EC2 Instance Rebalance Recommendation"
+    detail_type: ClassVar[str] = REBALANCE_DETAIL_TYPE
 
 
 def parse_event(event: Any, accepted_sources: frozenset[str] = ACCEPTED_SOURCES) -> SpotEvent:

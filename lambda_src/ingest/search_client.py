@@ -15,6 +15,8 @@ import boto3
 from opensearchpy import OpenSearch, RequestsHttpConnection
 from requests_aws4auth import AWS4Auth
 
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, write_alias
+
 
 class ConfigurationError(RuntimeError):
     """The function environment is incomplete or inconsistent."""
@@ -47,7 +49,7 @@ class SearchSettings:
             raise ConfigurationError("set both OPENSEARCH_USER and OPENSEARCH_PASSWORD, or neither")
         return cls(
             endpoint=endpoint.rstrip("/"),
-            index_alias=env.get("INDEX_ALIAS", "spot-interruptions-write"),
+            index_alias=env.get("INDEX_ALIAS", write_alias(DEFAULT_INDEX_PREFIX)),
             user=user or None,
             password=password or None,
             ca_certs=env.get("OPENSEARCH_CA_CERTS") or None,

@@ -8,10 +8,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from lambda_src.contract import INGEST_SERVICE_NAME, METRICS_NAMESPACE
 from lambda_src.ingest.batch import BatchOutcome
 
-SERVICE = "spot-insights-ingest"
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "SpotInsights")
+SERVICE = INGEST_SERVICE_NAME
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE)
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 metrics = Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))

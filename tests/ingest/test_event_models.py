@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lambda_src.contract import DETAIL_TYPES
 from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import (
     InvalidEvent,
@@ -38,8 +39,11 @@ def test_rebalance_recommendation_has_no_action_and_no_zone_hint():
     assert event.event_fields() == {}
 
 
-def test_both_detail_types_are_registered():
-    assert set(registered_detail_types()) >= {
+def test_every_detail_type_of_the_contract_has_a_model_and_no_other():
+    # The constructs' rules match contract.DETAIL_TYPES; an event type with a model but no
+    # rule would never arrive, one with a rule but no model would all be poison.
+    assert set(registered_detail_types()) == set(DETAIL_TYPES)
+    assert set(DETAIL_TYPES) == {
         "EC2 Spot Instance Interruption Warning",
         "EC2 Instance Rebalance Recommendation",
     }
