@@ -95,7 +95,10 @@ def _chunks(positions: list[int], records: Sequence[PoisonRecord]) -> Iterator[l
 
 def _entry(position: int, record: PoisonRecord) -> dict[str, Any]:
     attributes = {
-        DLQ_REASON_ATTRIBUTE: {"DataType": "String", "StringValue": _text(record.reason[:_MAX_REASON])}
+        DLQ_REASON_ATTRIBUTE: {
+            "DataType": "String",
+            "StringValue": _text(record.reason[:_MAX_REASON]),
+        }
     }
     if record.message_id is not None:
         attributes[DLQ_SOURCE_MESSAGE_ATTRIBUTE] = {

@@ -16,10 +16,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+from lambda_src.contract import DEFAULT_INDEX_PREFIX
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.provisioner import Provisioner
-from lambda_src.contract import DEFAULT_INDEX_PREFIX
 from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
 
 

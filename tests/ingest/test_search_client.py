@@ -1,5 +1,5 @@
-"""The OpenSearch client as the function builds it: SigV4 by default, basic auth when asked,
-and a clear error for an incomplete environment."""
+"""The OpenSearch client as the function (and the CLI) builds it: SigV4 by default, basic auth
+when asked, and a clear error for incomplete settings."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import boto3
 import pytest
 
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
-from lambda_src.ingest.search_client import ConfigurationError, SearchSettings, build_client
+from lambda_src.ingest.config import IngestConfig
+from lambda_src.ingest.search_client import ConfigurationError, build_client
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -50,13 +51,13 @@ def recorder() -> Iterator[str]:
 
 
 def test_default_auth_is_sigv4_with_the_session_credentials(recorder):
-    settings = SearchSettings.from_env(
+    config = IngestConfig.from_env(
         {"OPENSEARCH_ENDPOINT": recorder, "INDEX_ALIAS": "spot-write", "AWS_REGION": "eu-west-1"}
     )
     session = boto3.session.Session(
         aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
     )
-    indexer = BulkIndexer(build_client(settings, session), settings.index_alias)
+    indexer = BulkIndexer(build_client(config.search, session), config.index_alias)
     [result] = indexer.index([{"event_id": "e-1", "instance_id": "i-0123456789abcdef0"}])
     assert result.verdict is Verdict.STORED
 
@@ -69,10 +70,10 @@ def test_default_auth_is_sigv4_with_the_session_credentials(recorder):
 
 
 def test_basic_auth_when_user_and_password_are_set(recorder):
-    settings = SearchSettings.from_env(
+    config = IngestConfig.from_env(
         {"OPENSEARCH_ENDPOINT": recorder, "OPENSEARCH_USER": "u", "OPENSEARCH_PASSWORD": "p"}
     )
-    BulkIndexer(build_client(settings), "a").index([{"event_id": "e-2"}])
+    BulkIndexer(build_client(config.search), "a").index([{"event_id": "e-2"}])
     [(headers, _)] = _Recorder.seen
     assert headers["authorization"].startswith("Basic ")
 
@@ -86,10 +87,10 @@ def test_basic_auth_when_user_and_password_are_set(recorder):
 )
 def test_incomplete_environment_is_refused(env, message):
     with pytest.raises(ConfigurationError, match=message):
-        SearchSettings.from_env(env)
+        IngestConfig.from_env(env)
 
 
 def test_endpoint_without_scheme_means_https():
-    settings = SearchSettings.from_env({"OPENSEARCH_ENDPOINT": "vpc-x.eu-west-1.es.amazonaws.com/"})
-    assert settings.endpoint == "https://vpc-x.eu-west-1.es.amazonaws.com"
-    assert settings.index_alias == "spot-interruptions-write"
+    config = IngestConfig.from_env({"OPENSEARCH_ENDPOINT": "vpc-x.eu-west-1.es.amazonaws.com/"})
+    assert config.search.endpoint == "https://vpc-x.eu-west-1.es.amazonaws.com"
+    assert config.index_alias == "spot-interruptions-write"
