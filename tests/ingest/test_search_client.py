@@ -15,11 +15,12 @@ import pytest
 
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
 from lambda_src.ingest.config import IngestConfig
-from lambda_src.ingest.search_client import ConfigurationError, build_client
+from lambda_src.ingest.search_client import ConfigurationError, SearchSettings, build_client
 
 
 class _Recorder(BaseHTTPRequestHandler):
     seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    paths: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
@@ -27,6 +28,7 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.seen.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.paths.append(self.path)
         lines = gzip.decompress(body).decode().splitlines()
         items = [
             {"index": {"_id": json.loads(a)["index"]["_id"], "status": 201}} for a in lines[::2]
@@ -42,6 +44,7 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def recorder() -> Iterator[str]:
     _Recorder.seen = []
+    _Recorder.paths = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -94,3 +97,59 @@ def test_endpoint_without_scheme_means_https():
     config = IngestConfig.from_env({"OPENSEARCH_ENDPOINT": "vpc-x.eu-west-1.es.amazonaws.com/"})
     assert config.search.endpoint == "https://vpc-x.eu-west-1.es.amazonaws.com"
     assert config.index_alias == "spot-interruptions-write"
+
+
+# What the CLI's report and demo need from the same factory (it connects to any endpoint).
+SESSION = boto3.session.Session(
+    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1"
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "region", "service"),
+    [
+        ("vpc-spot-abc123.eu-west-2.es.amazonaws.com", "eu-west-2", "es"),
+        ("abc123.ap-southeast-1.aoss.amazonaws.com", "ap-southeast-1", "aoss"),
+        ("search.internal.example", "us-east-1", "es"),  # the session's region, plain es
+    ],
+)
+def test_sigv4_signs_for_the_region_and_service_the_host_names(host, region, service):
+    client = build_client(SearchSettings(endpoint=f"https://{host}"), SESSION)
+    auth = client.transport.get_connection().session.auth
+    assert (auth.region, auth.service) == (region, service)
+
+
+def test_settings_override_what_the_host_name_says():
+    settings = SearchSettings(
+        endpoint="https://x.eu-west-2.es.amazonaws.com", region="eu-west-1", service="aoss"
+    )
+    auth = build_client(settings, SESSION).transport.get_connection().session.auth
+    assert (auth.region, auth.service) == ("eu-west-1", "aoss")
+
+
+def test_a_path_in_the_endpoint_prefixes_every_request(recorder):
+    settings = SearchSettings(endpoint=f"{recorder}/search/", user="u", password="p")
+    BulkIndexer(build_client(settings), "a").index([{"event_id": "e-3"}])
+    assert _Recorder.paths[0].startswith("/search/a/_bulk")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (SearchSettings(endpoint="ftp://x"), "not an OpenSearch URL: 'ftp://x'"),
+        (SearchSettings(endpoint="https://"), "not an OpenSearch URL"),
+        (SearchSettings(endpoint="https://x", user="u"), "needs both a user and a password"),
+        (SearchSettings(endpoint="https://x", password="p"), "needs both a user and a password"),
+    ],
+)
+def test_unusable_settings_are_one_clear_error(settings, message):
+    with pytest.raises(ConfigurationError, match=message):
+        build_client(settings, SESSION)
+
+
+def test_sigv4_without_a_region_anywhere_is_refused(monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b")
+    with pytest.raises(ConfigurationError, match="SigV4 needs the endpoint's region"):
+        build_client(SearchSettings(endpoint="https://search.internal.example"), session)
