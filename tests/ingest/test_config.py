@@ -1,12 +1,10 @@
-"""The function's configuration is read once, by IngestConfig.from_env, and never at import time;
-a local run builds the handler from a configuration object without touching os.environ."""
+"""The function's configuration is read once, by IngestConfig.from_env (that nothing reads it at
+import time is a rule in tests/test_code_rules.py); a local run builds the handler from a
+configuration object without touching os.environ."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -94,79 +92,6 @@ def test_a_bad_value_is_one_error_naming_its_variable(variable: str, value: str)
 def test_a_missing_endpoint_is_named() -> None:
     with pytest.raises(ConfigurationError, match=f"^{IngestEnv.OPENSEARCH_ENDPOINT} is not set$"):
         IngestConfig.from_env({})
-
-
-# Imports every module of lambda_src with an os.environ that records each read made directly
-# by lambda_src code; Powertools, boto3 and the like may read theirs (their own business).
-_IMPORT_WITH_POISONED_ENVIRON = """
-import collections.abc, importlib, json, os, pkgutil, sys
-
-reads = []
-
-class Recording(collections.abc.MutableMapping):
-    def __init__(self, real):
-        self._real = real
-    def _note(self, key):
-        frame = sys._getframe(2)
-        # Mapping.get and os.getenv call __getitem__: the reader is the first frame outside.
-        while frame and frame.f_globals.get("__name__") in {"os", "collections.abc"}:
-            frame = frame.f_back
-        module = frame.f_globals.get("__name__", "") if frame else ""
-        if module.split(".")[0] == "lambda_src":
-            reads.append(f"{module}:{frame.f_lineno} reads {key}")
-    def __getitem__(self, key):
-        self._note(key)
-        return self._real[key]
-    def __contains__(self, key):
-        self._note(key)
-        return key in self._real
-    def __iter__(self):
-        self._note("(all)")
-        return iter(self._real)
-    def __len__(self):
-        return len(self._real)
-    def __setitem__(self, key, value):
-        self._real[key] = value
-    def __delitem__(self, key):
-        del self._real[key]
-
-os.environ = Recording(os.environ)
-import lambda_src
-for module in pkgutil.walk_packages(lambda_src.__path__, "lambda_src."):
-    importlib.import_module(module.name)
-print(json.dumps(reads))
-"""
-
-
-def test_no_lambda_code_reads_the_environment_at_import_time() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _IMPORT_WITH_POISONED_ENVIRON],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert json.loads(result.stdout.splitlines()[-1]) == []
-
-
-def test_the_recorder_sees_an_import_time_read(tmp_path: Path) -> None:
-    # The check above must be able to fail: a module like events.py before this change.
-    package = tmp_path / "lambda_src"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "reads.py").write_text('import os\nSOURCES = os.environ.get("ACCEPTED_SOURCES")\n')
-    result = subprocess.run(
-        [sys.executable, "-c", _IMPORT_WITH_POISONED_ENVIRON],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )
-    assert json.loads(result.stdout.splitlines()[-1]) == [
-        "lambda_src.reads:2 reads ACCEPTED_SOURCES"
-    ]
 
 
 def test_a_handler_built_from_a_config_object_ignores_the_environment(
