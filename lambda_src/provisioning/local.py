@@ -16,10 +16,11 @@ import sys
 import time
 from collections.abc import Sequence
 
+from lambda_src.contract import DEFAULT_INDEX_PREFIX
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.provisioner import Provisioner
-from lambda_src.provisioning.settings import DEFAULT_PREFIX, IsmMode, ProvisioningSettings
+from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
 
 
 def provision(
@@ -27,7 +28,7 @@ def provision(
     auth: tuple[str, str],
     *,
     ca_certs: str | None = None,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = DEFAULT_INDEX_PREFIX,
     replicas: int = 0,
     retention_days: int = 365,
     writer_backend_roles: Sequence[str] = (),
@@ -57,7 +58,7 @@ def provision(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
+    parser.add_argument("--prefix", default=DEFAULT_INDEX_PREFIX)
     parser.add_argument("--replicas", type=int, default=0)
     parser.add_argument("--retention-days", type=int, default=365)
     parser.add_argument("--writer-backend-role", action="append", default=[])
