@@ -18,11 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lambda_src import contract
+
 ROOT = Path(__file__).resolve().parents[1]
 NDJSON = ROOT / "dashboards" / "spot-insights-visualizations.ndjson"
 MAPPING = ROOT / "dashboards" / "index-mapping.json"
 
-INDEX_PATTERN_ID = "spot-interruptions"
+INDEX_PATTERN_ID = contract.DASHBOARDS_INDEX_PATTERN_ID
 DASHBOARD_ID = "spot-insights-dashboard"
 SEARCH_ID = "spot-insights-recent-events"
 WARNING = "EC2 Spot Instance Interruption Warning"
@@ -794,7 +796,7 @@ def index_pattern() -> dict[str, Any]:
         "id": INDEX_PATTERN_ID,
         "type": "index-pattern",
         "attributes": {
-            "title": "spot-interruptions-*",
+            "title": contract.index_pattern(contract.DEFAULT_INDEX_PREFIX),
             "timeFieldName": "event_time",
             "fields": _dumps(fields),
             "fieldFormatMap": _dumps(formats),
