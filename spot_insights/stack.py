@@ -14,6 +14,7 @@ from constructs import Construct
 
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, encrypted_alarm_topic
 from spot_insights.dashboard_proxy import DashboardProxy
+from spot_insights.hub_bus import HubBus
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.network import SpotInsightsNetwork
 from spot_insights.search_domain import SearchDomain
@@ -64,6 +65,17 @@ class SpotInsightsStack(cdk.Stack):
             vpc=self.vpc,
             test_event_source=SIMULATION_SOURCE if settings.simulation_rule else None,
         )
+        self.hub: HubBus | None = None
+        if settings.organization_id or settings.source_accounts:
+            self.hub = HubBus(
+                self,
+                "Hub",
+                queue=self.ingest.queue,
+                dead_letter_queue=self.ingest.dead_letter_queue,
+                organization_id=settings.organization_id,
+                source_accounts=settings.source_accounts,
+            )
+            self.hub.enrich_with_spoke_roles(self.ingest.function)
         self.search.allow_from(self.ingest.function)
         self.search.grant_write(self.ingest.function.role)
         # Messages wait in the queue until the write alias exists, instead of failing into the
@@ -149,3 +161,5 @@ class SpotInsightsStack(cdk.Stack):
             description="Records that could not be indexed, with their reason (README: redrive)",
         )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
+        if self.hub is not None:
+            cdk.CfnOutput(self, "HubBusArn", value=self.hub.bus.event_bus_arn)

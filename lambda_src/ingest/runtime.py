@@ -10,6 +10,7 @@ import boto3
 
 from lambda_src.ingest.batch import BatchIngestor
 from lambda_src.ingest.bulk import DEFAULT_MAX_BYTES, BulkIndexer
+from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.dead_letter import DeadLetterQueue
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.search_client import SearchSettings, build_client
@@ -24,12 +25,13 @@ def session() -> boto3.session.Session:
 def ingestor() -> BatchIngestor:
     settings = SearchSettings.from_env()
     dlq_url = os.environ.get("DEAD_LETTER_QUEUE_URL")
+    ec2_options = {
+        "retry_mode": os.environ.get("EC2_RETRY_MODE", "adaptive"),
+        "max_attempts": int(os.environ.get("EC2_MAX_ATTEMPTS", "4")),
+    }
+    home = InstanceDirectory(session(), **ec2_options)  # type: ignore[arg-type]
     return BatchIngestor(
-        InstanceDirectory(
-            session(),
-            retry_mode=os.environ.get("EC2_RETRY_MODE", "adaptive"),
-            max_attempts=int(os.environ.get("EC2_MAX_ATTEMPTS", "4")),
-        ),
+        home,
         BulkIndexer(
             build_client(settings, session()),
             settings.index_alias,
@@ -37,6 +39,7 @@ def ingestor() -> BatchIngestor:
         ),
         DeadLetterQueue(dlq_url, session()) if dlq_url else None,
         enrichment_max_attempts=int(os.environ.get("ENRICHMENT_MAX_ATTEMPTS", "3")),
+        accounts=AccountDirectories(home, SpokeAccess.from_env(), directory_options=ec2_options),
     )
 
 

@@ -31,6 +31,8 @@ def record_outcome(outcome: BatchOutcome) -> None:
     metrics.add_metric(
         name="EnrichmentMissing", unit=MetricUnit.Count, value=outcome.enrichment_missing
     )
+    # Events whose account holds no spoke role the hub may assume (enrichment_reason no_access).
+    metrics.add_metric(name="EnrichmentNoAccess", unit=MetricUnit.Count, value=outcome.no_access)
     for (event_type, region), count in sorted(outcome.stored.items()):
         with single_metric(
             name="Interruptions", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
