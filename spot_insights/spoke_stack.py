@@ -76,6 +76,9 @@ class SpokeStack(cdk.Stack):
             hub_region=hub_region,
             enrichment_role_region=role_region.value_as_string,
         )
+        # In the hub account's own region both of the forwarder's conditions are false; a
+        # stack instance there (the hub account inside a target OU) must still have a resource.
+        cdk.CfnWaitConditionHandle(self, "Placeholder")
 
 
 def spoke_template(
@@ -87,7 +90,7 @@ def spoke_template(
         app = cdk.App(outdir=outdir, context=dict(context), analytics_reporting=False)
         stack = SpokeStack(
             app,
-            "Spoke",
+            SPOKE_STACK_ID,  # same id, same template as the plain stack (ids derive from it)
             hub_account=hub_account,
             hub_region=hub_region,
             enrichment_role_region=enrichment_role_region,
@@ -138,7 +141,11 @@ class SpokeStackSetStack(cdk.Stack):
             capabilities=["CAPABILITY_NAMED_IAM"],
             # Non-conflicting operations (a new account joining during an update) run at once.
             managed_execution={"Active": True},
+            # A quarter of the accounts at a time, every region at once; a region stops after
+            # more than a tenth fail. SOFT: the default (STRICT) would cap the concurrency at
+            # the failure tolerance + 1. (Auto-deployment ignores these preferences.)
             operation_preferences=cloudformation.CfnStackSet.OperationPreferencesProperty(
+                concurrency_mode="SOFT_FAILURE_TOLERANCE",
                 region_concurrency_type="PARALLEL",
                 max_concurrent_percentage=25,
                 failure_tolerance_percentage=10,
