@@ -65,17 +65,6 @@ class SpotInsightsStack(cdk.Stack):
             vpc=self.vpc,
             test_event_source=SIMULATION_SOURCE if settings.simulation_rule else None,
         )
-        self.hub: HubBus | None = None
-        if settings.organization_id or settings.source_accounts:
-            self.hub = HubBus(
-                self,
-                "Hub",
-                queue=self.ingest.queue,
-                dead_letter_queue=self.ingest.dead_letter_queue,
-                organization_id=settings.organization_id,
-                source_accounts=settings.source_accounts,
-            )
-            self.hub.enrich_with_spoke_roles(self.ingest.function)
         self.search.allow_from(self.ingest.function)
         self.search.grant_write(self.ingest.function.role)
         # Messages wait in the queue until the write alias exists, instead of failing into the
@@ -101,6 +90,24 @@ class SpotInsightsStack(cdk.Stack):
         self.search.allow_from(self.proxy)
         self._keep_the_domains_network()
         self._outputs()
+        self.hub = self._hub(settings)
+
+    def _hub(self, settings: Settings) -> HubBus | None:
+        """With `organizationId` or `sourceAccounts`: the bus spokes forward to, feeding the
+        same queue, and the ingest function's access to the spokes' enrichment roles."""
+        if not (settings.organization_id or settings.source_accounts):
+            return None
+        hub = HubBus(
+            self,
+            "Hub",
+            queue=self.ingest.queue,
+            dead_letter_queue=self.ingest.dead_letter_queue,
+            organization_id=settings.organization_id,
+            source_accounts=settings.source_accounts,
+        )
+        hub.enrich_with_spoke_roles(self.ingest.function)
+        cdk.CfnOutput(self, "HubBusArn", value=hub.bus.event_bus_arn)
+        return hub
 
     def _alarm_topic(self, settings: Settings) -> sns.Topic:
         key = kms.Key(
@@ -161,5 +168,3 @@ class SpotInsightsStack(cdk.Stack):
             description="Records that could not be indexed, with their reason (README: redrive)",
         )
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
-        if self.hub is not None:
-            cdk.CfnOutput(self, "HubBusArn", value=self.hub.bus.event_bus_arn)
