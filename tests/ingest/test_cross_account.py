@@ -144,6 +144,24 @@ def test_each_event_is_enriched_in_its_own_account_and_region(
     assert reasons.count(NO_ACCESS) == 3
 
 
+def test_sts_trouble_is_retried_not_taken_for_missing_access(
+    pipeline: Pipeline, gate: StsGate, aws: str
+) -> None:
+    _with_spokes(pipeline)
+    instance = _launch(account_session(aws, WITH_ROLE), "us-east-1", "m5.large")
+    record = sqs_record(_event(instance, WITH_ROLE, "us-east-1"))
+    gate.fail_with = "Throttling"
+    # Held back for another receive (as a failed DescribeInstances is), nothing indexed yet.
+    assert pipeline.invoke([record]) == {record["messageId"]}
+    assert pipeline.index.count() == 0
+    gate.fail_with = None
+    # Not remembered as a refusal: the redelivery assumes the role and enriches in full.
+    assert pipeline.invoke([record]) == set()
+    (doc,) = pipeline.index.documents().values()
+    assert doc["enrichment"] == "full"
+    assert doc["instance_type"] == "m5.large"
+
+
 def _directories(session_seconds: int, clock=None) -> AccountDirectories:
     home = InstanceDirectory(boto3.Session(region_name="us-east-1"))
     access = SpokeAccess(SPOKE_ROLE_NAME, HOME, session_seconds=session_seconds)

@@ -18,6 +18,9 @@ from urllib.parse import parse_qs
 import boto3
 import requests
 
+_ERROR = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
+<RequestId>gate</RequestId></ErrorResponse>"""
 _DENIED = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
 <Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform:
 sts:AssumeRole on resource: {arn}</Message></Error><RequestId>gate</RequestId></ErrorResponse>"""
@@ -42,6 +45,8 @@ class StsGate:
     def __init__(self, moto_url: str) -> None:
         self.moto_url = moto_url.rstrip("/")
         self.assume_role_calls: Counter[str] = Counter()
+        # When set, every AssumeRole gets this error code (400), as STS does when throttling.
+        self.fail_with: str | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -80,6 +85,10 @@ class StsGate:
                 if form.get("Action") == ["AssumeRole"]:
                     arn = form["RoleArn"][0]
                     gate.assume_role_calls[arn] += 1
+                    if gate.fail_with:
+                        body = _ERROR.format(code=gate.fail_with, message="Rate exceeded")
+                        self._reply(400, body.encode(), "text/xml")
+                        return
                     if not gate._role_exists(arn):
                         self._reply(403, _DENIED.format(arn=arn).encode(), "text/xml")
                         return
