@@ -68,6 +68,9 @@ class IngestEnv:
     DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
     OPENSEARCH_TIMEOUT: Final = "OPENSEARCH_TIMEOUT"
     ENRICHMENT_MAX_ATTEMPTS: Final = "ENRICHMENT_MAX_ATTEMPTS"
+    # Hub and spokes: the role assumed in an event's account, and the account that needs none.
+    SPOKE_ROLE_NAME: Final = "SPOKE_ROLE_NAME"
+    HOME_ACCOUNT: Final = "HOME_ACCOUNT"
     ACCEPTED_SOURCES: Final = "ACCEPTED_SOURCES"
     EC2_RETRY_MODE: Final = "EC2_RETRY_MODE"
     EC2_MAX_ATTEMPTS: Final = "EC2_MAX_ATTEMPTS"
@@ -86,3 +89,17 @@ class IngestEnv:
 INGEST_SERVICE_NAME: Final = "spot-insights-ingest"
 PROVISIONING_SERVICE_NAME: Final = "spot-insights-provisioning"
 METRICS_NAMESPACE: Final = "SpotInsights"
+
+
+# --- Hub and spokes (issue 13) -------------------------------------------------------------
+# Fixed names, because a spoke in another account can only refer to the hub by ARN.
+HUB_BUS_NAME: Final = "spot-insights-hub"
+# The read-only role every spoke account holds once (IAM is global, the spoke is per region).
+SPOKE_ROLE_NAME: Final = "spot-insights-enrichment"
+# enrichment_reason of an event whose account has no spoke role the hub may assume.
+NO_ACCESS: Final = "no_access"
+
+
+def hub_ingest_role_name(region: str) -> str:
+    """The hub ingest function's role: one per hub region, named so spokes can trust it."""
+    return f"spot-insights-ingest-{region}"

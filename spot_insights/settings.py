@@ -41,6 +41,20 @@ class Settings:
     """ACM certificate for the HTTPS listener; None: no load balancer, Session Manager only."""
     internet_facing: bool = True
     """Whether the load balancer (when there is one) is internet-facing or internal."""
+    organization_id: str | None = None
+    """Hub: every account of this organisation may forward Spot events to the hub bus."""
+    source_accounts: tuple[str, ...] = ()
+    """Hub: these accounts may forward Spot events to the hub bus."""
+    hub_account: str | None = None
+    """Spokes: the hub's account; with it the app also synthesizes the spoke stack."""
+    hub_region: str | None = None
+    """Spokes: the hub's region (its bus and its ingest role's name)."""
+    spoke_organizational_units: tuple[str, ...] = ()
+    """Spokes: OUs (or the root) the spoke StackSet deploys to; with it the StackSet stack."""
+    spoke_regions: tuple[str, ...] = ()
+    """Spokes: regions of the StackSet; the first one holds each account's enrichment role."""
+    stack_set_call_as: str = "SELF"
+    """Spokes: SELF (management account) or DELEGATED_ADMIN (a delegated StackSets admin)."""
     profile: str = "small"
     """Domain sizing: `small` (one node, one AZ) or `production` (multi-AZ, dedicated masters)."""
     retention_days: int = 365
@@ -118,18 +132,37 @@ def _cidrs(key: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(networks))
 
 
-def _names(key: str, value: Any) -> tuple[str, ...]:
-    expected = (
-        "a list of user names (letters, digits, '.', '_', '-'; max 64) or a comma-separated string"
-    )
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list):
-        raise SettingsError(key, expected, value)
-    for name in value:
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-            raise SettingsError(key, expected, name)
-    return tuple(dict.fromkeys(value))
+def _listed(pattern: str, items: str) -> Callable[[str, Any], tuple[str, ...]]:
+    """A list of `items` matching `pattern`: a JSON list, or a JSON list or comma-separated
+    string (the command line's form); duplicates dropped, order kept."""
+    regex = re.compile(pattern)
+    expected = f"a list of {items} or a comma-separated string"
+
+    def parse(key: str, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(key, expected, value) from exc
+        elif isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise SettingsError(key, expected, value)
+        for item in value:
+            if not isinstance(item, str) or not regex.fullmatch(item):
+                raise SettingsError(key, expected, item)
+        return tuple(dict.fromkeys(value))
+
+    return parse
+
+
+_names = _listed(
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "user names (letters, digits, '.', '_', '-'; max 64)"
+)
+# AWS's own forms: 12-digit accounts, o-/ou-/r- ids (Organizations API patterns), region names.
+_ACCOUNT = r"\d{12}"
+_REGION = r"[a-z]{2,5}(?:-[a-z]+)+-\d{1,2}"
+_ACCOUNTS = "12-digit account ids such as 111122223333"
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -184,6 +217,25 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "indexPrefix": ("index_prefix", _index_prefix),
     "readerUsers": ("reader_users", _names),
     "simulationRule": ("simulation_rule", _bool),
+    "organizationId": (
+        "organization_id",
+        _text(r"o-[a-z0-9]{10,32}", "an organization id such as o-a1b2c3d4e5"),
+    ),
+    "sourceAccounts": ("source_accounts", _listed(_ACCOUNT, _ACCOUNTS)),
+    "hubAccount": ("hub_account", _text(_ACCOUNT, "a 12-digit account id such as 111122223333")),
+    "hubRegion": ("hub_region", _text(_REGION, "a region name such as us-east-1")),
+    "spokeOrganizationalUnits": (
+        "spoke_organizational_units",
+        _listed(
+            r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}",
+            "organizational unit ids (ou-ab12-cd34ef56) or the root id (r-ab12)",
+        ),
+    ),
+    "spokeRegions": ("spoke_regions", _listed(_REGION, "region names such as us-east-1")),
+    "stackSetCallAs": (
+        "stack_set_call_as",
+        _text("SELF|DELEGATED_ADMIN", "SELF or DELEGATED_ADMIN"),
+    ),
 }
 SETTING_KEYS = tuple(_PARSERS)
 # Keys the CDK toolkit itself writes into context; everything else without ':' or '@' is ours.
@@ -212,7 +264,27 @@ def parse_settings(context: Mapping[str, Any]) -> Settings:
             "at least one CIDR when certificateArn is set",
             list(settings.allowed_cidrs),
         )
+    _check_spokes(settings)
     return settings
+
+
+def _check_spokes(settings: Settings) -> None:
+    """Spoke settings come as sets: a spoke names its hub by account and region, a StackSet
+    needs the hub, its OUs and its regions."""
+    if bool(settings.hub_account) != bool(settings.hub_region):
+        missing = "hubRegion" if settings.hub_account else "hubAccount"
+        given = settings.hub_account or settings.hub_region
+        raise SettingsError(missing, "a value when hubAccount or hubRegion is set", given)
+    units, regions = settings.spoke_organizational_units, settings.spoke_regions
+    if bool(units) != bool(regions):
+        key, other = (
+            ("spokeRegions", "spokeOrganizationalUnits")
+            if units
+            else ("spokeOrganizationalUnits", "spokeRegions")
+        )
+        raise SettingsError(key, f"at least one entry when {other} is set", [])
+    if units and not settings.hub_account:
+        raise SettingsError("hubAccount", "the hub's account when spokeRegions is set", None)
 
 
 _CREDENTIALS = "AWS credentials, or CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION"

@@ -15,6 +15,7 @@ from constructs import Construct
 from lambda_src.contract import SIMULATION_SOURCE
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, encrypted_alarm_topic
 from spot_insights.dashboard_proxy import DashboardProxy
+from spot_insights.hub_bus import HubBus
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.network import SpotInsightsNetwork
 from spot_insights.search_domain import SearchDomain
@@ -86,6 +87,24 @@ class SpotInsightsStack(cdk.Stack):
         self.search.connections.allow_default_port_from(self.proxy, "HTTPS to OpenSearch")
         self._keep_the_domains_network()
         self._outputs()
+        self.hub = self._hub(settings)
+
+    def _hub(self, settings: Settings) -> HubBus | None:
+        """With `organizationId` or `sourceAccounts`: the bus spokes forward to, feeding the
+        same queue, and the ingest function's access to the spokes' enrichment roles."""
+        if not (settings.organization_id or settings.source_accounts):
+            return None
+        hub = HubBus(
+            self,
+            "Hub",
+            queue=self.ingest.queue,
+            dead_letter_queue=self.ingest.dead_letter_queue,
+            organization_id=settings.organization_id,
+            source_accounts=settings.source_accounts,
+        )
+        hub.enrich_with_spoke_roles(self.ingest.function)
+        cdk.CfnOutput(self, "HubBusArn", value=hub.bus.event_bus_arn)
+        return hub
 
     def _alarm_topic(self, settings: Settings) -> sns.Topic:
         key = kms.Key(

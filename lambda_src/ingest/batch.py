@@ -17,7 +17,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_src.contract import NO_ACCESS
 from lambda_src.ingest.bulk import BulkIndexer, ItemResult, Verdict
+from lambda_src.ingest.cross_account import AccountDirectories, NoAccess
 from lambda_src.ingest.dead_letter import DeadLetterQueue, PoisonRecord
 from lambda_src.ingest.documents import (
     INSTANCE_NOT_FOUND,
@@ -46,6 +48,7 @@ class BatchOutcome:
     stored: Counter[tuple[str, str]] = field(default_factory=Counter)  # (event_type, region)
     enrichment_missing: int = 0
     lookup_failures: int = 0
+    no_access: int = 0  # events stored without enrichment: their account's role is missing
     duplicates_in_batch: int = 0
 
     @property
@@ -136,8 +139,11 @@ class BatchIngestor:
         enrichment_max_attempts: int = 3,
         linker: Linker | None = None,
         accepted_sources: frozenset[str] = EC2_ONLY,
+        accounts: AccountDirectories | None = None,
     ) -> None:
         self.directory = directory
+        # Each event is looked up in its own account (hub and spokes); by default all in ours.
+        self.accounts = accounts or AccountDirectories(directory)
         self.indexer = indexer
         self.dead_letters = dead_letters
         # Events of one instance are linked after they are stored (see linking.py).
@@ -243,22 +249,31 @@ class BatchIngestor:
         return list(by_event.values())
 
     def _enrich(self, pending: list[_Pending], work: _Work, outcome: BatchOutcome) -> None:
-        by_region: dict[str, list[_Pending]] = defaultdict(list)
+        by_place: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
         for item in pending:
-            by_region[item.event.region].append(item)
-        for region, items in by_region.items():
+            by_place[(item.event.account, item.event.region)].append(item)
+        for (account, region), items in by_place.items():
+            directory: InstanceDirectory | None = None
             try:
-                instances = self.directory.describe(region, (i.event.instance_id for i in items))
+                directory = self.accounts.for_account(account)
+                instances = directory.describe(region, (i.event.instance_id for i in items))
+            except NoAccess:
+                # Never dropped: indexed with what the event carries, counted for the metric.
+                outcome.no_access += len(items)
+                for item in items:
+                    self._add_document(item, None, {}, work, NO_ACCESS)
+                continue
             except (BotoCoreError, ClientError) as exc:
                 outcome.lookup_failures += 1
-                reason = f"DescribeInstances failed in {region}: {exc}"
+                reason = f"EC2 lookup failed in {account} {region}: {exc}"
                 for item in items:
                     if item.receive_count < self.enrichment_max_attempts:
                         self._hold_back(item, reason, work, outcome)
                     else:
-                        self._add_document(item, None, self._zone_ids(region), work, LOOKUP_FAILED)
+                        zone_ids = self._zone_ids(directory, region) if directory else {}
+                        self._add_document(item, None, zone_ids, work, LOOKUP_FAILED)
                 continue
-            zone_ids = self._zone_ids(region)
+            zone_ids = self._zone_ids(directory, region)
             for item in items:
                 self._add_document(item, instances.get(item.event.instance_id), zone_ids, work)
 
@@ -294,10 +309,11 @@ class BatchIngestor:
         work.documents.append(document)
         work.owners.append(item)
 
-    def _zone_ids(self, region: str) -> dict[str, str]:
+    @staticmethod
+    def _zone_ids(directory: InstanceDirectory, region: str) -> dict[str, str]:
         # The AZ id is a nicety: without it the document is still complete enough to index.
         try:
-            return self.directory.zone_ids(region)
+            return directory.zone_ids(region)
         except (BotoCoreError, ClientError):
             return {}
 

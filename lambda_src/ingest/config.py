@@ -50,6 +50,10 @@ class IngestConfig:
     # POWERTOOLS_METRICS_DISABLED). Neither is read by `from_env`.
     log_level: str | None = None
     metrics_enabled: bool = True
+    # Hub and spokes: the role to assume in an event's account (None: every event is looked up
+    # in the function's own account, as without spokes), and the account that needs none.
+    spoke_role_name: str | None = None
+    home_account: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestConfig:
@@ -107,6 +111,8 @@ class IngestConfig:
             ),
             service_name=env.get(e.SERVICE_NAME) or defaults.service_name,
             metrics_namespace=env.get(e.METRICS_NAMESPACE) or defaults.metrics_namespace,
+            spoke_role_name=env.get(e.SPOKE_ROLE_NAME, "").strip() or None,
+            home_account=env.get(e.HOME_ACCOUNT, "").strip() or None,
         )
 
 

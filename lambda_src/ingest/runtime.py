@@ -15,6 +15,7 @@ import boto3
 from lambda_src.ingest.batch import BatchIngestor
 from lambda_src.ingest.bulk import BulkIndexer
 from lambda_src.ingest.config import IngestConfig
+from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.dead_letter import DeadLetterQueue
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.search_client import build_client
@@ -35,12 +36,13 @@ class Runtime:
         """`session`: where AWS calls go (default: a new session from the usual chain)."""
         session = session or boto3.session.Session()
         dlq_url = config.dead_letter_queue_url
+        ec2_options = {
+            "retry_mode": config.ec2_retry_mode,
+            "max_attempts": config.ec2_max_attempts,
+        }
+        home = InstanceDirectory(session, **ec2_options)  # type: ignore[arg-type]
         ingestor = BatchIngestor(
-            InstanceDirectory(
-                session,
-                retry_mode=config.ec2_retry_mode,
-                max_attempts=config.ec2_max_attempts,
-            ),
+            home,
             BulkIndexer(
                 build_client(config.search, session),
                 config.index_alias,
@@ -49,6 +51,9 @@ class Runtime:
             DeadLetterQueue(dlq_url, session) if dlq_url else None,
             enrichment_max_attempts=config.enrichment_max_attempts,
             accepted_sources=config.accepted_sources,
+            accounts=AccountDirectories(
+                home, SpokeAccess.from_config(config), directory_options=ec2_options
+            ),
         )
         telemetry = Telemetry.for_service(
             config.service_name, config.metrics_namespace, log_level=config.log_level

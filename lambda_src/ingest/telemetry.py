@@ -50,6 +50,10 @@ class Telemetry:
         metrics.add_metric(
             name="EnrichmentMissing", unit=MetricUnit.Count, value=outcome.enrichment_missing
         )
+        # Events whose account holds no spoke role the hub may assume (reason no_access).
+        metrics.add_metric(
+            name="EnrichmentNoAccess", unit=MetricUnit.Count, value=outcome.no_access
+        )
         for (event_type, region), count in sorted(outcome.stored.items()):
             with single_metric(
                 name="Interruptions", unit=MetricUnit.Count, value=count, namespace=self.namespace

@@ -38,6 +38,8 @@ def test_every_variable_the_construct_writes_is_parsed() -> None:
             IngestEnv.BULK_MAX_BYTES: "1000",
             IngestEnv.SERVICE_NAME: "svc",
             IngestEnv.METRICS_NAMESPACE: "Ns",
+            IngestEnv.SPOKE_ROLE_NAME: "spot-insights-enrichment",
+            IngestEnv.HOME_ACCOUNT: "111111111111",
             "AWS_REGION": "eu-west-1",
         }
     )
@@ -54,6 +56,8 @@ def test_every_variable_the_construct_writes_is_parsed() -> None:
         enrichment_max_attempts=5,
         service_name="svc",
         metrics_namespace="Ns",
+        spoke_role_name="spot-insights-enrichment",
+        home_account="111111111111",
     )
 
 

@@ -1,0 +1,194 @@
+"""SpokeForwarder: what a member account and region needs so the hub sees its Spot events.
+
+- Rules on the account's default bus forward the EC2 Spot event types straight to the hub's
+  bus (one hop). EventBridge needs a role for a bus target in another account (the sender's
+  rule assumes it and calls PutEvents on the hub bus, whose policy admits the organisation or
+  the listed accounts); events it cannot deliver for 24 hours wait in a dead-letter queue here.
+- A read-only enrichment role (ec2:DescribeInstances, ec2:DescribeAvailabilityZones) that only
+  the hub's ingest role can assume. IAM is global, so an account holds it once: in the region
+  named by `enrichment_role_region`; the hub account itself needs none (the ingest function
+  reads its own account with its own role).
+
+The trust policy names the hub account as principal and the ingest role's ARN in an
+`aws:PrincipalArn` condition, not the role ARN as principal: IAM resolves a role principal to
+the role's unique id when the policy is saved, so a hub role deleted and created again (a
+replaced stack, a renamed construct) would silently lose access in every spoke until each
+spoke's policy was rewritten; and a role principal must exist when the spoke is created, so
+spokes could not be rolled out before the hub. A condition on the ARN has neither problem, and
+still admits only that role's sessions (the hub account's identity policies must allow the
+call as well)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from lambda_src.contract import (
+    DETAIL_TYPES,
+    EC2_SOURCE,
+    HUB_BUS_NAME,
+    SPOKE_ROLE_NAME,
+    hub_ingest_role_name,
+)
+from spot_insights._service_access import source_conditions
+
+ENRICHMENT_ACTIONS = ("ec2:DescribeInstances", "ec2:DescribeAvailabilityZones")
+
+
+class SpokeForwarder(Construct):
+    """Forward a spoke's EC2 Spot events to the hub bus and let the hub enrich them.
+
+    :param hub_account: the hub's 12-digit account id.
+    :param hub_region: the hub's region (its bus; the ingest role's name).
+    :param enrichment_role_region: the region whose stack holds the account's enrichment role
+        (a token such as a CloudFormation parameter is fine). Default: ``hub_region``.
+    :param hub_bus_name: Default ``spot-insights-hub`` (``HubBus``'s default).
+    :param hub_ingest_role_arn: the role allowed to assume the enrichment role. Default: the
+        hub ingest function's fixed name in ``hub_account`` (``hub_ingest_role_name``).
+    :param detail_types: event types forwarded. Default: the ones the ingest function knows.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        hub_account: str,
+        hub_region: str,
+        enrichment_role_region: str | None = None,
+        hub_bus_name: str = HUB_BUS_NAME,
+        hub_ingest_role_arn: str | None = None,
+        detail_types: Sequence[str] = DETAIL_TYPES,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not detail_types:
+            raise ValueError("detail_types must name at least one EC2 event detail-type")
+        stack = cdk.Stack.of(self)
+        self.hub_bus_arn = stack.format_arn(
+            service="events",
+            region=hub_region,
+            account=hub_account,
+            resource="event-bus",
+            resource_name=hub_bus_name,
+        )
+        self.hub_ingest_role_arn = hub_ingest_role_arn or stack.format_arn(
+            service="iam",
+            region="",
+            account=hub_account,
+            resource="role",
+            resource_name=hub_ingest_role_name(hub_region),
+        )
+        in_hub_account = cdk.Fn.condition_equals(cdk.Aws.ACCOUNT_ID, hub_account)
+        # The hub's own default-bus rules already capture the hub account's home region.
+        self.forwards = cdk.CfnCondition(
+            self,
+            "Forwards",
+            expression=cdk.Fn.condition_not(
+                cdk.Fn.condition_and(
+                    in_hub_account, cdk.Fn.condition_equals(cdk.Aws.REGION, hub_region)
+                )
+            ),
+        )
+        self.holds_role = cdk.CfnCondition(
+            self,
+            "HoldsEnrichmentRole",
+            expression=cdk.Fn.condition_and(
+                cdk.Fn.condition_not(in_hub_account),
+                cdk.Fn.condition_equals(cdk.Aws.REGION, enrichment_role_region or hub_region),
+            ),
+        )
+        forwarding = Construct(self, "Forwarding")
+        self.dead_letter_queue = sqs.Queue(
+            forwarding,
+            "DeadLetterQueue",
+            # SQS-managed keys: no KMS key (and its monthly fee) in every spoke account and region.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        self.forward_role = iam.Role(
+            forwarding,
+            "Role",
+            description="EventBridge forwards EC2 Spot events to the Spot Insights hub bus",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                source_conditions(self, "events", "rule")
+            ),
+        )
+        hub_bus = events.EventBus.from_event_bus_arn(forwarding, "HubBus", self.hub_bus_arn)
+        self.rules: list[events.Rule] = []
+        for position, detail_type in enumerate(detail_types):
+            rule = events.Rule(
+                forwarding,
+                f"Rule{position}",
+                description=f"{detail_type} -> Spot Insights hub bus",
+                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
+            )
+            rule.add_target(
+                targets.EventBus(
+                    hub_bus, role=self.forward_role, dead_letter_queue=self.dead_letter_queue
+                )
+            )
+            self.rules.append(rule)
+        _only_when(forwarding, self.forwards)
+
+        enrichment = Construct(self, "Enrichment")
+        self.enrichment_role = iam.Role(
+            enrichment,
+            "Role",
+            role_name=SPOKE_ROLE_NAME,
+            description="Spot Insights hub reads instance metadata of this account (read-only)",
+            assumed_by=iam.AccountPrincipal(hub_account).with_conditions(
+                {"ArnEquals": {"aws:PrincipalArn": self.hub_ingest_role_arn}}
+            ),
+            inline_policies={
+                "DescribeInstances": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            # Neither action supports resource-level permissions.
+                            actions=list(ENRICHMENT_ACTIONS),
+                            resources=["*"],
+                        )
+                    ]
+                )
+            },
+        )
+        _only_when(enrichment, self.holds_role)
+        _suppress_reviewed_findings(self)
+
+
+def _only_when(scope: Construct, condition: cdk.CfnCondition) -> None:
+    """Every resource under `scope` exists only when `condition` holds (they refer to each
+    other, and a reference to a resource that is not created fails the deploy)."""
+    for child in scope.node.find_all():
+        if isinstance(child, cdk.CfnResource):
+            child.cfn_options.condition = condition
+
+
+def _suppress_reviewed_findings(forwarder: SpokeForwarder) -> None:
+    NagSuppressions.add_resource_suppressions(
+        forwarder.enrichment_role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
+                "resource-level permissions.",
+                applies_to=["Resource::*"],
+            )
+        ],
+    )
+    NagSuppressions.add_resource_suppressions(
+        forwarder.dead_letter_queue,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SQS3",
+                reason="This queue is the forwarding rules' dead-letter queue itself.",
+            )
+        ],
+    )
