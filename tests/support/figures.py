@@ -276,8 +276,8 @@ RENDERERS: dict[str, Renderer] = {
     ),
     "domain_tests": Renderer("domain_tests.json", render_domain_tests, block=False),
     "bench_dashboard": Renderer("bench_dashboard.json", render_bench_dashboard),
-    "bench_report": Renderer("bench_report-100k.json", render_bench_report),
-    "bench_report-sizing": Renderer("bench_report-100k.json", render_bench_report_sizing),
+    "bench_report": Renderer("bench_report.json", render_bench_report),
+    "bench_report-sizing": Renderer("bench_report.json", render_bench_report_sizing),
 }
 
 
