@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lambda_src.ingest.linking import Linker, initial_fields
 from spot_cli.events import WARNING, parse_time
-from spot_cli.fleet import Fleet
+from spot_cli.local.fleet import Fleet
 
 MAPPING = json.loads(
     (Path(__file__).resolve().parents[2] / "dashboards" / "index-mapping.json").read_text()

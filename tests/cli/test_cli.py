@@ -12,11 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from spot_cli.fleet import create_fleet
+from spot_cli.local.fleet import create_fleet
+from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.main import main
 from spot_cli.opensearch_client import OpenSearchSettings, _sigv4
 from spot_cli.report import ReportRequest, build_report
-from spot_cli.storm import StormSettings, generate_storm
 from tests.cli.documents import document, index_documents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,11 +95,6 @@ def test_unreachable_aws_endpoint_is_one_line():
         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}", "AWS_MAX_ATTEMPTS": "1"},
     )
     assert "cannot reach the AWS endpoint" in _one_line_error(result)
-
-
-def test_demo_with_a_missing_handler_fails_before_starting_anything():
-    result = _cli("demo", "--handler", "no_such_module.handler:handler")
-    assert "cannot import no_such_module.handler" in _one_line_error(result)
 
 
 def test_help_never_imports_aws_cdk_or_heavy_libraries():

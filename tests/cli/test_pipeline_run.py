@@ -14,11 +14,11 @@ import pytest
 
 from lambda_src.provisioning.local import provision
 from spot_cli.events import REBALANCE, WARNING
-from spot_cli.local_pipeline import QueueSettings
-from spot_cli.pipeline_run import RunSettings, run_pipeline, window_of
-from spot_cli.poller import EventSourceSettings
+from spot_cli.local.capture_path import QueueSettings
+from spot_cli.local.pipeline import RunSettings, run_pipeline, window_of
+from spot_cli.local.poller import EventSourceSettings
+from spot_cli.local.storm import StormSettings
 from spot_cli.report import ReportRequest, build_report
-from spot_cli.storm import StormSettings
 from tests.cli.reference_handler import ReferenceHandler
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spot_cli.events import REBALANCE, WARNING, parse_time
-from spot_cli.fleet import create_fleet
+from spot_cli.local.fleet import create_fleet
+from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.report import (
     UNKNOWN,
     ReportRequest,
@@ -18,7 +19,6 @@ from spot_cli.report import (
     choose_interval,
     render,
 )
-from spot_cli.storm import StormSettings, generate_storm
 from tests.cli.documents import document, index_documents
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
