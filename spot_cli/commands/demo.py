@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from spot_cli.local.storm import StormSettings  # noqa: PLC0415
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
-    from spot_cli.report import render  # noqa: PLC0415
+    from spot_cli.report import tables  # noqa: PLC0415
+    from spot_cli.terminal import show  # noqa: PLC0415
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     if not regions:
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": summary, "report": report.to_dict(), "html": page}, indent=2))
     else:
-        print(render(report))
+        show(tables(report))
         print()
         _print_run(result, errors)
         print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")

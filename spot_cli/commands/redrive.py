@@ -24,8 +24,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import boto3  # noqa: PLC0415
 
-    from spot_cli.progress import ProgressBar  # noqa: PLC0415
     from spot_cli.redrive import copy_back, depth, move_task, resolve_queue, source_queue  # noqa: PLC0415
+    from spot_cli.terminal import ProgressBar  # noqa: PLC0415
 
     sqs = boto3.session.Session().client("sqs", region_name=args.region)
     dlq_url, dlq_arn = resolve_queue(sqs, args.dlq)

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         return _html(args)
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
-    from spot_cli.report import FILTER_FIELDS, ReportRequest, build_report, render  # noqa: PLC0415
+    from spot_cli.report import FILTER_FIELDS, ReportRequest, build_report, tables  # noqa: PLC0415
+    from spot_cli.terminal import show  # noqa: PLC0415
 
     until = args.until or (datetime.now(UTC) if args.last else None)
     since = args.since or (until - args.last if args.last and until else None)
@@ -67,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         report = build_report(connect(opensearch_settings(args)), request)
     except LookupError as exc:  # report.NoIndexError, without importing it up front
         raise CliError(f"{exc} (is --index-prefix right?)") from exc
-    print(json.dumps(report.to_dict(), indent=2) if args.json else render(report))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        show(tables(report))
     return 0
 
 

@@ -37,8 +37,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import boto3  # noqa: PLC0415
 
-    from spot_cli.progress import ProgressBar  # noqa: PLC0415
     from spot_cli.simulate import fabricated_targets, simulate, simulated_events  # noqa: PLC0415
+    from spot_cli.terminal import ProgressBar  # noqa: PLC0415
 
     session = boto3.session.Session()
     region = args.region or session.region_name

@@ -21,8 +21,8 @@ from spot_cli.local.capture_path import QueueSettings, RegionalPipeline, create_
 from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet
 from spot_cli.local.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
 from spot_cli.local.storm import PublishResult, Storm, StormSettings, generate_storm, publish
-from spot_cli.progress import ProgressBar
 from spot_cli.redrive import depth
+from spot_cli.terminal import ProgressBar
 
 
 @dataclass(frozen=True)
