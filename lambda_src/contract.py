@@ -39,6 +39,11 @@ def index_pattern(prefix: str) -> str:
     return f"{prefix}-*"
 
 
+# The fixed id of the Dashboards index-pattern saved object the visualizations reference; it
+# does not follow the prefix (provisioning sets only its title to `index_pattern(prefix)`).
+DASHBOARDS_INDEX_PATTERN_ID: Final = DEFAULT_INDEX_PREFIX
+
+
 # --- Events --------------------------------------------------------------------------------
 WARNING_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
 REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
@@ -69,6 +74,13 @@ class IngestEnv:
     BULK_MAX_BYTES: Final = "BULK_MAX_BYTES"
     SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
     METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+    # Not written by the construct (a deployed function signs with SigV4 against the domain):
+    # for runs against a local node, which wants basic auth and trusts a private CA.
+    OPENSEARCH_USER: Final = "OPENSEARCH_USER"
+    OPENSEARCH_PASSWORD: Final = "OPENSEARCH_PASSWORD"
+    OPENSEARCH_CA_CERTS: Final = "OPENSEARCH_CA_CERTS"
+    OPENSEARCH_MAX_RETRIES: Final = "OPENSEARCH_MAX_RETRIES"
+    OPENSEARCH_SIGNING_SERVICE: Final = "OPENSEARCH_SIGNING_SERVICE"
 
 
 INGEST_SERVICE_NAME: Final = "spot-insights-ingest"

@@ -178,7 +178,6 @@ def load(node: Any, alias: str, documents: int, seed: int, batch: int) -> float:
     wall time in seconds."""
     settings = SearchSettings(
         endpoint=node.url,
-        index_alias=alias,
         user=node.user,
         password=node.password,
         ca_certs=node.ca_certs,

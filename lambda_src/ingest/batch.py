@@ -25,7 +25,7 @@ from lambda_src.ingest.documents import (
     MISSING,
     build_document,
 )
-from lambda_src.ingest.events import InvalidEvent, SpotEvent, parse_event
+from lambda_src.ingest.events import EC2_ONLY, InvalidEvent, SpotEvent, parse_event
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.limits import document_problem
 from lambda_src.ingest.linking import REFRESH, Linker, prelink
@@ -111,7 +111,7 @@ def _as_text(value: Any) -> str:
         return _shown(value, 100_000)
 
 
-def _decode(body: str) -> SpotEvent:
+def _decode(body: str, accepted_sources: frozenset[str]) -> SpotEvent:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -121,7 +121,7 @@ def _decode(body: str) -> SpotEvent:
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise InvalidEvent(f"invalid JSON: {exc}") from exc
     try:
-        return parse_event(data)
+        return parse_event(data, accepted_sources)
     except InvalidEvent as exc:
         raise InvalidEvent(f"invalid event: {exc}") from exc
 
@@ -135,6 +135,7 @@ class BatchIngestor:
         *,
         enrichment_max_attempts: int = 3,
         linker: Linker | None = None,
+        accepted_sources: frozenset[str] = EC2_ONLY,
     ) -> None:
         self.directory = directory
         self.indexer = indexer
@@ -144,6 +145,7 @@ class BatchIngestor:
         # After this many receives a failing EC2 lookup no longer holds the event back: it is
         # indexed with what it carries (enrichment: missing, reason lookup_failed).
         self.enrichment_max_attempts = enrichment_max_attempts
+        self.accepted_sources = accepted_sources
 
     def ingest(self, records: Sequence[Any]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -218,7 +220,7 @@ class BatchIngestor:
         by_event: dict[str, _Pending] = {}
         for message in messages:
             try:
-                event = _decode(message.body)
+                event = _decode(message.body, self.accepted_sources)
             except InvalidEvent as exc:
                 work.poison.append(PoisonRecord(message.message_id, message.body, str(exc)))
                 continue

@@ -16,8 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-REASON_ATTRIBUTE = "ingest-failure-reason"
-SOURCE_MESSAGE_ATTRIBUTE = "ingest-source-message-id"
+from lambda_src.contract import DLQ_REASON_ATTRIBUTE, DLQ_SOURCE_MESSAGE_ATTRIBUTE
+
 _MAX_REASON = 1000
 _SEND_BATCH = 10  # SendMessageBatch limit
 # SendMessageBatch refuses a whole request above the queue's maximum message size (256 KiB
@@ -95,10 +95,13 @@ def _chunks(positions: list[int], records: Sequence[PoisonRecord]) -> Iterator[l
 
 def _entry(position: int, record: PoisonRecord) -> dict[str, Any]:
     attributes = {
-        REASON_ATTRIBUTE: {"DataType": "String", "StringValue": _text(record.reason[:_MAX_REASON])}
+        DLQ_REASON_ATTRIBUTE: {
+            "DataType": "String",
+            "StringValue": _text(record.reason[:_MAX_REASON]),
+        }
     }
     if record.message_id is not None:
-        attributes[SOURCE_MESSAGE_ATTRIBUTE] = {
+        attributes[DLQ_SOURCE_MESSAGE_ATTRIBUTE] = {
             "DataType": "String",
             "StringValue": _text(record.message_id),
         }

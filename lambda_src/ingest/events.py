@@ -3,18 +3,15 @@ to its model. Adding an event type is one small subclass with `@register`."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-# EC2 itself, plus a test source the deployment opted into (IngestPipeline test_event_source).
-ACCEPTED_SOURCES = frozenset(
-    source.strip()
-    for source in os.environ.get("ACCEPTED_SOURCES", "aws.ec2").split(",")
-    if source.strip()
-)
+from lambda_src.contract import EC2_SOURCE, REBALANCE_DETAIL_TYPE, WARNING_DETAIL_TYPE
+
+# Unless the configuration says otherwise (IngestConfig.accepted_sources), EC2 alone.
+EC2_ONLY = frozenset({EC2_SOURCE})
 # Always used with fullmatch: `$` alone would accept a trailing newline.
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 # Region names as AWS spells them (us-east-1, us-gov-west-1, eusc-de-east-1). The region picks
@@ -63,14 +60,15 @@ def register(model: type[SpotEvent]) -> type[SpotEvent]:
 
 
 def registered_detail_types() -> tuple[str, ...]:
-    """The detail-types the EventBridge rules must match (the construct keeps its own list)."""
+    """The detail-types with a model; the rules match `contract.DETAIL_TYPES` (a test checks
+    that the two agree)."""
     return tuple(_REGISTRY)
 
 
 @register
 @dataclass(frozen=True)
 class SpotInterruptionWarning(SpotEvent):
-    detail_type: ClassVar[str] = "EC2 Spot Instance Interruption Warning"
+    detail_type: ClassVar[str] = WARNING_DETAIL_TYPE
     ACTIONS: ClassVar[frozenset[str]] = frozenset({"terminate", "stop", "hibernate"})
 
     instance_action: str = ""
@@ -89,10 +87,10 @@ class SpotInterruptionWarning(SpotEvent):
 @register
 @dataclass(frozen=True)
 class RebalanceRecommendation(SpotEvent):
-    detail_type: ClassVar[str] = "EC2 Instance Rebalance Recommendation"
+    detail_type: ClassVar[str] = REBALANCE_DETAIL_TYPE
 
 
-def parse_event(event: Any, accepted_sources: frozenset[str] = ACCEPTED_SOURCES) -> SpotEvent:
+def parse_event(event: Any, accepted_sources: frozenset[str] = EC2_ONLY) -> SpotEvent:
     """Validate an EventBridge event (already decoded from JSON) and return its typed model."""
     if not isinstance(event, dict):
         raise InvalidEvent("the message body is not a JSON object")

@@ -1,46 +1,75 @@
-"""The container-wide objects, built on first use from the function environment and reused by
-every invocation: boto3 session, EC2 clients and AZ cache, OpenSearch client, DLQ client."""
+"""The container-wide objects one configuration gives: boto3 session, EC2 clients and AZ cache,
+OpenSearch client, DLQ client, Logger and Metrics. Built once, reused by every invocation.
+
+`Runtime.from_config` builds them from an `IngestConfig` object (local runs, tests);
+`current()` is the deployed function's: built from the environment on first use (the cold
+start), kept until `reset()`."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from functools import cache
 
 import boto3
 
 from lambda_src.ingest.batch import BatchIngestor
-from lambda_src.ingest.bulk import DEFAULT_MAX_BYTES, BulkIndexer
+from lambda_src.ingest.bulk import BulkIndexer
+from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.dead_letter import DeadLetterQueue
 from lambda_src.ingest.instances import InstanceDirectory
-from lambda_src.ingest.search_client import SearchSettings, build_client
+from lambda_src.ingest.search_client import build_client
+from lambda_src.ingest.telemetry import Telemetry
+
+
+@dataclass(frozen=True, eq=False)
+class Runtime:
+    config: IngestConfig
+    session: boto3.session.Session
+    ingestor: BatchIngestor
+    telemetry: Telemetry
+
+    @classmethod
+    def from_config(
+        cls, config: IngestConfig, session: boto3.session.Session | None = None
+    ) -> Runtime:
+        """`session`: where AWS calls go (default: a new session from the usual chain)."""
+        session = session or boto3.session.Session()
+        dlq_url = config.dead_letter_queue_url
+        ingestor = BatchIngestor(
+            InstanceDirectory(
+                session,
+                retry_mode=config.ec2_retry_mode,
+                max_attempts=config.ec2_max_attempts,
+            ),
+            BulkIndexer(
+                build_client(config.search, session),
+                config.index_alias,
+                max_bytes=config.bulk_max_bytes,
+            ),
+            DeadLetterQueue(dlq_url, session) if dlq_url else None,
+            enrichment_max_attempts=config.enrichment_max_attempts,
+            accepted_sources=config.accepted_sources,
+        )
+        telemetry = Telemetry.for_service(
+            config.service_name, config.metrics_namespace, log_level=config.log_level
+        )
+        return cls(config, session, ingestor, telemetry)
 
 
 @cache
-def session() -> boto3.session.Session:
-    return boto3.session.Session()
+def current() -> Runtime:
+    """The deployed function's runtime: configuration read from the environment once."""
+    return Runtime.from_config(IngestConfig.from_env())
 
 
-@cache
 def ingestor() -> BatchIngestor:
-    settings = SearchSettings.from_env()
-    dlq_url = os.environ.get("DEAD_LETTER_QUEUE_URL")
-    return BatchIngestor(
-        InstanceDirectory(
-            session(),
-            retry_mode=os.environ.get("EC2_RETRY_MODE", "adaptive"),
-            max_attempts=int(os.environ.get("EC2_MAX_ATTEMPTS", "4")),
-        ),
-        BulkIndexer(
-            build_client(settings, session()),
-            settings.index_alias,
-            max_bytes=int(os.environ.get("BULK_MAX_BYTES", str(DEFAULT_MAX_BYTES))),
-        ),
-        DeadLetterQueue(dlq_url, session()) if dlq_url else None,
-        enrichment_max_attempts=int(os.environ.get("ENRICHMENT_MAX_ATTEMPTS", "3")),
-    )
+    return current().ingestor
+
+
+def session() -> boto3.session.Session:
+    return current().session
 
 
 def reset() -> None:
     """Forget the container state (tests and benchmarks that change the environment)."""
-    ingestor.cache_clear()
-    session.cache_clear()
+    current.cache_clear()

@@ -1,12 +1,13 @@
-"""The opensearch-py client, built once per container from the function environment.
+"""The one opensearch-py client factory: the ingest function's and the CLI's.
 
-SigV4 by default (credentials that refresh, so a long-lived container never signs with expired
-keys); basic auth when OPENSEARCH_USER / OPENSEARCH_PASSWORD are set (local runs and tests)."""
+SigV4 by default (credentials that refresh, so a long-lived container or a long report never
+signs with expired keys); basic auth when a user is given (local nodes and tests). The settings
+are plain values: the function reads them from its environment once (`ingest.config`), the CLI
+from its options."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -15,47 +16,31 @@ import boto3
 from opensearchpy import OpenSearch, RequestsHttpConnection
 from requests_aws4auth import AWS4Auth
 
+# <name>-<id>.<region>.es.amazonaws.com and the serverless (aoss) equivalent: the host names
+# its region and signing service when the settings do not.
+_AWS_HOST = re.compile(
+    r"\.(?P<region>[a-z]{2}(-[a-z]+)+-\d)\.(?P<service>es|aoss)\.amazonaws\.com$"
+)
+
 
 class ConfigurationError(RuntimeError):
-    """The function environment is incomplete or inconsistent."""
+    """The settings are incomplete or inconsistent; the message names what to set."""
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    endpoint: str
-    index_alias: str
-    user: str | None = None
+    """How to reach one OpenSearch endpoint."""
+
+    endpoint: str  # http(s)://host[:port][/path]
+    user: str | None = None  # set: basic auth (with `password`); None: SigV4
     password: str | None = None
-    ca_certs: str | None = None
-    region: str | None = None
-    service: str = "es"
+    ca_certs: str | None = None  # a CA bundle that alone is trusted for this endpoint
+    region: str | None = None  # SigV4; None: the host's region, else the session's
+    service: str | None = None  # SigV4; None: the host's service (es/aoss), else "es"
     # Seconds per request; the construct sets a quarter of the function timeout, so two
     # attempts leave room for the EC2 lookups.
     timeout: float = 20
     max_retries: int = 1
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SearchSettings:
-        env = os.environ if env is None else env
-        endpoint = env.get("OPENSEARCH_ENDPOINT", "").strip()
-        if not endpoint:
-            raise ConfigurationError("OPENSEARCH_ENDPOINT is not set")
-        if not endpoint.startswith(("https://", "http://")):
-            endpoint = f"https://{endpoint}"
-        user, password = env.get("OPENSEARCH_USER"), env.get("OPENSEARCH_PASSWORD")
-        if bool(user) != bool(password):
-            raise ConfigurationError("set both OPENSEARCH_USER and OPENSEARCH_PASSWORD, or neither")
-        return cls(
-            endpoint=endpoint.rstrip("/"),
-            index_alias=env.get("INDEX_ALIAS", "spot-interruptions-write"),
-            user=user or None,
-            password=password or None,
-            ca_certs=env.get("OPENSEARCH_CA_CERTS") or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-            service=env.get("OPENSEARCH_SIGNING_SERVICE", "es"),
-            timeout=float(env.get("OPENSEARCH_TIMEOUT", "20")),
-            max_retries=int(env.get("OPENSEARCH_MAX_RETRIES", "1")),
-        )
 
 
 class _RequestsConnection(RequestsHttpConnection):
@@ -71,23 +56,21 @@ class _RequestsConnection(RequestsHttpConnection):
 def build_client(
     settings: SearchSettings, session: boto3.session.Session | None = None
 ) -> OpenSearch:
+    """An opensearch-py client for `settings`; ConfigurationError names what is missing."""
     url = urlparse(settings.endpoint)
-    if settings.user and settings.password:
-        auth: object = (settings.user, settings.password)
-    else:
-        credentials = (session or boto3.session.Session()).get_credentials()
-        if credentials is None:
-            raise ConfigurationError("no AWS credentials to sign OpenSearch requests with")
-        if not settings.region:
-            raise ConfigurationError("AWS_REGION is not set; SigV4 needs the domain's region")
-        auth = AWS4Auth(
-            refreshable_credentials=credentials,
-            region=settings.region,
-            service=settings.service,
+    if url.scheme not in {"http", "https"} or not url.hostname:
+        raise ConfigurationError(
+            f"not an OpenSearch URL: {settings.endpoint!r} (expected https://host[:port])"
         )
+    host: dict[str, Any] = {
+        "host": url.hostname,
+        "port": url.port or (443 if url.scheme == "https" else 80),
+    }
+    if url.path.strip("/"):
+        host["url_prefix"] = url.path.rstrip("/")
     return OpenSearch(
-        hosts=[{"host": url.hostname, "port": url.port or (443 if url.scheme == "https" else 80)}],
-        http_auth=auth,
+        hosts=[host],
+        http_auth=_auth(settings, url.hostname, session),
         use_ssl=url.scheme == "https",
         verify_certs=True,
         ca_certs=settings.ca_certs,
@@ -98,4 +81,24 @@ def build_client(
         # Bulk bodies repeat field names thousands of times; gzip cuts them several-fold.
         http_compress=True,
         pool_maxsize=4,
+    )
+
+
+def _auth(settings: SearchSettings, host: str, session: boto3.session.Session | None) -> Any:
+    if settings.user or settings.password:
+        if not (settings.user and settings.password):
+            raise ConfigurationError("basic auth needs both a user and a password")
+        return (settings.user, settings.password)
+    session = session or boto3.session.Session()
+    match = _AWS_HOST.search(host)
+    region = settings.region or (match["region"] if match else None) or session.region_name
+    if not region:
+        raise ConfigurationError("SigV4 needs the endpoint's region: set AWS_REGION")
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise ConfigurationError("no AWS credentials to sign OpenSearch requests with")
+    return AWS4Auth(
+        refreshable_credentials=credentials,
+        region=region,
+        service=settings.service or (match["service"] if match else "es"),
     )

@@ -12,13 +12,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.credentials import read_user_secret
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.provisioner import Provisioner
 from lambda_src.provisioning.settings import ProvisioningSettings
 
-logger = Logger(service="spot-insights-provisioning")
+logger = Logger(service=PROVISIONING_SERVICE_NAME)
 # Left for the failure answer to reach CloudFormation before the function is cut off.
 SAFETY_MARGIN_SECONDS = 30.0
 # Retries wait at most this long each: the deadline, not an attempt count, ends them.

@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
@@ -34,7 +35,7 @@ def index_template_body(settings: ProvisioningSettings, *, with_ism: bool) -> di
         "index_patterns": [settings.index_pattern],
         "priority": TEMPLATE_PRIORITY,
         "template": {"settings": index_settings, "mappings": load_mapping()},
-        "_meta": {"managed_by": "spot-insights-provisioning"},
+        "_meta": {"managed_by": PROVISIONING_SERVICE_NAME},
     }
 
 

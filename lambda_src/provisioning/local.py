@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lambda_src.contract import DEFAULT_INDEX_PREFIX
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.provisioner import Provisioner
-from lambda_src.provisioning.settings import DEFAULT_PREFIX, IsmMode, ProvisioningSettings
+from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
 
 
 def provision(
@@ -19,7 +20,7 @@ def provision(
     auth: tuple[str, str],
     *,
     ca_certs: str | None = None,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = DEFAULT_INDEX_PREFIX,
     replicas: int = 0,
     retention_days: int = 365,
     writer_backend_roles: Sequence[str] = (),

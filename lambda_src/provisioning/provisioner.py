@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger
 
+from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.index_setup import ensure_index_template, ensure_write_alias
@@ -16,7 +17,7 @@ from lambda_src.provisioning.security_config import ensure_security
 from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
 
 # A child of the handler's logger: same structured output and Lambda context keys.
-logger = Logger(service="spot-insights-provisioning", child=True)
+logger = Logger(service=PROVISIONING_SERVICE_NAME, child=True)
 
 
 class Provisioner:

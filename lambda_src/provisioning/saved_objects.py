@@ -9,12 +9,12 @@ from typing import Any
 
 import requests
 
+from lambda_src.contract import DASHBOARDS_INDEX_PATTERN_ID
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
 
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
-INDEX_PATTERN_ID = "spot-interruptions"
 IMPORT_PATH = "/api/saved_objects/_import"
 STATUS_PATH = "/api/status"
 # Overall states in which the saved-objects service answers: the legacy format's `state` and
@@ -35,7 +35,7 @@ def load_saved_objects(settings: ProvisioningSettings, directory: Path = DASHBOA
                 obj = json.loads(line)
             except ValueError as exc:
                 raise ProvisioningError(f"{path.name}:{number} is not JSON: {exc}") from exc
-            if obj.get("type") == "index-pattern" and obj.get("id") == INDEX_PATTERN_ID:
+            if obj.get("type") == "index-pattern" and obj.get("id") == DASHBOARDS_INDEX_PATTERN_ID:
                 obj["attributes"]["title"] = settings.index_pattern
             lines.append(json.dumps(obj, separators=(",", ":")))
     if not lines:

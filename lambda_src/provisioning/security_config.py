@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
 
@@ -20,7 +21,7 @@ API = "/_plugins/_security/api"
 # opensearch_security.readonly_mode.roles); the name differs between distributions.
 DASHBOARDS_READ_ONLY_ROLES = ("opensearch_dashboards_read_only", "kibana_read_only")
 
-logger = Logger(service="spot-insights-provisioning", child=True)
+logger = Logger(service=PROVISIONING_SERVICE_NAME, child=True)
 
 
 def writer_role_body(settings: ProvisioningSettings) -> dict[str, Any]:

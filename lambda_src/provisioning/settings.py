@@ -12,11 +12,15 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
 
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    INDEX_PREFIX_FORM,
+    index_pattern,
+    validate_index_prefix,
+    write_alias,
+)
 from lambda_src.provisioning.errors import ProvisioningError
 
-DEFAULT_PREFIX = "spot-interruptions"
-# Index names: lowercase, no leading '-', '_' or '+'; the suffixes added stay well under 255 bytes.
-_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _AGE = re.compile(r"^[1-9][0-9]*[dh]$")
 _SIZE = re.compile(r"^[1-9][0-9]*(mb|gb)$")
 
@@ -36,7 +40,7 @@ class IsmMode(StrEnum):
 class ProvisioningSettings:
     endpoint: str
     master_secret_arn: str
-    index_prefix: str = DEFAULT_PREFIX
+    index_prefix: str = DEFAULT_INDEX_PREFIX
     shards: int = 1
     replicas: int = 1
     retention_days: int = 365
@@ -51,11 +55,11 @@ class ProvisioningSettings:
 
     @property
     def write_alias(self) -> str:
-        return f"{self.index_prefix}-write"
+        return write_alias(self.index_prefix)
 
     @property
     def index_pattern(self) -> str:
-        return f"{self.index_prefix}-*"
+        return index_pattern(self.index_prefix)
 
     @property
     def first_index(self) -> str:
@@ -68,12 +72,11 @@ class ProvisioningSettings:
     @classmethod
     def from_properties(cls, props: Mapping[str, Any]) -> ProvisioningSettings:
         endpoint = _url(props, "Endpoint")
-        prefix = str(props.get("IndexPrefix") or DEFAULT_PREFIX)
-        if not _PREFIX.match(prefix):
-            raise ProvisioningError(
-                f"IndexPrefix {prefix!r} is not a valid index name prefix "
-                "(lowercase letters, digits, '-', '_', '.'; not starting with a symbol)"
-            )
+        prefix = str(props.get("IndexPrefix") or DEFAULT_INDEX_PREFIX)
+        try:
+            validate_index_prefix(prefix)
+        except ValueError:
+            raise ProvisioningError(f"IndexPrefix {prefix!r} is not {INDEX_PREFIX_FORM}") from None
         secret = str(props.get("MasterSecretArn") or "")
         if not secret:
             raise ProvisioningError("MasterSecretArn is required")

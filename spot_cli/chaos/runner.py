@@ -410,7 +410,7 @@ def _poison_key(body: str) -> tuple[str, str]:
 def _drain(session: Any, pipeline: RegionalPipeline) -> list[tuple[str, str | None]]:
     """Every DLQ message: its body and the source message id the handler attached (None for
     a message SQS's redrive policy moved)."""
-    from lambda_src.ingest.dead_letter import SOURCE_MESSAGE_ATTRIBUTE  # noqa: PLC0415
+    from lambda_src.contract import DLQ_SOURCE_MESSAGE_ATTRIBUTE  # noqa: PLC0415
 
     sqs = session.client("sqs", region_name=pipeline.region)
     parked: list[tuple[str, str | None]] = []
@@ -424,7 +424,7 @@ def _drain(session: Any, pipeline: RegionalPipeline) -> list[tuple[str, str | No
         if not messages:
             return parked
         for message in messages:
-            source = message.get("MessageAttributes", {}).get(SOURCE_MESSAGE_ATTRIBUTE, {})
+            source = message.get("MessageAttributes", {}).get(DLQ_SOURCE_MESSAGE_ATTRIBUTE, {})
             parked.append((message["Body"], source.get("StringValue")))
 
 

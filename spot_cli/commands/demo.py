@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,17 +150,9 @@ def _run(
     from spot_cli.local.pipeline import run_pipeline, window_of  # noqa: PLC0415
     from spot_cli.report import ReportRequest, build_report  # noqa: PLC0415
 
-    with warnings.catch_warnings():
-        # The demo disables the function's metrics; Powertools then warns on every invocation.
-        warnings.filterwarnings("ignore", message="No application metrics to publish")
-        result = run_pipeline(
-            handler,
-            client,
-            run_settings,
-            session,
-            on_handler_error=errors.append,
-            pipelines=pipelines,
-        )
+    result = run_pipeline(
+        handler, client, run_settings, session, on_handler_error=errors.append, pipelines=pipelines
+    )
     since, until = window_of(result.storm, result.fleet)
     prefix = run_settings.index_prefix
     report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))

@@ -9,6 +9,9 @@ from typing import Any
 from spot_cli.local.poller import Handler
 from spot_cli.opensearch_client import OpenSearchSettings
 
+# The function's metrics are off locally; were they on, they would not mix with the deployed ones.
+LOCAL_METRICS_NAMESPACE = "SpotInsightsLocal"
+
 
 @dataclass(frozen=True)
 class LocalFunction:
@@ -28,35 +31,25 @@ def ingest_handler(function: LocalFunction, session: Any) -> Handler:
     Its Powertools logs are switched off and its metrics disabled: deployed they go to
     CloudWatch; here they would interleave with the demo's output (and break `--json`), and the
     demo reports the same counts itself."""
-    # Interim, until lambda_src builds the handler from a config object itself: the same
-    # objects its runtime module builds from the environment.
-    from lambda_src.ingest.batch import BatchIngestor  # noqa: PLC0415 - start-up time
-    from lambda_src.ingest.bulk import BulkIndexer  # noqa: PLC0415
-    from lambda_src.ingest.dead_letter import DeadLetterQueue  # noqa: PLC0415
-    from lambda_src.ingest.instances import InstanceDirectory  # noqa: PLC0415
-    from lambda_src.ingest.search_client import SearchSettings, build_client  # noqa: PLC0415
+    from lambda_src.ingest.config import IngestConfig  # noqa: PLC0415 - start-up time
+    from lambda_src.ingest.handler import build_handler  # noqa: PLC0415
+    from lambda_src.ingest.search_client import SearchSettings  # noqa: PLC0415
 
     writer = function.writer
-    search = SearchSettings(
-        endpoint=writer.endpoint.rstrip("/"),
+    config = IngestConfig(
+        search=SearchSettings(
+            endpoint=writer.endpoint.rstrip("/"),
+            user=writer.user,
+            password=writer.password,
+            ca_certs=writer.ca_certs,
+        ),
         index_alias=function.index_alias,
-        user=writer.user,
-        password=writer.password,
-        ca_certs=writer.ca_certs,
-        region=session.region_name,
+        dead_letter_queue_url=function.dead_letter_queue_url,
+        metrics_namespace=LOCAL_METRICS_NAMESPACE,
+        log_level="CRITICAL",
+        metrics_enabled=False,
     )
-    dlq = function.dead_letter_queue_url
-    ingestor = BatchIngestor(
-        InstanceDirectory(session, retry_mode="adaptive", max_attempts=4),
-        BulkIndexer(build_client(search, session), function.index_alias),
-        DeadLetterQueue(dlq, session) if dlq else None,
-    )
-
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        outcome = ingestor.ingest(event["Records"])
-        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in outcome.retry]}
-
-    return handle
+    return build_handler(config, session)
 
 
 def function_environment(function: LocalFunction) -> dict[str, str]:
@@ -69,15 +62,16 @@ def function_environment(function: LocalFunction) -> dict[str, str]:
         IngestEnv.OPENSEARCH_ENDPOINT: writer.endpoint,
         IngestEnv.INDEX_ALIAS: function.index_alias,
         IngestEnv.SERVICE_NAME: INGEST_SERVICE_NAME,
-        IngestEnv.METRICS_NAMESPACE: "SpotInsightsLocal",
+        IngestEnv.METRICS_NAMESPACE: LOCAL_METRICS_NAMESPACE,
+        # What log_level / metrics_enabled say in-process; Powertools reads these itself.
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
     if function.dead_letter_queue_url:
         env[IngestEnv.DEAD_LETTER_QUEUE_URL] = function.dead_letter_queue_url
     if writer.user and writer.password:
-        env["OPENSEARCH_USER"] = writer.user
-        env["OPENSEARCH_PASSWORD"] = writer.password
+        env[IngestEnv.OPENSEARCH_USER] = writer.user
+        env[IngestEnv.OPENSEARCH_PASSWORD] = writer.password
     if writer.ca_certs:
-        env["OPENSEARCH_CA_CERTS"] = writer.ca_certs
+        env[IngestEnv.OPENSEARCH_CA_CERTS] = writer.ca_certs
     return env

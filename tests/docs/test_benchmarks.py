@@ -2,21 +2,12 @@
 lean on pytest's conftest modules, which change with the tests (a removed FakeContext once broke
 `make bench` without any test noticing). They import product code and tests/support only."""
 
-import ast
 from pathlib import Path
+
+from tests.support.imports import imported_names
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("tests/**/bench_*.py")])
-
-
-def _imported_modules(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
 
 
 def test_benchmarks_exist() -> None:
@@ -26,7 +17,7 @@ def test_benchmarks_exist() -> None:
 
 def test_no_benchmark_imports_a_conftest() -> None:
     offenders = {
-        str(path.relative_to(ROOT)): sorted(m for m in _imported_modules(path) if "conftest" in m)
+        str(path.relative_to(ROOT)): sorted(m for m in imported_names(path) if "conftest" in m)
         for path in BENCHMARKS
     }
     assert {p: m for p, m in offenders.items() if m} == {}

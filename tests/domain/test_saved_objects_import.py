@@ -6,14 +6,11 @@ import json
 
 import pytest
 
+from lambda_src.contract import DASHBOARDS_INDEX_PATTERN_ID
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.index_setup import load_mapping
-from lambda_src.provisioning.saved_objects import (
-    INDEX_PATTERN_ID,
-    ensure_saved_objects,
-    load_saved_objects,
-)
+from lambda_src.provisioning.saved_objects import ensure_saved_objects, load_saved_objects
 from lambda_src.provisioning.settings import ProvisioningSettings
 from spot_cli.dashboard_panels import BUCKET_AGGS, METRIC_AGGS
 from tests.domain.recording_server import recording_server, scripted
@@ -44,7 +41,7 @@ def test_import_request_method_path_query_headers_and_multipart_body() -> None:
     assert part.content_type == "application/ndjson"
     objects = [json.loads(line) for line in part.data.decode().splitlines()]
     pattern = next(o for o in objects if o["type"] == "index-pattern")
-    assert pattern["id"] == INDEX_PATTERN_ID
+    assert pattern["id"] == DASHBOARDS_INDEX_PATTERN_ID
     assert pattern["attributes"]["title"] == "acme-spot-*"
     assert {o["type"] for o in objects} == {"index-pattern", "visualization", "search", "dashboard"}
     [board] = [o for o in objects if o["type"] == "dashboard"]
@@ -157,7 +154,7 @@ def test_saved_objects_files_only_use_mapped_fields_and_core_aggregations() -> N
     for vis in (o for o in objects if o["type"] == "visualization"):
         state = json.loads(vis["attributes"]["visState"])
         if state["type"] == "input_control_vis":  # each control names its index pattern
-            assert {r["id"] for r in vis["references"]} == {INDEX_PATTERN_ID}
+            assert {r["id"] for r in vis["references"]} == {DASHBOARDS_INDEX_PATTERN_ID}
             continue
         for agg in state["aggs"]:
             assert agg["type"] in METRIC_AGGS | BUCKET_AGGS
@@ -166,7 +163,7 @@ def test_saved_objects_files_only_use_mapped_fields_and_core_aggregations() -> N
         source = json.loads(vis["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
         [ref] = [r for r in vis["references"] if r["name"] == source["indexRefName"]]
         assert ref == {
-            "id": INDEX_PATTERN_ID,
+            "id": DASHBOARDS_INDEX_PATTERN_ID,
             "name": source["indexRefName"],
             "type": "index-pattern",
         }

@@ -33,8 +33,10 @@ def test_defaults_and_string_parsing() -> None:
     [
         ({"Endpoint": "http://plain"}, "Endpoint must be an https:// URL"),
         ({"MasterSecretArn": ""}, "MasterSecretArn is required"),
-        ({"IndexPrefix": "Spot"}, "IndexPrefix 'Spot' is not a valid"),
-        ({"IndexPrefix": "-spot"}, "is not a valid"),
+        ({"IndexPrefix": "Spot"}, "IndexPrefix 'Spot' is not 1-100 characters of a-z"),
+        ({"IndexPrefix": "-spot"}, "IndexPrefix '-spot' is not"),
+        # The contract's rule matches the whole value: `$` alone let a trailing newline pass.
+        ({"IndexPrefix": "spot\n"}, r"IndexPrefix 'spot\\n' is not"),
         ({"RetentionDays": "0"}, "RetentionDays must be >= 1"),
         ({"Replicas": "one"}, "Replicas must be an integer"),
         ({"RolloverAge": "30"}, "RolloverAge must be like"),

@@ -21,13 +21,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from lambda_src.contract import DLQ_REASON_ATTRIBUTE, DLQ_SOURCE_MESSAGE_ATTRIBUTE
 from lambda_src.ingest.batch import UNEXPECTED, BatchIngestor
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
-from lambda_src.ingest.dead_letter import (
-    REASON_ATTRIBUTE,
-    SOURCE_MESSAGE_ATTRIBUTE,
-    DeadLetterQueue,
-)
+from lambda_src.ingest.dead_letter import DeadLetterQueue
 from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import parse_event
 from tests.ingest.fakes import FakeDirectory, FakeOpenSearch, FakeSqs
@@ -151,11 +148,13 @@ def _check(generated: list[Generated], throttled: set[str], failing: set[str], r
     assert not any(UNEXPECTED in reason for reason in reasons)
     # The DLQ holds the poison with its reason and source id, and the unidentified records.
     parked = {
-        m["MessageAttributes"].get(SOURCE_MESSAGE_ATTRIBUTE, {}).get("StringValue"): m
+        m["MessageAttributes"].get(DLQ_SOURCE_MESSAGE_ATTRIBUTE, {}).get("StringValue"): m
         for m in sqs.messages
     }
     for mid, reason in outcome.poisoned.items():
-        assert parked[mid]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == reason[:1000]
+        assert (
+            parked[mid]["MessageAttributes"][DLQ_REASON_ATTRIBUTE]["StringValue"] == reason[:1000]
+        )
     for g in poison:
         if isinstance(g.record["body"], str) and g.record["messageId"] in outcome.poisoned:
             assert parked[g.record["messageId"]]["MessageBody"] == g.record["body"]

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lambda_src.contract import DETAIL_TYPES
+from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import (
     InvalidEvent,
@@ -14,7 +16,8 @@ from lambda_src.ingest.events import (
     parse_event,
     registered_detail_types,
 )
-from lambda_src.ingest.handler import handler
+from lambda_src.ingest.handler import build_handler
+from lambda_src.ingest.search_client import SearchSettings
 from lambda_src.ingest.tags import tag_fields
 from tests.ingest.events import rebalance, spot_warning
 from tests.support.lambda_context import fake_context
@@ -38,8 +41,11 @@ def test_rebalance_recommendation_has_no_action_and_no_zone_hint():
     assert event.event_fields() == {}
 
 
-def test_both_detail_types_are_registered():
-    assert set(registered_detail_types()) >= {
+def test_every_detail_type_of_the_contract_has_a_model_and_no_other():
+    # The constructs' rules match contract.DETAIL_TYPES; an event type with a model but no
+    # rule would never arrive, one with a rule but no model would all be poison.
+    assert set(registered_detail_types()) == set(DETAIL_TYPES)
+    assert set(DETAIL_TYPES) == {
         "EC2 Spot Instance Interruption Warning",
         "EC2 Instance Rebalance Recommendation",
     }
@@ -134,6 +140,9 @@ def test_runtime_is_event_time_minus_launch_time():
 
 
 def test_handler_refuses_an_event_that_is_not_from_sqs():
+    # Basic auth: building the client needs no credentials and connects nowhere.
+    search = SearchSettings(endpoint="http://127.0.0.1:9", user="u", password="p")
+    handler = build_handler(IngestConfig(search=search))
     # Powertools notes that the failed invocation published no metrics.
     with pytest.raises(ValueError, match="Records"), pytest.warns(UserWarning, match="metrics"):
         handler({"detail-type": "EC2 Spot Instance Interruption Warning"}, fake_context())

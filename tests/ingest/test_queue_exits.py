@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
+from lambda_src.contract import DLQ_SOURCE_MESSAGE_ATTRIBUTE
 from lambda_src.ingest import runtime
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
-from lambda_src.ingest.dead_letter import SOURCE_MESSAGE_ATTRIBUTE
 from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import parse_event
 from lambda_src.ingest.handler import handler
@@ -90,7 +90,7 @@ class RejectEntries:
     def _drop(self, params: dict[str, Any], **_: Any) -> None:
         kept, self.dropped = [], []
         for entry in params["Entries"]:
-            source = entry["MessageAttributes"][SOURCE_MESSAGE_ATTRIBUTE]["StringValue"]
+            source = entry["MessageAttributes"][DLQ_SOURCE_MESSAGE_ATTRIBUTE]["StringValue"]
             (self.dropped if source in self.source_ids else kept).append(entry)
         params["Entries"] = kept
 

@@ -1,5 +1,5 @@
-"""The OpenSearch client as the function builds it: SigV4 by default, basic auth when asked,
-and a clear error for an incomplete environment."""
+"""The OpenSearch client as the function (and the CLI) builds it: SigV4 by default, basic auth
+when asked, and a clear error for incomplete settings."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import boto3
 import pytest
 
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
+from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.search_client import ConfigurationError, SearchSettings, build_client
 
 
 class _Recorder(BaseHTTPRequestHandler):
     seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    paths: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
@@ -26,6 +28,7 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.seen.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.paths.append(self.path)
         lines = gzip.decompress(body).decode().splitlines()
         items = [
             {"index": {"_id": json.loads(a)["index"]["_id"], "status": 201}} for a in lines[::2]
@@ -41,6 +44,7 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def recorder() -> Iterator[str]:
     _Recorder.seen = []
+    _Recorder.paths = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -50,13 +54,13 @@ def recorder() -> Iterator[str]:
 
 
 def test_default_auth_is_sigv4_with_the_session_credentials(recorder):
-    settings = SearchSettings.from_env(
+    config = IngestConfig.from_env(
         {"OPENSEARCH_ENDPOINT": recorder, "INDEX_ALIAS": "spot-write", "AWS_REGION": "eu-west-1"}
     )
     session = boto3.session.Session(
         aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
     )
-    indexer = BulkIndexer(build_client(settings, session), settings.index_alias)
+    indexer = BulkIndexer(build_client(config.search, session), config.index_alias)
     [result] = indexer.index([{"event_id": "e-1", "instance_id": "i-0123456789abcdef0"}])
     assert result.verdict is Verdict.STORED
 
@@ -69,10 +73,10 @@ def test_default_auth_is_sigv4_with_the_session_credentials(recorder):
 
 
 def test_basic_auth_when_user_and_password_are_set(recorder):
-    settings = SearchSettings.from_env(
+    config = IngestConfig.from_env(
         {"OPENSEARCH_ENDPOINT": recorder, "OPENSEARCH_USER": "u", "OPENSEARCH_PASSWORD": "p"}
     )
-    BulkIndexer(build_client(settings), "a").index([{"event_id": "e-2"}])
+    BulkIndexer(build_client(config.search), "a").index([{"event_id": "e-2"}])
     [(headers, _)] = _Recorder.seen
     assert headers["authorization"].startswith("Basic ")
 
@@ -86,10 +90,66 @@ def test_basic_auth_when_user_and_password_are_set(recorder):
 )
 def test_incomplete_environment_is_refused(env, message):
     with pytest.raises(ConfigurationError, match=message):
-        SearchSettings.from_env(env)
+        IngestConfig.from_env(env)
 
 
 def test_endpoint_without_scheme_means_https():
-    settings = SearchSettings.from_env({"OPENSEARCH_ENDPOINT": "vpc-x.eu-west-1.es.amazonaws.com/"})
-    assert settings.endpoint == "https://vpc-x.eu-west-1.es.amazonaws.com"
-    assert settings.index_alias == "spot-interruptions-write"
+    config = IngestConfig.from_env({"OPENSEARCH_ENDPOINT": "vpc-x.eu-west-1.es.amazonaws.com/"})
+    assert config.search.endpoint == "https://vpc-x.eu-west-1.es.amazonaws.com"
+    assert config.index_alias == "spot-interruptions-write"
+
+
+# What the CLI's report and demo need from the same factory (it connects to any endpoint).
+SESSION = boto3.session.Session(
+    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1"
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "region", "service"),
+    [
+        ("vpc-spot-abc123.eu-west-2.es.amazonaws.com", "eu-west-2", "es"),
+        ("abc123.ap-southeast-1.aoss.amazonaws.com", "ap-southeast-1", "aoss"),
+        ("search.internal.example", "us-east-1", "es"),  # the session's region, plain es
+    ],
+)
+def test_sigv4_signs_for_the_region_and_service_the_host_names(host, region, service):
+    client = build_client(SearchSettings(endpoint=f"https://{host}"), SESSION)
+    auth = client.transport.get_connection().session.auth
+    assert (auth.region, auth.service) == (region, service)
+
+
+def test_settings_override_what_the_host_name_says():
+    settings = SearchSettings(
+        endpoint="https://x.eu-west-2.es.amazonaws.com", region="eu-west-1", service="aoss"
+    )
+    auth = build_client(settings, SESSION).transport.get_connection().session.auth
+    assert (auth.region, auth.service) == ("eu-west-1", "aoss")
+
+
+def test_a_path_in_the_endpoint_prefixes_every_request(recorder):
+    settings = SearchSettings(endpoint=f"{recorder}/search/", user="u", password="p")
+    BulkIndexer(build_client(settings), "a").index([{"event_id": "e-3"}])
+    assert _Recorder.paths[0].startswith("/search/a/_bulk")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (SearchSettings(endpoint="ftp://x"), "not an OpenSearch URL: 'ftp://x'"),
+        (SearchSettings(endpoint="https://"), "not an OpenSearch URL"),
+        (SearchSettings(endpoint="https://x", user="u"), "needs both a user and a password"),
+        (SearchSettings(endpoint="https://x", password="p"), "needs both a user and a password"),
+    ],
+)
+def test_unusable_settings_are_one_clear_error(settings, message):
+    with pytest.raises(ConfigurationError, match=message):
+        build_client(settings, SESSION)
+
+
+def test_sigv4_without_a_region_anywhere_is_refused(monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b")
+    with pytest.raises(ConfigurationError, match="SigV4 needs the endpoint's region"):
+        build_client(SearchSettings(endpoint="https://search.internal.example"), session)

@@ -1,4 +1,4 @@
-"""A fresh index + write alias from the shared mapping, and what a test or benchmark reads back.
+"""A fresh index + write alias as provisioning defines them, and what a test or benchmark reads.
 
 Shared by the ingest tests' fixtures and scripts/bench_ingest.py (benchmarks never import a
 conftest)."""
@@ -6,16 +6,16 @@ conftest)."""
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from opensearchpy import OpenSearch
 
-MAPPING = json.loads(
-    (Path(__file__).resolve().parents[2] / "dashboards" / "index-mapping.json").read_text()
-)
+from lambda_src.provisioning.index_setup import index_template_body, load_mapping
+from lambda_src.provisioning.settings import ProvisioningSettings
+
+# The mapping every index of the product gets (the provisioner's template).
+MAPPING = load_mapping()
 
 
 @dataclass
@@ -44,13 +44,19 @@ class SearchIndex:
 
 
 def create_index(client: OpenSearch, prefix: str, mapping: dict[str, Any] | None = None) -> None:
-    mapping = copy.deepcopy(mapping or MAPPING)
-    mapping.pop("_meta", None)
+    """The first index behind the write alias, with the settings and mapping of the template the
+    provisioner installs (`mapping` replaces the mapping, for conflict tests).
+
+    The index gets the template's body directly rather than through an index template: tests
+    nest prefixes (`<prefix>-conflict`), and two templates of the provisioner's priority whose
+    patterns overlap are refused by OpenSearch."""
+    settings = ProvisioningSettings(
+        endpoint="https://unused", master_secret_arn="unused", index_prefix=prefix, replicas=0
+    )
+    template = index_template_body(settings, with_ism=False)["template"]
+    if mapping is not None:
+        template["mappings"] = copy.deepcopy(mapping)
     client.indices.create(
-        index=f"{prefix}-000001",
-        body={
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "mappings": mapping,
-            "aliases": {f"{prefix}-write": {"is_write_index": True}},
-        },
+        index=settings.first_index,
+        body={**template, "aliases": {settings.write_alias: {"is_write_index": True}}},
     )
