@@ -3,6 +3,7 @@
 (The Lambda code is allowed: the CLI runs the real handler and provisioner locally, and both
 import `lambda_src.contract` for the names they share with the constructs.)"""
 
+import ast
 from pathlib import Path
 
 from tests.support.imports import imports_under, top_level
