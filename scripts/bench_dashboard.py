@@ -34,7 +34,7 @@ from opensearchpy import OpenSearch, helpers
 
 from lambda_src.provisioning.index_setup import load_mapping
 from spot_cli.dashboard_panels import TimeRange, load_dashboard, run_panel
-from spot_cli.demo import local_opensearch
+from spot_cli.local.servers import local_opensearch
 from spot_cli.opensearch_client import OpenSearchSettings, connect
 from tests.support.bench_results import default_path, read_results, write_results
 from tests.support.figures import render_bench_dashboard

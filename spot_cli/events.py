@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-SOURCE = "aws.ec2"
-WARNING = "EC2 Spot Instance Interruption Warning"
-REBALANCE = "EC2 Instance Rebalance Recommendation"
-DETAIL_TYPES: tuple[str, ...] = (WARNING, REBALANCE)
+from lambda_src.contract import DETAIL_TYPES, EC2_SOURCE, REBALANCE_DETAIL_TYPE, WARNING_DETAIL_TYPE
+
+SOURCE = EC2_SOURCE
+WARNING = WARNING_DETAIL_TYPE
+REBALANCE = REBALANCE_DETAIL_TYPE
 INSTANCE_ACTIONS: tuple[str, ...] = ("terminate", "stop", "hibernate")
 
 # The pattern of the deployed rule on the default bus.

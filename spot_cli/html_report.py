@@ -8,7 +8,6 @@ Content-Security-Policy forbids it any network request."""
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -384,33 +383,3 @@ def write_html(
         )
     )
     return PageSummary(path=path.resolve(), panels=len(results), window=window)
-
-
-def html_command(args: argparse.Namespace) -> int:
-    """`report --html FILE`, with the report's window and filters."""
-    from spot_cli.main import _opensearch_settings  # noqa: PLC0415
-    from spot_cli.opensearch_client import connect  # noqa: PLC0415
-    from spot_cli.report import FILTER_FIELDS  # noqa: PLC0415
-
-    window = None
-    if args.last or args.since:
-        until = args.until or datetime.now(UTC)
-        since = args.since or until - args.last
-        if since >= until:
-            raise CliError("--since must be before --until")
-        window = TimeRange(since, until)
-    selections = {
-        FILTER_FIELDS[name]: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)
-    }
-    try:
-        summary = write_html(
-            connect(_opensearch_settings(args)),
-            Path(args.html),
-            index=f"{args.index_prefix}-*",
-            window=window,
-            selections=selections,
-        )
-    except LookupError as exc:  # dashboard_panels.NoIndexError
-        raise CliError(f"{exc} (is --index-prefix right?)") from exc
-    print(f"wrote {summary.panels} panels to {summary.path}")
-    return 0

@@ -1,5 +1,6 @@
-"""`spot-insights preflight`: what CloudFormation would discover twenty minutes into a first
-deploy, checked in seconds with the caller's credentials and read-only calls.
+"""The checks behind `spot-insights preflight` (options: spot_cli/commands/preflight.py): what
+CloudFormation would discover twenty minutes into a first deploy, checked in seconds with the
+caller's credentials and read-only calls.
 
 It reads two things: the deploy settings, parsed by the app's own `spot_insights/settings.py`
 from `cdk.json` context plus `-c key=value` (as `cdk deploy` passes them to app.py), and the
@@ -13,7 +14,6 @@ missing; warnings do not change the exit code). Exit code 1 when any check fails
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import re
@@ -65,50 +65,6 @@ class Plan:
     text: str = field(default="", repr=False)
 
 
-# -- command line ------------------------------------------------------------------------------
-
-
-def add_parser(commands: Any) -> None:
-    """The `preflight` subcommand: options and body live in this module."""
-    parser = commands.add_parser(
-        "preflight", help="read-only checks of the account and region before `cdk deploy`"
-    )
-    parser.add_argument(
-        "-c",
-        "--context",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="deploy setting, exactly as passed to `cdk deploy -c` (repeatable)",
-    )
-    parser.add_argument(
-        "--certificate-arn", help="same as -c certificateArn=...; wins over the context"
-    )
-    parser.add_argument("--region", help="deploy region (default: the session's region)")
-    parser.add_argument(
-        "--app-dir", type=Path, default=Path("."), help="directory with cdk.json (default: .)"
-    )
-    parser.add_argument(
-        "--template",
-        type=Path,
-        help=f"synthesized template (default: <app-dir>/{DEFAULT_TEMPLATE}, from `make synth`)",
-    )
-    parser.add_argument("--json", action="store_true", help="the checks as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    overrides = dict(_key_value(item) for item in args.context)
-    if args.certificate_arn:
-        overrides["certificateArn"] = args.certificate_arn
-    settings = load_settings(args.app_dir, overrides)
-    template_path = args.template or args.app_dir / DEFAULT_TEMPLATE
-    plan = read_plan(_load_template(template_path))
-    region, client = aws_clients(args.region)
-    checks = run_checks(settings, plan, region, client)
-    print(render_json(checks, region) if args.json else render_table(checks, region))
-    return 1 if any(check.status == FAIL for check in checks) else 0
-
-
 def aws_clients(region: str | None) -> tuple[str, Client]:
     """The deploy region and a client factory, both from the caller's boto3 session."""
     import boto3  # noqa: PLC0415
@@ -117,13 +73,6 @@ def aws_clients(region: str | None) -> tuple[str, Client]:
     if not session.region_name:
         raise CliError("no region: pass --region or set AWS_REGION")
     return session.region_name, session.client
-
-
-def _key_value(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise CliError(f"-c expects KEY=VALUE, got {item!r}")
-    return key, value
 
 
 # -- settings, the app's own way -----------------------------------------------------------------
@@ -171,7 +120,7 @@ def load_settings(app_dir: Path, overrides: dict[str, str]) -> Any:
 # -- the template --------------------------------------------------------------------------------
 
 
-def _load_template(path: Path) -> dict[str, Any]:
+def load_template(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CliError(
             f"no synthesized template at {path}: run `make synth` (or `npx cdk synth` with the "

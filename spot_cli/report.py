@@ -11,18 +11,21 @@ the data's own range, from which the over-time interval is chosen; the sections 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.console import RenderableType
+
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
 from spot_cli.errors import CliError
 from spot_cli.events import REBALANCE, WARNING
+from spot_cli.terminal import plain_text, table
 
 # `event_type` values the ingest function writes: the EventBridge detail-types.
 WARNING_EVENT_TYPE = WARNING
 REBALANCE_EVENT_TYPE = REBALANCE
-DEFAULT_INDEX_PREFIX = "spot-interruptions"
 PERCENTS: tuple[float, ...] = (50.0, 90.0, 99.0)
 UNKNOWN = "(unknown)"
 # Link fields written at ingest (lambda_src/ingest/linking.py).
@@ -73,7 +76,7 @@ class ReportRequest:
 
     @property
     def index(self) -> str:
-        return f"{self.index_prefix}-*"
+        return index_pattern(self.index_prefix)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def section_queries(
             {
                 "types": {"terms": {"field": "event_type", "size": 20}},
                 # Counting through the shard's ordinals hashes each distinct id once instead of
-                # once per document: 4-5x faster here, same value (docs/domain.md, "Report").
+                # once per document: 4-5x faster at 300k documents, same value (README, "Sizing").
                 "instances": {
                     "cardinality": {"field": "instance_id", "execution_hint": "ordinals"}
                 },
@@ -352,23 +355,6 @@ def build_report(client: Any, request: ReportRequest) -> Report:
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        # Numbers right-aligned, text left-aligned.
-        return "  ".join(
-            c.rjust(w) if c.replace(".", "", 1).isdigit() else c.ljust(w)
-            for c, w in zip(cells, widths, strict=True)
-        ).rstrip()
-
-    body = [line(r) for r in rows] or ["(no data)"]
-    return "\n".join([title, line(list(headers)), line(["-" * w for w in widths]), *body])
-
-
 def _bar(count: int, peak: int, width: int = 30) -> str:
     return "#" * (round(width * count / peak) if peak else 0)
 
@@ -393,8 +379,14 @@ def _distribution_rows(dist: Distribution) -> list[list[str]]:
 
 
 def render(report: Report) -> str:
+    """The report's tables as plain text (what `spot-insights report` prints when piped)."""
+    return plain_text(tables(report))
+
+
+def tables(report: Report) -> list[RenderableType]:
+    """One rich table per section of the dashboard's numbers."""
     peak = max((b.count for b in report.over_time), default=0)
-    sections = [
+    return [
         table(
             "Summary",
             ["metric", "value"],
@@ -409,6 +401,7 @@ def render(report: Report) -> str:
             f"Interruptions over time (per {report.interval})",
             ["time", "warnings", ""],
             [[b.key, b.count, _bar(b.count, peak)] for b in report.over_time],
+            left=(0, 2),
         ),
         table("Instance action", ["action", "warnings"], _rows(report.by_action)),
         table("Top availability zones", ["availability zone", "warnings"], _rows(report.top_azs)),
@@ -434,7 +427,6 @@ def render(report: Report) -> str:
             ],
         ),
     ]
-    return "\n\n".join(sections)
 
 
 def _rows(buckets: Sequence[Bucket]) -> list[list[Any]]:

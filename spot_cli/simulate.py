@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lambda_src.contract import SIMULATION_SOURCE
 from spot_cli.errors import CliError
+from spot_cli.eventbridge import put_events
 from spot_cli.events import REBALANCE, WARNING, ec2_event
-from spot_cli.storm import put_events
-
-SIMULATE_SOURCE = "spot-insights.simulate"
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def simulated_events(
     *,
     account: str,
     region: str,
-    source: str = SIMULATE_SOURCE,
+    source: str = SIMULATION_SOURCE,
     rebalance_lead: timedelta | None = None,
     action: str = "terminate",
     now: datetime | None = None,
@@ -104,7 +103,7 @@ def simulate(
     count: int,
     region: str,
     bus: str = "default",
-    source: str = SIMULATE_SOURCE,
+    source: str = SIMULATION_SOURCE,
     instance_ids: Sequence[str] = (),
     discover: bool = False,
     rebalance_lead: timedelta | None = None,

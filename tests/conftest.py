@@ -12,7 +12,7 @@ import pytest
 import requests
 from opensearchpy import OpenSearch
 
-from spot_cli.demo import moto_server
+from spot_cli.local.servers import moto_server
 from tests.support.opensearch_node import OpenSearchNode, OpenSearchUnavailable, running_node
 
 # Nothing in the suite may reach a real AWS account, whatever the developer's shell holds.

@@ -1,23 +1,15 @@
 """Provision a local or test OpenSearch node the way the custom resource provisions the domain.
 
-    python -m lambda_src.provisioning.local [--prefix P] [--replicas N] [--require-ism]
-
-Connection from the environment that `scripts/opensearch env` prints: OPENSEARCH_URL,
-OPENSEARCH_USER, OPENSEARCH_PASSWORD, OPENSEARCH_CA_CERTS. Local nodes have neither the ISM
-plugin nor Dashboards, so ISM is skipped with a warning (unless --require-ism) and saved
-objects are only imported when --dashboards-url is given."""
+Local machinery, called by `spot-insights demo` (spot_cli/local/provisioning.py), the tests and
+the benchmarks; deployed, the custom resource's handler runs the same `Provisioner`. Local nodes
+have neither the ISM plugin nor Dashboards, so ISM is skipped with a warning (unless
+`require_ism`) and saved objects are only imported when `dashboards_url` is given."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-import time
 from collections.abc import Sequence
 
 from lambda_src.contract import DEFAULT_INDEX_PREFIX
-from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.provisioner import Provisioner
 from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
@@ -35,7 +27,9 @@ def provision(
     require_ism: bool = False,
     dashboards_url: str = "",
 ) -> dict[str, str]:
-    """Run the custom resource's provisioning steps against `endpoint` with basic auth."""
+    """Run the custom resource's provisioning steps against `endpoint` with basic auth; the
+    summary it returns is the custom resource's data (`WriteAlias`, `WriteAliasState`, ...).
+    Raises `ProvisioningError` naming the step that failed."""
     settings = ProvisioningSettings.from_properties(
         {
             "Endpoint": endpoint,
@@ -54,45 +48,3 @@ def provision(
     opensearch = HttpClient(settings.endpoint, auth=auth, verify=verify, retry=retry)
     dashboards = HttpClient(settings.dashboards_url, auth=auth, verify=verify, retry=retry)
     return Provisioner(settings, opensearch, dashboards).run()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prefix", default=DEFAULT_INDEX_PREFIX)
-    parser.add_argument("--replicas", type=int, default=0)
-    parser.add_argument("--retention-days", type=int, default=365)
-    parser.add_argument("--writer-backend-role", action="append", default=[])
-    parser.add_argument("--require-ism", action="store_true")
-    parser.add_argument("--dashboards-url", default="")
-    args = parser.parse_args(argv)
-    missing = [
-        k
-        for k in ("OPENSEARCH_URL", "OPENSEARCH_USER", "OPENSEARCH_PASSWORD")
-        if not os.environ.get(k)
-    ]
-    if missing:
-        print(f"error: set {', '.join(missing)} (see scripts/opensearch env)", file=sys.stderr)
-        return 2
-    try:
-        started = time.perf_counter()
-        summary = provision(
-            os.environ["OPENSEARCH_URL"],
-            (os.environ["OPENSEARCH_USER"], os.environ["OPENSEARCH_PASSWORD"]),
-            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
-            prefix=args.prefix,
-            replicas=args.replicas,
-            retention_days=args.retention_days,
-            writer_backend_roles=args.writer_backend_role,
-            require_ism=args.require_ism,
-            dashboards_url=args.dashboards_url,
-        )
-    except ProvisioningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    summary["ElapsedSeconds"] = f"{time.perf_counter() - started:.2f}"
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,6 +9,7 @@ what makes a kill between the bulk write and the SQS delete deterministic."""
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import signal
@@ -88,9 +89,8 @@ class Timeline:
 def _serve(conn: Connection, handler_path: str, env: Mapping[str, str]) -> None:
     os.environ.update(env)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    from spot_cli.demo import load_callable  # noqa: PLC0415
-
-    handler = load_callable(handler_path)  # also puts the checkout on sys.path
+    module, _, name = handler_path.partition(":")
+    handler = getattr(importlib.import_module(module), name)
     from lambda_src.ingest import runtime  # noqa: PLC0415 - after the environment is set
 
     holds: set[str] = set()

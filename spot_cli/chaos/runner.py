@@ -28,16 +28,19 @@ from spot_cli.chaos.faults import (
 )
 from spot_cli.chaos.handler_process import HandlerProcess, Timeline
 from spot_cli.chaos.servers import ChaosNode, RestartableMotoServer
-from spot_cli.demo import DEFAULT_HANDLER, aws_environment, handler_environment
 from spot_cli.events import parse_time
-from spot_cli.local_pipeline import QueueSettings, RegionalPipeline, create_pipelines
+from spot_cli.local.capture_path import QueueSettings, RegionalPipeline, create_pipelines
+from spot_cli.local.ingest import LocalFunction, function_environment
+from spot_cli.local.pipeline import RunResult, RunSettings, run_pipeline
+from spot_cli.local.poller import EventSourceSettings
+from spot_cli.local.provisioning import provision_local
+from spot_cli.local.servers import aws_environment
+from spot_cli.local.storm import StormSettings
 from spot_cli.opensearch_client import connect
-from spot_cli.pipeline_run import RunResult, RunSettings, run_pipeline
-from spot_cli.poller import EventSourceSettings
-from spot_cli.provisioning import provision_local
 from spot_cli.redrive import depth
-from spot_cli.storm import StormSettings
 
+# The deployed function, run in a child process as Lambda runs it.
+HANDLER = "lambda_src.ingest.handler:handler"
 FAULTS = ("kill-node", "pause-node", "restart-moto", "kill-handler")
 # In one storm the handler kill goes first (poison is parked late, so its second kill, after the
 # DLQ send, still finds some) and the node kill last (its restart is the longest).
@@ -169,11 +172,13 @@ def run_storm(
         writer = provision_local(node.settings, prefix)
         pipelines = create_pipelines(plan.regions, plan.queue, session=session)
         timeline = Timeline()
-        env = handler_environment(writer, f"{prefix}-write", pipelines[plan.regions[0]].dlq_url)
+        env = function_environment(
+            LocalFunction(writer, f"{prefix}-write", pipelines[plan.regions[0]].dlq_url)
+        )
         env |= {"OPENSEARCH_TIMEOUT": str(plan.client_timeout), "OPENSEARCH_MAX_RETRIES": "1"}
         sequence = FaultSequence(faults, lambda: timeline.stored, plan.events)
         handler = HandlerProcess(
-            DEFAULT_HANDLER, env, timeline, holds=sequence.holds, on_hold=sequence.on_hold
+            HANDLER, env, timeline, holds=sequence.holds, on_hold=sequence.on_hold
         )
         handler.start()  # the first environment is warm, as after Lambda's first invocation
         settings = RunSettings(

@@ -19,8 +19,8 @@ from typing import Any
 
 import requests
 
-from spot_cli.demo import OPENSEARCH_SCRIPT, start_local_node
 from spot_cli.errors import CliError
+from spot_cli.local.servers import OPENSEARCH_SCRIPT, start_local_node
 from spot_cli.opensearch_client import OpenSearchSettings
 
 TRANSPORT_OFFSET = 100  # scripts/opensearch puts the transport port at http port + 100

@@ -12,12 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from spot_cli.fleet import create_fleet
+from spot_cli.local.fleet import create_fleet
+from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.main import main
 from spot_cli.opensearch_client import OpenSearchSettings, _sigv4
 from spot_cli.report import ReportRequest, build_report
-from spot_cli.storm import StormSettings, generate_storm
-from tests.cli.documents import document, index_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,18 +96,14 @@ def test_unreachable_aws_endpoint_is_one_line():
     assert "cannot reach the AWS endpoint" in _one_line_error(result)
 
 
-def test_demo_with_a_missing_handler_fails_before_starting_anything():
-    result = _cli("demo", "--handler", "no_such_module.handler:handler")
-    assert "cannot import no_such_module.handler" in _one_line_error(result)
-
-
 def test_help_never_imports_aws_cdk_or_heavy_libraries():
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['spot-insights', '--help']\n"
         "try:\n    runpy.run_module('spot_cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('aws_cdk', 'boto3', 'opensearchpy', 'moto') if m in sys.modules]\n"
+        "heavy = ('aws_cdk', 'boto3', 'opensearchpy', 'moto', 'rich')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     result = subprocess.run(
@@ -120,36 +115,31 @@ def test_help_never_imports_aws_cdk_or_heavy_libraries():
 @pytest.mark.aws
 @pytest.mark.opensearch
 def test_report_command_matches_the_library_over_basic_auth(
-    aws, opensearch, opensearch_node, capsys, monkeypatch
+    opensearch, opensearch_node, ingest_events, capsys, monkeypatch
 ):
     fleet = create_fleet(("us-east-1", "eu-west-1"), instances_per_region=30, seed=2)
     storm = generate_storm(fleet, StormSettings(events=80, seed=2))
-    prefix = f"cli-{uuid.uuid4().hex[:8]}"
-    index_documents(opensearch, prefix, [document(e, fleet) for e in storm.events])
-    try:
-        monkeypatch.setenv("OPENSEARCH_PASSWORD", opensearch_node.password)
-        base = [
-            "report", "--endpoint", opensearch_node.url, "--user", opensearch_node.user,
-            "--index-prefix", prefix,
-        ]  # fmt: skip
-        if opensearch_node.ca_certs:
-            base += ["--ca-certs", opensearch_node.ca_certs]
-        assert main([*base, "--json", "--region", "eu-west-1", "--top", "100"]) == 0
-        printed = json.loads(capsys.readouterr().out)
-        expected = build_report(
-            opensearch,
-            ReportRequest(filters={"region": ["eu-west-1"]}, index_prefix=prefix, top=100),
-        )
-        assert printed == json.loads(json.dumps(expected.to_dict()))
-        assert printed["warnings"] == sum(
-            e["detail-type"] == "EC2 Spot Instance Interruption Warning"
-            and e["region"] == "eu-west-1"
-            for e in storm.events
-        )
-        assert main([*base, "--last", "1h"]) == 0
-        assert "Interruptions over time (per 5m)" in capsys.readouterr().out
-    finally:
-        opensearch.indices.delete(index=f"{prefix}-*")
+    prefix, _ = ingest_events(list(storm.events))
+    monkeypatch.setenv("OPENSEARCH_PASSWORD", opensearch_node.password)
+    base = [
+        "report", "--endpoint", opensearch_node.url, "--user", opensearch_node.user,
+        "--index-prefix", prefix,
+    ]  # fmt: skip
+    if opensearch_node.ca_certs:
+        base += ["--ca-certs", opensearch_node.ca_certs]
+    assert main([*base, "--json", "--region", "eu-west-1", "--top", "100"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = build_report(
+        opensearch,
+        ReportRequest(filters={"region": ["eu-west-1"]}, index_prefix=prefix, top=100),
+    )
+    assert printed == json.loads(json.dumps(expected.to_dict()))
+    assert printed["warnings"] == sum(
+        e["detail-type"] == "EC2 Spot Instance Interruption Warning" and e["region"] == "eu-west-1"
+        for e in storm.events
+    )
+    assert main([*base, "--last", "1h"]) == 0
+    assert "Interruptions over time (per 5m)" in capsys.readouterr().out
 
 
 @pytest.mark.aws

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from lambda_src.ingest import runtime
+from spot_cli.local.provisioning import INGEST_BACKEND_ROLE, INGEST_USER
 from spot_cli.main import main
-from spot_cli.provisioning import INGEST_BACKEND_ROLE, INGEST_USER
 
 pytestmark = [pytest.mark.opensearch]
 

@@ -8,9 +8,9 @@ import boto3
 import pytest
 
 from spot_cli.events import REBALANCE, WARNING
-from spot_cli.fleet import ASG, ECS, EKS_NODEGROUP, KARPENTER, STANDALONE, create_fleet
-from spot_cli.local_pipeline import create_pipelines
-from spot_cli.storm import (
+from spot_cli.local.capture_path import create_pipelines
+from spot_cli.local.fleet import ASG, ECS, EKS_NODEGROUP, KARPENTER, STANDALONE, create_fleet
+from spot_cli.local.storm import (
     POISON_MISSING_INSTANCE_ID,
     StormSettings,
     generate_storm,

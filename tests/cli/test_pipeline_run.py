@@ -1,9 +1,9 @@
 """The demo's pipeline at small scale: moto EventBridge -> SQS -> poller -> handler -> OpenSearch.
 
-The index is provisioned by the custom resource's own code. The handler here is the test
-stand-in (tests/cli/reference_handler.py), which fails poison records until maxReceiveCount so
-the queues' own redrive policies are exercised; tests/cli/test_demo_command.py runs the real
-ingest handler end to end."""
+The index is provisioned by the custom resource's own code and the handler is the real ingest
+handler. It is given no dead-letter queue, so it reports poison records as failures until
+maxReceiveCount and the queues' own redrive policies move them (tests/cli/test_demo_command.py
+runs the demo, where the function parks them in its DLQ itself)."""
 
 import json
 import uuid
@@ -12,14 +12,16 @@ from collections import Counter
 import boto3
 import pytest
 
+from lambda_src.ingest.documents import UNKNOWN_CAPACITY_GROUP
 from lambda_src.provisioning.local import provision
 from spot_cli.events import REBALANCE, WARNING
-from spot_cli.local_pipeline import QueueSettings
-from spot_cli.pipeline_run import RunSettings, run_pipeline, window_of
-from spot_cli.poller import EventSourceSettings
+from spot_cli.local.capture_path import QueueSettings
+from spot_cli.local.ingest import LocalFunction, ingest_handler
+from spot_cli.local.pipeline import RunSettings, run_pipeline, window_of
+from spot_cli.local.poller import EventSourceSettings
+from spot_cli.local.storm import StormSettings
+from spot_cli.opensearch_client import OpenSearchSettings
 from spot_cli.report import ReportRequest, build_report
-from spot_cli.storm import StormSettings
-from tests.cli.reference_handler import ReferenceHandler
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
@@ -43,7 +45,14 @@ def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
     )
     alias = summary["WriteAlias"]
     assert alias == f"{prefix}-write"
-    handler = ReferenceHandler(opensearch, alias)
+    writer = OpenSearchSettings(
+        endpoint=opensearch_node.url,
+        auth="basic",
+        user=opensearch_node.user,
+        password=opensearch_node.password,
+        ca_certs=opensearch_node.ca_certs,
+    )
+    handler = ingest_handler(LocalFunction(writer, alias), boto3.session.Session())
     settings = RunSettings(
         storm=StormSettings(events=300, seed=8, poison=6),
         regions=("us-east-1", "us-west-2", "eu-west-1"),
@@ -90,7 +99,7 @@ def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
     expected_groups = Counter(
         result.fleet.by_id[e["detail"]["instance-id"]].capacity_group
         if e["detail"]["instance-id"] in result.fleet.by_id
-        else "standalone"
+        else UNKNOWN_CAPACITY_GROUP  # an instance EC2 no longer knows
         for e in storm.of_type(WARNING)
     )
     assert {b.key: b.count for b in report.capacity_groups} == expected_groups

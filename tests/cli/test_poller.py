@@ -8,7 +8,7 @@ from collections import Counter
 import boto3
 import pytest
 
-from spot_cli.poller import EventSourceSettings, SqsEventSourcePoller, failed_message_ids
+from spot_cli.local.poller import EventSourceSettings, SqsEventSourcePoller, failed_message_ids
 
 pytestmark = pytest.mark.aws
 

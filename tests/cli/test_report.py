@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spot_cli.events import REBALANCE, WARNING, parse_time
-from spot_cli.fleet import create_fleet
+from spot_cli.local.fleet import create_fleet
+from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.report import (
     UNKNOWN,
     ReportRequest,
@@ -18,21 +19,16 @@ from spot_cli.report import (
     choose_interval,
     render,
 )
-from spot_cli.storm import StormSettings, generate_storm
-from tests.cli.documents import document, index_documents
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
 
 @pytest.fixture
-def indexed(aws, opensearch):
+def indexed(ingest_events):
     fleet = create_fleet(("us-east-1", "us-west-2", "eu-west-1"), instances_per_region=80, seed=21)
     storm = generate_storm(fleet, StormSettings(events=300, seed=4, window=timedelta(hours=6)))
-    docs = [document(e, fleet) for e in storm.events]
-    prefix = f"report-{uuid.uuid4().hex[:8]}"
-    index_documents(opensearch, prefix, docs)
-    yield fleet, storm, docs, prefix
-    opensearch.indices.delete(index=f"{prefix}-*")
+    prefix, docs = ingest_events(list(storm.events))
+    return fleet, storm, docs, prefix
 
 
 def test_report_numbers_equal_direct_counts(opensearch, indexed):

@@ -76,7 +76,6 @@ SMOKE: dict[str, Smoke] = {
     "scripts/bench_ingest.py --sizes 10,100": Smoke("scripts/bench_ingest.py --sizes 10 --import-runs 1 --results {tmp}/b.json", prints=r"Handler import \(cold start\)", writes="{tmp}/b.json"),
     # -- python -m
     ".venv/bin/python -m tests.proxy.bench_proxy 500": Smoke(".venv/bin/python -m tests.proxy.bench_proxy 5 --results {tmp}/p.json", prints=r"/health .*median=", writes="{tmp}/p.json"),
-    ".venv/bin/python -m lambda_src.provisioning.local --prefix spot-interruptions [--writer-backend-role <arn>] [--dashboards-url https://…/_dashboards] [--require-ism]": Smoke(".venv/bin/python -m lambda_src.provisioning.local --prefix {new_prefix}", prints=r'"ElapsedSeconds"'),
     "python -X importtime -m spot_cli --help": Smoke(prints=r"import time:.*spot_cli\.main"),
     ".venv/bin/python -m tests.proxy.probes": Smoke(prints=r"\d+ probes, 0 reached the upstream outside /_dashboards"),
     # -- spot-insights (local forms; SigV4 and real buses need an account, basic auth does not)

@@ -15,7 +15,7 @@ import pytest
 
 from lambda_src.provisioning import handler
 from lambda_src.provisioning.errors import ProvisioningError
-from spot_cli.lambda_context import LambdaContext
+from spot_cli.local.lambda_context import LambdaContext
 from tests.domain import tls
 from tests.domain.fake_domain import (
     IMPORT_PATH,

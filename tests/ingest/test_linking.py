@@ -21,10 +21,10 @@ from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import parse_event
 from lambda_src.ingest.linking import StoredEvent, compute_links, improvements, prelink
 from spot_cli.events import REBALANCE, WARNING, ec2_event, parse_time
-from spot_cli.fleet import Fleet, create_fleet
+from spot_cli.local.fleet import Fleet, create_fleet
+from spot_cli.local.provisioning import INGEST_USER, provision_local
+from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.opensearch_client import OpenSearchSettings
-from spot_cli.provisioning import INGEST_USER, provision_local
-from spot_cli.storm import StormSettings, generate_storm
 from tests.domain.cleanup import remove_provisioned_security
 from tests.ingest.conftest import Pipeline
 from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_record

@@ -18,7 +18,7 @@ from lambda_src.ingest.bulk import BulkIndexer, Verdict
 from lambda_src.ingest.documents import build_document
 from lambda_src.ingest.events import parse_event
 from lambda_src.ingest.handler import handler
-from spot_cli.poller import failed_message_ids, lambda_record
+from spot_cli.local.poller import failed_message_ids, lambda_record
 from tests.ingest.events import rebalance, spot_warning, sqs_event, sqs_record
 from tests.ingest.instances import launch
 from tests.support.lambda_context import fake_context

@@ -182,16 +182,6 @@ def render_cli_help(record: dict[str, Any]) -> str:
     return render_timed(record) + " (wall time, fresh interpreter each run)"
 
 
-def render_provisioning_local(record: dict[str, Any]) -> str:
-    outputs = [o for o in record["figures"]["outputs"] if o]
-    elapsed = [float(o["ElapsedSeconds"]) for o in outputs]
-    repeat = elapsed[1:]
-    text = f"first run {elapsed[0]:.2f} s"
-    if repeat:
-        text += f", repeat runs {min(repeat):.2f}-{max(repeat):.2f} s"
-    return text + " (its `ElapsedSeconds`)"
-
-
 def render_domain_tests(record: dict[str, Any]) -> str:
     f = record["figures"]
     tail = " ".join(f["stdout_tail"])
@@ -271,9 +261,6 @@ RENDERERS: dict[str, Renderer] = {
     "demo": Renderer("demo.json", render_demo),
     "demo-readme": Renderer("demo.json", render_demo_readme, block=False),
     "cli_help": Renderer("cli_help.json", render_cli_help),
-    "provisioning_local": Renderer(
-        "provisioning_local.json", render_provisioning_local, block=False
-    ),
     "domain_tests": Renderer("domain_tests.json", render_domain_tests, block=False),
     "bench_dashboard": Renderer("bench_dashboard.json", render_bench_dashboard),
     "bench_report": Renderer("bench_report.json", render_bench_report),

@@ -1,6 +1,6 @@
-"""A Lambda context for handler tests: the product's own (spot_cli.lambda_context)."""
+"""A Lambda context for handler tests: the product's own (spot_cli.local.lambda_context)."""
 
-from spot_cli.lambda_context import LambdaContext
+from spot_cli.local.lambda_context import LambdaContext
 
 
 def fake_context(function_name: str = "spot-insights-test") -> LambdaContext:

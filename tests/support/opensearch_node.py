@@ -13,8 +13,8 @@ from pathlib import Path
 
 from opensearchpy import OpenSearch
 
-from spot_cli.demo import start_local_node
 from spot_cli.errors import CliError
+from spot_cli.local.servers import start_local_node
 from tests.support.ports import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "opensearch"

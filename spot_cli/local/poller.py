@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from spot_cli.lambda_context import LambdaContext
+from spot_cli.local.lambda_context import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
 SQS_RECEIVE_LIMIT = 10  # messages per ReceiveMessage / DeleteMessageBatch

@@ -1,8 +1,8 @@
 """One local run of the whole capture path: fleet, storm through EventBridge, pollers feeding
 the ingest handler, then a check that every event is indexed exactly once.
 
-It needs a moto endpoint in `AWS_ENDPOINT_URL` and a provisioned OpenSearch index; `demo`
-starts both, tests bring their fixtures."""
+It needs a moto endpoint (a session whose clients reach it, or `AWS_ENDPOINT_URL`) and a
+provisioned OpenSearch index; `demo` starts both, tests bring their fixtures."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from spot_cli.fleet import DEFAULT_REGIONS, Fleet, create_fleet
-from spot_cli.local_pipeline import QueueSettings, RegionalPipeline, create_pipelines
-from spot_cli.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
-from spot_cli.progress import ProgressBar
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
+from spot_cli.local.capture_path import QueueSettings, RegionalPipeline, create_pipelines
+from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet
+from spot_cli.local.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
+from spot_cli.local.storm import PublishResult, Storm, StormSettings, generate_storm, publish
 from spot_cli.redrive import depth
-from spot_cli.storm import PublishResult, Storm, StormSettings, generate_storm, publish
+from spot_cli.terminal import ProgressBar
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class RunSettings:
             batch_size=100, batching_window_seconds=1.0, maximum_concurrency=2
         )
     )
-    index_prefix: str = "spot-interruptions"
+    index_prefix: str = DEFAULT_INDEX_PREFIX
     show_progress: bool = True
 
 
@@ -165,7 +166,7 @@ def run_pipeline(
         bar.finish("queues drained")
     seconds["drain"] = time.monotonic() - mark
 
-    index = f"{settings.index_prefix}-*"
+    index = index_pattern(settings.index_prefix)
     indexed, missing = count_indexed(opensearch, index, list(published.delivered_ids.values()))
     dlq = {r: _dlq_depth(session, p) for r, p in pipelines.items()}
     seconds["total"] = time.monotonic() - started

@@ -17,8 +17,9 @@ from typing import Any
 
 import boto3
 
+from spot_cli.eventbridge import put_events
 from spot_cli.events import INSTANCE_ACTIONS, REBALANCE, WARNING, ec2_event, parse_time
-from spot_cli.fleet import Fleet, FleetInstance
+from spot_cli.local.fleet import Fleet, FleetInstance
 
 # Poison kinds. Body-level poison cannot pass through EventBridge (it only emits JSON events),
 # so it goes straight to the queue, as a misconfigured producer would put it there.
@@ -26,7 +27,6 @@ POISON_NOT_JSON = "not-json"
 POISON_NOT_AN_EVENT = "not-an-event"
 POISON_MISSING_INSTANCE_ID = "missing-instance-id"
 POISON_KINDS: tuple[str, ...] = (POISON_NOT_JSON, POISON_NOT_AN_EVENT, POISON_MISSING_INSTANCE_ID)
-PUT_EVENTS_BATCH = 10  # the PutEvents limit
 
 
 @dataclass(frozen=True)
@@ -178,51 +178,11 @@ def _poison(rng: random.Random, fleet: Fleet, index: int) -> PoisonRecord:
     return PoisonRecord(kind, host.region, event=event)
 
 
-class PutEventsError(RuntimeError):
-    """Entries EventBridge kept rejecting."""
-
-
 @dataclass(frozen=True)
 class PublishResult:
     # Generated event id -> the id EventBridge assigned (the one the queue's message carries).
     delivered_ids: Mapping[str, str]
     poison_event_ids: tuple[str, ...]
-
-
-def _entry(event: Mapping[str, Any], bus: str) -> dict[str, Any]:
-    return {
-        "EventBusName": bus,
-        "Source": event["source"],
-        "DetailType": event["detail-type"],
-        "Detail": json.dumps(event["detail"]),
-        "Resources": list(event["resources"]),
-        "Time": parse_time(event["time"]),
-    }
-
-
-def put_events(
-    events_client: Any, events: list[Mapping[str, Any]], attempts: int = 5, bus: str = "default"
-) -> dict[str, str]:
-    """PutEvents in batches of ten, retrying only the failed entries of a batch."""
-    assigned: dict[str, str] = {}
-    reason = ""
-    for start in range(0, len(events), PUT_EVENTS_BATCH):
-        pending = list(events[start : start + PUT_EVENTS_BATCH])
-        for _ in range(attempts):
-            entries = events_client.put_events(Entries=[_entry(e, bus) for e in pending])["Entries"]
-            failed = []
-            for event, entry in zip(pending, entries, strict=True):
-                if entry.get("EventId"):
-                    assigned[event["id"]] = entry["EventId"]
-                else:
-                    failed.append(event)
-                    reason = f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"
-            pending = failed
-            if not pending:
-                break
-        if pending:
-            raise PutEventsError(f"PutEvents kept failing for {len(pending)} events ({reason})")
-    return assigned
 
 
 def publish(

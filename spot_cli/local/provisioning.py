@@ -1,5 +1,6 @@
-"""The demo's provisioner: the deploy-time custom resource's own code, with basic auth, plus
-the local stand-in for the ingest function's IAM role.
+"""A local node provisioned for a run: the deploy-time custom resource's own code
+(`lambda_src/provisioning/local.py`) with basic auth, plus the local stand-in for the ingest
+function's IAM role.
 
 Deployed, the function signs with its IAM role, which the provisioner maps as a backend role of
 `spot_insights_writer`. Locally an internal user carries such a backend role instead, and the

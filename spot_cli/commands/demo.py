@@ -1,0 +1,205 @@
+"""`spot-insights demo`: the whole pipeline on one machine, no AWS account.
+
+Starts (or reuses) the local OpenSearch node and a moto server in this process (so the fleet's
+launch times can be backdated), provisions the index with the deploy-time provisioning code,
+runs the storm through the pipeline into the real ingest handler, checks that every event was
+indexed once, prints the report, and says how to reach the data. The machinery is in
+spot_cli/local/; this module owns the options, the wiring and the output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern, write_alias
+from spot_cli.commands.options import positive
+from spot_cli.errors import CliError
+
+if TYPE_CHECKING:  # annotations only: these modules load boto3 and opensearch-py
+    from spot_cli.local.capture_path import RegionalPipeline
+    from spot_cli.local.pipeline import RunResult, RunSettings
+    from spot_cli.local.poller import Handler
+    from spot_cli.local.servers import LocalOpenSearch
+    from spot_cli.opensearch_client import OpenSearchSettings
+    from spot_cli.report import Report
+
+NAME = "demo"
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(NAME, help="the whole pipeline locally, without an AWS account")
+    parser.add_argument("--events", type=positive, default=5000)
+    parser.add_argument("--poison", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--regions", default="us-east-1,us-west-2,eu-west-1")
+    parser.add_argument("--batch-size", type=positive, default=100)
+    parser.add_argument("--batching-window", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=positive, default=2)
+    parser.add_argument("--port", type=positive, default=9200, help="local OpenSearch port")
+    parser.add_argument("--index-prefix", default=DEFAULT_INDEX_PREFIX)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep earlier runs' documents (default: start empty)"
+    )
+    parser.add_argument("--stop", action="store_true", help="stop OpenSearch at the end")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: boto3, opensearch-py and moto load only for this command.
+    from spot_cli.local.capture_path import create_pipelines  # noqa: PLC0415
+    from spot_cli.local.ingest import LocalFunction, ingest_handler  # noqa: PLC0415
+    from spot_cli.local.pipeline import RunSettings  # noqa: PLC0415
+    from spot_cli.local.poller import EventSourceSettings  # noqa: PLC0415
+    from spot_cli.local.provisioning import provision_local  # noqa: PLC0415
+    from spot_cli.local.servers import (  # noqa: PLC0415
+        local_opensearch,
+        local_session,
+        moto_server,
+        stop_opensearch,
+    )
+    from spot_cli.local.storm import StormSettings  # noqa: PLC0415
+    from spot_cli.opensearch_client import connect  # noqa: PLC0415
+    from spot_cli.report import tables  # noqa: PLC0415
+    from spot_cli.terminal import show  # noqa: PLC0415
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if not regions:
+        raise CliError("--regions needs at least one region")
+    if args.poison < 0:
+        raise CliError("--poison cannot be negative")
+    try:
+        source = EventSourceSettings(
+            batch_size=args.batch_size,
+            batching_window_seconds=args.batching_window,
+            maximum_concurrency=args.concurrency,
+            max_seconds=1800,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    local = local_opensearch(args.port)
+    prefix = args.index_prefix
+    admin = connect(local.settings)
+    if not args.keep:
+        _start_empty(admin, local, prefix)
+    writer = provision_local(local.settings, prefix)
+    errors: list[BaseException] = []
+    run_settings = RunSettings(
+        storm=StormSettings(events=args.events, seed=args.seed, poison=args.poison),
+        regions=regions,
+        source=source,
+        index_prefix=prefix,
+        show_progress=not args.json,
+    )
+    with moto_server() as moto_url:
+        session = local_session(moto_url, regions[0])
+        pipelines = create_pipelines(regions, run_settings.queue, session=session)
+        handler = ingest_handler(
+            LocalFunction(writer, write_alias(prefix), pipelines[regions[0]].dlq_url), session
+        )
+        result, report, page = _run(
+            handler, admin, run_settings, pipelines, session=session, errors=errors
+        )
+    summary = result.summary() | {"handler_errors": len(errors)}
+
+    if args.json:
+        print(json.dumps({"run": summary, "report": report.to_dict(), "html": page}, indent=2))
+    else:
+        show(tables(report))
+        print()
+        _print_run(result, errors)
+        print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
+    if args.stop and local.started_port:
+        stop_opensearch(local.started_port)
+        print("OpenSearch stopped.", file=sys.stderr)
+    else:
+        _print_access(local.settings, local.started_port)
+    return _verdict(result)
+
+
+def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
+    """Each run's checks and report cover exactly its own storm. Only the project's own local
+    node is ever emptied; a cluster named by OPENSEARCH_URL is never written over."""
+    pattern = index_pattern(prefix)
+    if local.started_port is not None:
+        client.indices.delete(
+            index=pattern, ignore_unavailable=True, expand_wildcards="open,closed"
+        )
+        return
+    if client.indices.exists(index=pattern, allow_no_indices=False):
+        raise CliError(
+            f"{local.settings.endpoint} already has {pattern} indices; pass another "
+            "--index-prefix, or --keep to add to them"
+        )
+
+
+def _run(
+    handler: Handler,
+    client: Any,
+    run_settings: RunSettings,
+    pipelines: dict[str, RegionalPipeline],
+    *,
+    session: Any,
+    errors: list[BaseException],
+) -> tuple[RunResult, Report, str]:
+    from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
+    from spot_cli.html_report import write_html  # noqa: PLC0415
+    from spot_cli.local.pipeline import run_pipeline, window_of  # noqa: PLC0415
+    from spot_cli.report import ReportRequest, build_report  # noqa: PLC0415
+
+    result = run_pipeline(
+        handler, client, run_settings, session, on_handler_error=errors.append, pipelines=pipelines
+    )
+    since, until = window_of(result.storm, result.fleet)
+    prefix = run_settings.index_prefix
+    report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))
+    page = Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html"
+    write_html(client, page, index=index_pattern(prefix), window=TimeRange(since, until))
+    return result, report, str(page)
+
+
+def _print_run(result: RunResult, errors: list[BaseException]) -> None:
+    summary = result.summary()
+    print(
+        f"{summary['events']} events ({summary['poison_records']} poison records) from "
+        f"{summary['instances']} instances in {len(result.pipelines)} regions: "
+        f"{summary['indexed']} documents indexed, "
+        f"{sum(result.dlq_depth.values())} messages in the dead-letter queues."
+    )
+    seconds = summary["seconds"]
+    print(
+        f"Throughput: {summary['events_per_second']} events/s while draining "
+        f"({seconds['drain']}s; publish {seconds['publish']}s, setup {seconds['setup']}s, "
+        f"total {seconds['total']}s); {summary['invocations']} handler invocations, "
+        f"{summary['failed_records']} record failures retried."
+    )
+    if errors:
+        print(f"The handler raised {len(errors)} times; first: {errors[0]!r}", file=sys.stderr)
+
+
+def _print_access(settings: OpenSearchSettings, port: int | None) -> None:
+    stop = f"scripts/opensearch stop --port {port}" if port else "scripts/opensearch stop"
+    print(
+        f"\nData: {settings.endpoint}  user {settings.user}; the password is in "
+        "$OPENSEARCH_INITIAL_ADMIN_PASSWORD or the local default (scripts/opensearch env prints "
+        f"it). Stop the node with: {stop}",
+        # stderr keeps --json output parseable.
+        file=sys.stderr,
+    )
+
+
+def _verdict(result: RunResult) -> int:
+    problems = []
+    if result.missing_event_ids:
+        problems.append(f"{len(result.missing_event_ids)} events were not indexed")
+    if result.indexed < result.events:
+        problems.append(f"only {result.indexed} of {result.events} documents indexed")
+    dead = sum(result.dlq_depth.values())
+    if dead != len(result.storm.poison):
+        problems.append(f"{dead} messages in the DLQs, expected {len(result.storm.poison)}")
+    if problems:
+        raise CliError("; ".join(problems))
+    return 0

@@ -1,0 +1,106 @@
+"""`spot-insights report`: the dashboard's numbers as tables, JSON, or one offline HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lambda_src.contract import index_pattern
+from spot_cli.commands.options import (
+    add_opensearch,
+    duration,
+    opensearch_settings,
+    positive,
+    timestamp,
+)
+from spot_cli.errors import CliError
+
+NAME = "report"
+# option -> report filter field (repeatable options; spot_cli.report.FILTER_FIELDS names them).
+_FILTERS = (
+    ("--region", "region"),
+    ("--az", "availability_zone"),
+    ("--instance-type", "instance_type"),
+    ("--family", "instance_family"),
+    ("--capacity-group", "capacity_group"),
+    ("--account", "account"),
+)
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(NAME, help="the dashboard's numbers as tables or JSON")
+    add_opensearch(parser)
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument("--last", type=duration, help="e.g. 24h (default: all time)")
+    window.add_argument("--since", type=timestamp)
+    parser.add_argument("--until", type=timestamp)
+    for option, dest in _FILTERS:
+        parser.add_argument(option, dest=dest, action="append", default=[], help="repeatable")
+    parser.add_argument("--top", type=positive, default=10)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--html", metavar="FILE", help="write the dashboard's panels as one offline HTML page"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.html:
+        return _html(args)
+    from spot_cli.opensearch_client import connect  # noqa: PLC0415
+    from spot_cli.report import FILTER_FIELDS, ReportRequest, build_report, tables  # noqa: PLC0415
+    from spot_cli.terminal import show  # noqa: PLC0415
+
+    until = args.until or (datetime.now(UTC) if args.last else None)
+    since = args.since or (until - args.last if args.last and until else None)
+    if since and until and since >= until:
+        raise CliError("--since must be before --until")
+    request = ReportRequest(
+        since=since,
+        until=until,
+        filters={name: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)},
+        top=args.top,
+        index_prefix=args.index_prefix,
+    )
+    try:
+        report = build_report(connect(opensearch_settings(args)), request)
+    except LookupError as exc:  # report.NoIndexError, without importing it up front
+        raise CliError(f"{exc} (is --index-prefix right?)") from exc
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        show(tables(report))
+    return 0
+
+
+def _html(args: argparse.Namespace) -> int:
+    """`report --html FILE`: the saved dashboard's panels, with the report's window and filters."""
+    from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
+    from spot_cli.html_report import write_html  # noqa: PLC0415
+    from spot_cli.opensearch_client import connect  # noqa: PLC0415
+    from spot_cli.report import FILTER_FIELDS  # noqa: PLC0415
+
+    window = None
+    if args.last or args.since:
+        until = args.until or datetime.now(UTC)
+        since = args.since or until - args.last
+        if since >= until:
+            raise CliError("--since must be before --until")
+        window = TimeRange(since, until)
+    selections = {
+        FILTER_FIELDS[name]: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)
+    }
+    try:
+        summary = write_html(
+            connect(opensearch_settings(args)),
+            Path(args.html),
+            index=index_pattern(args.index_prefix),
+            window=window,
+            selections=selections,
+        )
+    except LookupError as exc:  # dashboard_panels.NoIndexError
+        raise CliError(f"{exc} (is --index-prefix right?)") from exc
+    print(f"wrote {summary.panels} panels to {summary.path}")
+    return 0

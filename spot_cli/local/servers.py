@@ -1,0 +1,124 @@
+"""The local stand-ins for the cloud: the project's OpenSearch node (`scripts/opensearch`) and a
+moto server in this process, with an AWS session that sends every call to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spot_cli.errors import CliError
+from spot_cli.opensearch_client import OpenSearchSettings
+
+REPO = Path(__file__).resolve().parents[2]
+OPENSEARCH_SCRIPT = REPO / "scripts" / "opensearch"
+# Any non-empty keys: moto accepts them, and they never reach an account.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+@dataclass(frozen=True)
+class LocalOpenSearch:
+    settings: OpenSearchSettings
+    started_port: int | None  # set when this run started the node
+
+
+def _script(*args: str) -> str:
+    result = subprocess.run(
+        [str(OPENSEARCH_SCRIPT), *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise CliError(f"scripts/opensearch {args[0]} failed: {message[-1] if message else '?'}")
+    return result.stdout
+
+
+def local_opensearch(port: int) -> LocalOpenSearch:
+    """The node named by OPENSEARCH_URL, else one started (or found running) on `port`."""
+    if url := os.environ.get("OPENSEARCH_URL"):
+        return LocalOpenSearch(
+            OpenSearchSettings(
+                endpoint=url,
+                auth="basic",
+                user=os.environ.get("OPENSEARCH_USER", "admin"),
+                password=os.environ.get("OPENSEARCH_PASSWORD"),
+                ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+            ),
+            None,
+        )
+    return LocalOpenSearch(start_local_node(port), port)
+
+
+def start_local_node(port: int) -> OpenSearchSettings:
+    """Start (or find running) the project's node on `port`; its connection settings."""
+    _script("up", "--port", str(port), "--timeout", "240")
+    values = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in _script("env", "--port", str(port)).splitlines()
+        if "=" in line
+    )
+    get = {k: v.strip("'") for k, v in values.items()}.get
+    return OpenSearchSettings(
+        endpoint=get("OPENSEARCH_URL", f"https://127.0.0.1:{port}"),
+        auth="basic",
+        user=get("OPENSEARCH_USER"),
+        password=get("OPENSEARCH_PASSWORD"),
+        ca_certs=get("OPENSEARCH_CA_CERTS"),
+    )
+
+
+def stop_opensearch(port: int) -> None:
+    _script("stop", "--port", str(port))
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server in this process, reached over HTTP like AWS."""
+    try:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - dev dependency
+    except ImportError as exc:
+        raise CliError("the demo needs moto[server] (make setup installs it)") from exc
+    import logging  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def local_session(endpoint_url: str, home_region: str) -> Any:
+    """A boto3 session whose clients all talk to `endpoint_url` (the moto server) with local
+    keys: the process environment is left as it is, so nothing can reach a real account."""
+    import boto3  # noqa: PLC0415 - start-up time
+
+    class _LocalSession(boto3.session.Session):
+        def client(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", endpoint_url)
+            return super().client(*args, **kwargs)
+
+        def resource(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", endpoint_url)
+            return super().resource(*args, **kwargs)
+
+    return _LocalSession(region_name=home_region, **LOCAL_CREDENTIALS)
+
+
+def aws_environment(moto_url: str, home_region: str) -> dict[str, str]:
+    """The same as environment variables, for a child process (the chaos runs' handler)."""
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": home_region,
+        "AWS_REGION": home_region,
+    }

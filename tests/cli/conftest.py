@@ -1,0 +1,65 @@
+"""Indices the report tests read, made with the product's own code: provisioned by the
+deploy-time provisioner and filled by the real ingest handler (enrichment from moto's EC2,
+linking at ingest), so what the report aggregates is what the function writes."""
+
+import hashlib
+import json
+import uuid
+
+import boto3
+import pytest
+
+from lambda_src.contract import index_pattern, write_alias
+from lambda_src.provisioning.local import provision
+from spot_cli.local.ingest import LocalFunction, ingest_handler
+from spot_cli.local.poller import lambda_record
+from spot_cli.opensearch_client import OpenSearchSettings
+from tests.support.lambda_context import fake_context
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:spot-interruptions"
+
+
+def _record(event):
+    body = json.dumps(event)
+    message = {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": uuid.uuid4().hex,
+        "Body": body,
+        "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
+    return lambda_record(message, QUEUE_ARN, "us-east-1")
+
+
+@pytest.fixture
+def ingest_events(aws, opensearch, opensearch_node):
+    """ingest_events(events) -> (prefix, the stored documents); indices removed afterwards."""
+    prefixes = []
+
+    def ingest(events, batch=100):
+        prefix = f"cli-{uuid.uuid4().hex[:8]}"
+        prefixes.append(prefix)
+        admin = (opensearch_node.user, opensearch_node.password)
+        provision(opensearch_node.url, admin, ca_certs=opensearch_node.ca_certs, prefix=prefix)
+        writer = OpenSearchSettings(
+            endpoint=opensearch_node.url,
+            auth="basic",
+            user=opensearch_node.user,
+            password=opensearch_node.password,
+            ca_certs=opensearch_node.ca_certs,
+        )
+        handler = ingest_handler(LocalFunction(writer, write_alias(prefix)), boto3.Session())
+        for start in range(0, len(events), batch):
+            records = [_record(e) for e in events[start : start + batch]]
+            assert handler({"Records": records}, fake_context()) == {"batchItemFailures": []}
+        opensearch.indices.refresh(index=index_pattern(prefix))
+        hits = opensearch.search(
+            index=index_pattern(prefix), body={"size": 10_000, "query": {"match_all": {}}}
+        )["hits"]["hits"]
+        assert len(hits) == len(events)
+        return prefix, [hit["_source"] for hit in hits]
+
+    yield ingest
+    for prefix in prefixes:
+        opensearch.indices.delete(index=index_pattern(prefix), ignore_unavailable=True)
+        opensearch.indices.delete_index_template(name=prefix, ignore=[404])
