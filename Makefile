@@ -31,10 +31,13 @@ synth: setup
 	@echo "Templates written to cdk.out/"
 
 # The pytest fixture starts (and stops) its own node; installing it first keeps the
-# download and unpacking out of the test timing.
+# download and unpacking out of the test timing. Two workers (pytest-xdist), whole files per
+# worker so module fixtures are built once: much of the suite waits on OpenSearch, nginx,
+# moto and the CDK CLI, so a second worker fills the idle core. `PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= 2
 test: setup
 	scripts/opensearch install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Ingest handler numbers (EC2 calls, OpenSearch requests, time per event, import time) for
 # N = 10 ... 10,000 against moto and a real local node, written to docs/results/bench_ingest.json
