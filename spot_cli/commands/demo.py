@@ -36,9 +36,12 @@ def register(commands: Any) -> None:
     parser.add_argument("--poison", type=int, default=6)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--regions", default="us-east-1,us-west-2,eu-west-1")
-    parser.add_argument("--batch-size", type=positive, default=100)
-    parser.add_argument("--batching-window", type=float, default=1.0)
-    parser.add_argument("--concurrency", type=positive, default=2)
+    # Lambda's event source mapping allows batches up to 10,000 with a window; each batch costs
+    # the ingest function one refresh wait, so fewer, larger batches drain a storm faster. One
+    # environment per region's queue (docs/local-run.md, "The poller").
+    parser.add_argument("--batch-size", type=positive, default=500)
+    parser.add_argument("--batching-window", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=positive, default=1)
     parser.add_argument("--port", type=positive, default=9200, help="local OpenSearch port")
     parser.add_argument("--index-prefix", default=DEFAULT_INDEX_PREFIX)
     parser.add_argument(
@@ -51,7 +54,11 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: boto3, opensearch-py and moto load only for this command.
     from spot_cli.local.capture_path import create_pipelines  # noqa: PLC0415
-    from spot_cli.local.ingest import LocalFunction, ingest_handler  # noqa: PLC0415
+    from spot_cli.local.ingest import (  # noqa: PLC0415
+        LocalFunction,
+        PerThreadEnvironments,
+        ingest_handler,
+    )
     from spot_cli.local.pipeline import RunSettings  # noqa: PLC0415
     from spot_cli.local.poller import EventSourceSettings  # noqa: PLC0415
     from spot_cli.local.provisioning import provision_local  # noqa: PLC0415
@@ -77,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
             batching_window_seconds=args.batching_window,
             maximum_concurrency=args.concurrency,
             max_seconds=1800,
+            # Each poller thread invokes its own execution environment (PerThreadEnvironments).
+            thread_safe_handler=True,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
@@ -97,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
     with moto_server() as moto_url:
         session = local_session(moto_url, regions[0])
         pipelines = create_pipelines(regions, run_settings.queue, session=session)
-        handler = ingest_handler(
-            LocalFunction(writer, write_alias(prefix), pipelines[regions[0]].dlq_url), session
+        function = LocalFunction(writer, write_alias(prefix), pipelines[regions[0]].dlq_url)
+        # A session per environment: boto3 sessions must not be shared between threads.
+        handler = PerThreadEnvironments(
+            lambda: ingest_handler(function, local_session(moto_url, regions[0]))
         )
         result, report, page = _run(
             handler, admin, run_settings, pipelines, session=session, errors=errors

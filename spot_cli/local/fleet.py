@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,15 +208,47 @@ def _expected_fields(spec: CapacitySpec) -> dict[str, str | None]:
     }
 
 
-def _images(ec2: Any) -> dict[str, str]:
+def _images(ec2: Any, account: str, region: str) -> dict[str, str]:
+    """An amazon image per architecture (x86_64, arm64)."""
+    if (chosen := _trim_moto_images(account, region)) is not None:
+        return chosen
     images = ec2.describe_images(Owners=["amazon"])["Images"]
+    return _per_architecture((i["ImageId"], i.get("Architecture")) for i in images)
+
+
+def _per_architecture(images: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for image in sorted(images, key=lambda i: i["ImageId"]):
-        found.setdefault(image.get("Architecture", "x86_64"), image["ImageId"])
+    for image_id, architecture in sorted(images):
+        found.setdefault(architecture or "x86_64", image_id)
     if "x86_64" not in found:
         raise RuntimeError("no x86_64 image found in the EC2 endpoint")
     found.setdefault("arm64", found["x86_64"])
     return found
+
+
+def _trim_moto_images(account: str, region: str) -> dict[str, str] | None:
+    """In-process moto only: choose the images from its catalogue and keep only those.
+
+    moto ships thousands of AMIs per region and scans all of them for every instance it
+    launches (about 45 ms each; most of a 3,600-instance fleet's creation time) and serializes
+    all of them for DescribeImages. The fleet needs two. None when moto is not in this process
+    (or its catalogue is not where this moto version keeps it)."""
+    try:
+        from moto.ec2.models import ec2_backends  # noqa: PLC0415 - only for in-process moto
+    except ImportError:
+        return None
+    try:
+        amis = ec2_backends[account][region].amis
+        chosen = _per_architecture(
+            (ami.id, ami.architecture)
+            for ami in amis.values()
+            if "amazon" in {ami.owner_alias, ami.owner_id}
+        )
+    except Exception:  # another moto layout, or no amazon images: ask the API instead
+        return None
+    for image_id in [i for i in amis if i not in chosen.values()]:
+        del amis[image_id]
+    return chosen
 
 
 def _backdate(account: str, region: str, launch_times: Mapping[str, datetime]) -> bool:
@@ -236,6 +269,17 @@ def _backdate(account: str, region: str, launch_times: Mapping[str, datetime]) -
     return True
 
 
+@dataclass
+class _RegionLaunch:
+    """One region's RunInstances calls, planned (with the instances' ages) before any runs."""
+
+    region: str
+    ec2: Any
+    zone_ids: dict[str, str]
+    calls: list[tuple[CapacitySpec, dict[str, Any]]]
+    ages_hours: list[float]  # one per instance, in the order the calls return them
+
+
 def create_fleet(
     regions: Sequence[str] = DEFAULT_REGIONS,
     instances_per_region: int = 60,
@@ -245,61 +289,40 @@ def create_fleet(
     session: Any | None = None,
     backdate: bool = True,
 ) -> Fleet:
-    """Launch the fleet and describe it as EC2 reports it (ids, AZs, launch times, IPs)."""
+    """Launch the fleet and describe it as EC2 reports it (ids, AZs, launch times, IPs).
+
+    The regions are launched at once (their RunInstances calls are independent); everything
+    random is drawn before, in region order, so a seed always gives the same fleet."""
     if instances_per_region < 1:
         raise ValueError("instances_per_region must be at least 1")
     rng = random.Random(seed)
     session = session or boto3.session.Session()
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     account = session.client("sts", region_name=regions[0]).get_caller_identity()["Account"]
+    launches = [
+        _plan_region(session.client("ec2", region_name=r), account, r, instances_per_region, rng)
+        for r in regions
+    ]
+    with ThreadPoolExecutor(max_workers=len(launches)) as pool:
+        launched = list(pool.map(_launch, launches))
     created: list[FleetInstance] = []
     all_backdated = backdate
-    for region in regions:
-        ec2 = session.client("ec2", region_name=region)
-        zones = [
-            z
-            for z in ec2.describe_availability_zones()["AvailabilityZones"]
-            if z.get("ZoneType", "availability-zone") == "availability-zone"
-        ][:3]
-        zone_ids = {z["ZoneName"]: z["ZoneId"] for z in zones}
-        subnets = {
-            s["AvailabilityZone"]: s
-            for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
-                "Subnets"
-            ]
-        }
-        images = _images(ec2)
-        specs = capacity_specs(region)
-        weights = [s.weight for s in specs]
-        # Count per (spec, AZ, type) so each combination is a single RunInstances call.
-        plan: dict[tuple[int, str, str], int] = {}
-        for _ in range(instances_per_region):
-            index = rng.choices(range(len(specs)), weights=weights)[0]
-            zone = rng.choice(sorted(zone_ids))
-            itype = rng.choice(specs[index].instance_types)
-            plan[(index, zone, itype)] = plan.get((index, zone, itype), 0) + 1
-        region_instances: list[tuple[dict[str, Any], CapacitySpec]] = []
-        for (index, zone, itype), count in sorted(plan.items()):
-            spec = specs[index]
-            tags = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
-            tags.append({"Key": "Name", "Value": f"{spec.name}-{itype}"})
-            response = ec2.run_instances(
-                ImageId=images[_ARCH.get(itype, "x86_64")],
-                MinCount=count,
-                MaxCount=count,
-                InstanceType=itype,
-                SubnetId=subnets[zone]["SubnetId"],
-                InstanceMarketOptions={"MarketType": "spot"},
-                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-            )
-            region_instances.extend((i, spec) for i in response["Instances"])
+    for launch, region_instances in zip(launches, launched, strict=True):
+        # Whole seconds, as EC2 reports launch times.
         launch_times = {
-            raw["InstanceId"]: now - timedelta(hours=_age_hours(rng, spec.max_age_hours))
-            for raw, spec in region_instances
+            raw["InstanceId"]: (now - timedelta(hours=age)).replace(microsecond=0)
+            for (raw, _), age in zip(region_instances, launch.ages_hours, strict=True)
         }
-        if backdate:
-            all_backdated = _backdate(account, region, launch_times) and all_backdated
-        created.extend(_describe(ec2, region, region_instances, zone_ids))
+        backdated = backdate and _backdate(account, launch.region, launch_times)
+        all_backdated = all_backdated and backdated
+        created.extend(
+            _describe(
+                launch.region,
+                region_instances,
+                launch.zone_ids,
+                launch_times if backdated else {},
+            )
+        )
     return Fleet(
         account=account,
         regions=tuple(regions),
@@ -309,28 +332,79 @@ def create_fleet(
     )
 
 
+def _plan_region(
+    ec2: Any, account: str, region: str, instances: int, rng: random.Random
+) -> _RegionLaunch:
+    zones = [
+        z
+        for z in ec2.describe_availability_zones()["AvailabilityZones"]
+        if z.get("ZoneType", "availability-zone") == "availability-zone"
+    ][:3]
+    zone_ids = {z["ZoneName"]: z["ZoneId"] for z in zones}
+    subnets = {
+        s["AvailabilityZone"]: s
+        for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+            "Subnets"
+        ]
+    }
+    images = _images(ec2, account, region)
+    specs = capacity_specs(region)
+    weights = [s.weight for s in specs]
+    # Count per (spec, AZ, type) so each combination is a single RunInstances call.
+    plan: dict[tuple[int, str, str], int] = {}
+    for _ in range(instances):
+        index = rng.choices(range(len(specs)), weights=weights)[0]
+        zone = rng.choice(sorted(zone_ids))
+        itype = rng.choice(specs[index].instance_types)
+        plan[(index, zone, itype)] = plan.get((index, zone, itype), 0) + 1
+    calls: list[tuple[CapacitySpec, dict[str, Any]]] = []
+    ages: list[float] = []
+    for (index, zone, itype), count in sorted(plan.items()):
+        spec = specs[index]
+        tags = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
+        tags.append({"Key": "Name", "Value": f"{spec.name}-{itype}"})
+        calls.append(
+            (
+                spec,
+                {
+                    "ImageId": images[_ARCH.get(itype, "x86_64")],
+                    "MinCount": count,
+                    "MaxCount": count,
+                    "InstanceType": itype,
+                    "SubnetId": subnets[zone]["SubnetId"],
+                    "InstanceMarketOptions": {"MarketType": "spot"},
+                    "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}],
+                },
+            )
+        )
+        ages.extend(_age_hours(rng, spec.max_age_hours) for _ in range(count))
+    return _RegionLaunch(region, ec2, zone_ids, calls, ages)
+
+
+def _launch(launch: _RegionLaunch) -> list[tuple[dict[str, Any], CapacitySpec]]:
+    instances: list[tuple[dict[str, Any], CapacitySpec]] = []
+    for spec, request in launch.calls:
+        response = launch.ec2.run_instances(**request)
+        instances.extend((raw, spec) for raw in response["Instances"])
+    return instances
+
+
 def _age_hours(rng: random.Random, max_age_hours: float) -> float:
     # Skewed towards young instances, as Spot capacity is churned; at least ten minutes old.
     return max(10 / 60, max_age_hours * rng.random() ** 2)
 
 
 def _describe(
-    ec2: Any,
     region: str,
-    launched: Iterable[tuple[dict[str, Any], CapacitySpec]],
+    launched: Sequence[tuple[dict[str, Any], CapacitySpec]],
     zone_ids: Mapping[str, str],
+    launch_times: Mapping[str, datetime],
 ) -> list[FleetInstance]:
+    """The instances as RunInstances reported them (the same description DescribeInstances
+    gives, without asking again), with the launch times they were backdated to."""
     specs = {raw["InstanceId"]: spec for raw, spec in launched}
-    described: dict[str, dict[str, Any]] = {}
+    described = {raw["InstanceId"]: raw for raw, _ in launched}
     ids = sorted(specs)
-    for start in range(0, len(ids), 200):
-        pages = ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "instance-id", "Values": ids[start : start + 200]}]
-        )
-        for page in pages:
-            for reservation in page["Reservations"]:
-                for raw in reservation["Instances"]:
-                    described[raw["InstanceId"]] = raw
     result = []
     for iid in ids:
         raw = described[iid]
@@ -349,7 +423,7 @@ def _describe(
                 vpc_id=raw["VpcId"],
                 private_ip=raw.get("PrivateIpAddress"),
                 public_ip=raw.get("PublicIpAddress"),
-                launch_time=raw["LaunchTime"].astimezone(UTC),
+                launch_time=launch_times.get(iid, raw["LaunchTime"]).astimezone(UTC),
                 tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
                 capacity_kind=spec.kind,
                 **_expected_fields(spec),  # type: ignore[arg-type]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,27 @@ def ingest_handler(function: LocalFunction, session: Any) -> Handler:
         metrics_enabled=False,
     )
     return build_handler(config, session)
+
+
+class PerThreadEnvironments:
+    """A handler that is safe to invoke from several poller threads at once: each thread gets
+    its own execution environment (the handler built by `build`, with its own clients and
+    caches) on its first invocation, as Lambda runs concurrent invocations in separate
+    environments. Poll with `EventSourceSettings(thread_safe_handler=True)`."""
+
+    def __init__(self, build: Callable[[], Handler]) -> None:
+        self._build = build
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.started = 0
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        handler = getattr(self._local, "handler", None)
+        if handler is None:
+            handler = self._local.handler = self._build()
+            with self._lock:
+                self.started += 1
+        return handler(event, context)
 
 
 def function_environment(function: LocalFunction) -> dict[str, str]:

@@ -3,8 +3,11 @@ moto server in this process, with an AWS session that sends every call to it."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,12 +91,59 @@ def moto_server() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _parse_each_jsonpath_once()
+    _cheap_sqs_clock()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    url = f"http://127.0.0.1:{port}"
+    # moto keeps its accounts in module state, shared by every server in the process (a test
+    # session's and the demo's): start from empty ones, as against a fresh account.
+    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=30) as response:
+        response.read()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.stop()
+
+
+def _parse_each_jsonpath_once() -> None:
+    """moto's EventBridge parses eight JSONPath expressions (the target's InputTransformer
+    paths, or its default set) for every event it delivers, and each parse builds a yacc parser:
+    60% of a PutEvents call, most of the demo's publishing time. The expressions are the same
+    every time and a parsed one is only read, so one parse per expression serves them all
+    (moto imports `parse` from the module at each call, so it gets this one)."""
+    try:
+        import jsonpath_ng.ext  # noqa: PLC0415 - moto's dependency, present with moto
+    except ImportError:
+        return
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+
+
+def _cheap_sqs_clock() -> None:
+    """moto's SQS scans every message of a queue several times for each message it sends or
+    returns (queue attributes, visibility, the retention check), reading a datetime-based
+    clock (about 10 us) per message each time: a queue a few thousand deep then costs seconds
+    per ReceiveMessage, and a 5,000-event storm goes quadratic. The same epoch seconds from
+    time.time() cost a small fraction of that; nothing else changes."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+    except ImportError:
+        return
+    if getattr(sqs_models.unix_time, "cheap", False):
+        return  # already done (a second server in this process)
+    slow_seconds = sqs_models.unix_time
+
+    def epoch_seconds(dt: Any = None) -> float:
+        return time.time() if dt is None else slow_seconds(dt)
+
+    def epoch_millis(dt: Any = None) -> float:
+        return epoch_seconds(dt) * 1000.0
+
+    epoch_seconds.cheap = True  # type: ignore[attr-defined]
+    sqs_models.unix_time = epoch_seconds
+    sqs_models.unix_time_millis = epoch_millis
 
 
 def local_session(endpoint_url: str, home_region: str) -> Any:

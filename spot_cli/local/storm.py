@@ -11,6 +11,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -191,19 +192,30 @@ def publish(
     session: Any | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PublishResult:
-    """Put the storm on each region's default bus; poison bodies go straight to the queue."""
+    """Put the storm on each region's default bus, the regions at once (as EC2 publishes in each
+    region independently); then the poison: bodies straight to the queue. `progress` is called
+    from the publishing threads."""
     session = session or boto3.session.Session()
     by_region: dict[str, list[dict[str, Any]]] = {}
     for event in storm.events:
         by_region.setdefault(event["region"], []).append(event)
-    delivered: dict[str, str] = {}
-    for region, events in sorted(by_region.items()):
-        client = session.client("events", region_name=region)
+    # Clients are made here: a session must not be shared between threads, a client may.
+    clients = {region: session.client("events", region_name=region) for region in by_region}
+
+    def put_region(region: str) -> dict[str, str]:
+        assigned: dict[str, str] = {}
+        events = by_region[region]
         for start in range(0, len(events), 100):
             chunk = events[start : start + 100]
-            delivered.update(put_events(client, chunk))
+            assigned.update(put_events(clients[region], chunk))
             if progress:
                 progress(len(chunk))
+        return assigned
+
+    delivered: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(by_region))) as pool:
+        for assigned in pool.map(put_region, sorted(by_region)):
+            delivered.update(assigned)
     poison_ids: list[str] = []
     for record in storm.poison:
         if record.event is not None:

@@ -32,7 +32,19 @@ def _record(event):
 
 
 @pytest.fixture
-def ingest_events(aws, opensearch, opensearch_node):
+def node_writer(opensearch_node):
+    """The session node's admin credentials, as the settings the ingest handler writes with."""
+    return OpenSearchSettings(
+        endpoint=opensearch_node.url,
+        auth="basic",
+        user=opensearch_node.user,
+        password=opensearch_node.password,
+        ca_certs=opensearch_node.ca_certs,
+    )
+
+
+@pytest.fixture
+def ingest_events(aws, opensearch, opensearch_node, node_writer):
     """ingest_events(events) -> (prefix, the stored documents); indices removed afterwards."""
     prefixes = []
 
@@ -41,14 +53,8 @@ def ingest_events(aws, opensearch, opensearch_node):
         prefixes.append(prefix)
         admin = (opensearch_node.user, opensearch_node.password)
         provision(opensearch_node.url, admin, ca_certs=opensearch_node.ca_certs, prefix=prefix)
-        writer = OpenSearchSettings(
-            endpoint=opensearch_node.url,
-            auth="basic",
-            user=opensearch_node.user,
-            password=opensearch_node.password,
-            ca_certs=opensearch_node.ca_certs,
-        )
-        handler = ingest_handler(LocalFunction(writer, write_alias(prefix)), boto3.Session())
+        function = LocalFunction(node_writer, write_alias(prefix))
+        handler = ingest_handler(function, boto3.Session())
         for start in range(0, len(events), batch):
             records = [_record(e) for e in events[start : start + batch]]
             assert handler({"Records": records}, fake_context()) == {"batchItemFailures": []}

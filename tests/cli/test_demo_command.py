@@ -38,8 +38,9 @@ def test_demo_indexes_every_event_once_and_reports(opensearch, capsys):
                 "--batching-window", "0.5", "--index-prefix", prefix, "--json",
             ]
         )  # fmt: skip
-        output = capsys.readouterr().out
-        assert code == 0, output
+        captured = capsys.readouterr()
+        output = captured.out
+        assert code == 0, output + captured.err
         result = json.loads(output)
         run, report = result["run"], result["report"]
         assert run["events"] == run["indexed"] == 200

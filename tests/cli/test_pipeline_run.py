@@ -20,7 +20,6 @@ from spot_cli.local.ingest import LocalFunction, ingest_handler
 from spot_cli.local.pipeline import RunSettings, run_pipeline, window_of
 from spot_cli.local.poller import EventSourceSettings
 from spot_cli.local.storm import StormSettings
-from spot_cli.opensearch_client import OpenSearchSettings
 from spot_cli.report import ReportRequest, build_report
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
@@ -35,7 +34,7 @@ def prefix(opensearch):
 
 
 def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
-    aws, opensearch, opensearch_node, prefix
+    aws, opensearch, opensearch_node, node_writer, prefix
 ):
     summary = provision(
         opensearch_node.url,
@@ -45,14 +44,7 @@ def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
     )
     alias = summary["WriteAlias"]
     assert alias == f"{prefix}-write"
-    writer = OpenSearchSettings(
-        endpoint=opensearch_node.url,
-        auth="basic",
-        user=opensearch_node.user,
-        password=opensearch_node.password,
-        ca_certs=opensearch_node.ca_certs,
-    )
-    handler = ingest_handler(LocalFunction(writer, alias), boto3.session.Session())
+    handler = ingest_handler(LocalFunction(node_writer, alias), boto3.session.Session())
     settings = RunSettings(
         storm=StormSettings(events=300, seed=8, poison=6),
         regions=("us-east-1", "us-west-2", "eu-west-1"),
