@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lambda_src.contract import WARNING_DETAIL_TYPE as WARNING
 from spot_cli.dashboard_panels import (
     Dashboard,
     Panel,
@@ -40,12 +41,14 @@ REPORT_BUCKETS = {
     "spot-insights-by-instance-type": "instance_types",
     "spot-insights-by-capacity-group": "capacity_groups",
 }
-# Two estimators over the same stored values: the panel's t-digest (what Dashboards asks for)
-# and the report's HDR histogram (3 significant digits, cheaper at scale); on a few hundred
-# warnings they differ by up to a few percent at p90/p99.
+# Panel id -> the report's distribution of the same stored field. Two estimators: the panel's
+# t-digest (what Dashboards asks for) interpolates between values, the report's HDR histogram
+# (3 significant digits, cheaper at scale) answers a value at the rank; on a few hundred
+# warnings the gap between neighbouring values at p99 is several percent, so each answer is
+# checked against the exact values around its rank instead of against the other.
 REPORT_PERCENTILES = {
-    "spot-insights-runtime-percentiles": ("runtime_seconds", 0.05),
-    "spot-insights-lead-percentiles": ("rebalance_lead_seconds", 0.05),
+    "spot-insights-runtime-percentiles": "runtime_seconds",
+    "spot-insights-lead-percentiles": "rebalance_lead_seconds",
 }
 OTHER = "Other"
 # Bucket aggregations whose buckets partition the panel's documents (each in exactly one).
@@ -170,8 +173,20 @@ def _report_buckets(buckets: list[dict[str, Any]]) -> dict[tuple[str, ...], int]
     return {(b["key"],): b["count"] for b in buckets}
 
 
+def _around_rank(values: list[float], percent: float) -> tuple[float, float]:
+    """The exact values two ranks either side of `percent` (HDR's 0.1 % added)."""
+    rank = percent / 100 * len(values)
+    low = values[max(0, int(rank) - 2)]
+    high = values[min(len(values) - 1, int(rank) + 2)]
+    return low * 0.999, high * 1.001
+
+
 def test_each_panel_equals_its_report_section_for_the_same_window(
-    board: Dashboard, seeded_storm: Any, opensearch: Any, window: TimeRange
+    board: Dashboard,
+    seeded_storm: Any,
+    opensearch: Any,
+    window: TimeRange,
+    documents: list[dict[str, Any]],
 ) -> None:
     request = ReportRequest(
         since=window.start,
@@ -196,13 +211,17 @@ def test_each_panel_equals_its_report_section_for_the_same_window(
         assert (OTHER,) not in shown, f"{panel_id}: size too small for the seeded storm"
         assert shown == _report_buckets(report[section]), panel_id
         compared += 1
-    for panel_id, (section, tolerance) in REPORT_PERCENTILES.items():
+    for panel_id, section in REPORT_PERCENTILES.items():
         result = run(panel_id)
         assert result.total == report[section]["count"], panel_id
+        field = panels[panel_id].metrics[0].params["field"]
+        values = sorted(d[field] for d in documents if d["event_type"] == WARNING and field in d)
+        assert len(values) == report[section]["count"], panel_id
         for key, value in report[section]["percentiles"].items():
-            field = panels[panel_id].metrics[0].params["field"]
             [shown] = result.column(f"{key.removeprefix('p')}th percentile of {field}")
-            assert shown == pytest.approx(value, rel=tolerance), (panel_id, key)
+            low, high = _around_rank(values, float(key.removeprefix("p")))
+            assert low <= shown <= high, (panel_id, key, "panel", shown, low, high)
+            assert low <= value <= high, (panel_id, key, "report", value, low, high)
         compared += 1
     # Share preceded by a rebalance: the report's warned instances with and without a lead.
     preceded = _count_by_labels(run("spot-insights-preceded"))

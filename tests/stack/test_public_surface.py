@@ -26,10 +26,13 @@ def test_helper_modules_are_private() -> None:
     assert public == {
         "dashboard_proxy",
         "deployment",
+        "hub_bus",
         "ingest_pipeline",
         "network",
         "search_domain",
         "settings",
+        "spoke_forwarder",
+        "spoke_stack",
         "stack",
     }
     for name in public:
