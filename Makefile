@@ -19,7 +19,10 @@ system-deps:
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	# compat: the checkout itself goes on the venv's path (a .pth file), so scripts/ can import
+	# tests/support without editing sys.path.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e . \
+		--config-settings editable_mode=compat
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

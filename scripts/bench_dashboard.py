@@ -28,8 +28,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from opensearchpy import OpenSearch, helpers
 
 from lambda_src.provisioning.index_setup import load_mapping

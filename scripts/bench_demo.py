@@ -29,11 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.bench_results import default_path, load_average, write_results
+from tests.support.ports import free_port
 
-from tests.support.bench_results import default_path, load_average, write_results  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(command: list[str], cwd: Path) -> dict[str, Any]:

@@ -36,20 +36,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+from lambda_src.ingest.batch import BatchIngestor
+from lambda_src.ingest.bulk import BulkIndexer
+from lambda_src.ingest.search_client import SearchSettings, build_client
+from lambda_src.provisioning.local import provision
+from spot_cli.events import REBALANCE, WARNING, ec2_event
+from spot_cli.opensearch_client import OpenSearchSettings, connect
+from spot_cli.report import ReportRequest, build_report
+from tests.support.bench_results import default_path, write_results
+from tests.support.opensearch_node import running_node
 
-from lambda_src.ingest.batch import BatchIngestor  # noqa: E402
-from lambda_src.ingest.bulk import BulkIndexer  # noqa: E402
-from lambda_src.ingest.search_client import SearchSettings, build_client  # noqa: E402
-from lambda_src.provisioning.local import provision  # noqa: E402
-from spot_cli.events import REBALANCE, WARNING, ec2_event  # noqa: E402
-from spot_cli.opensearch_client import OpenSearchSettings, connect  # noqa: E402
-from spot_cli.report import ReportRequest, build_report  # noqa: E402
-from tests.support.bench_results import default_path, write_results  # noqa: E402
-from tests.support.opensearch_node import running_node  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 REGIONS = (
     "us-east-1",

@@ -43,7 +43,10 @@ class StormSettings:
 
 
 @dataclass(frozen=True)
-class PoisonRecord:
+class PoisonInput:
+    """A bad input the storm sends on purpose (not `dead_letter.PoisonRecord`, which is a
+    record the ingest function parked in the DLQ with its reason)."""
+
     kind: str
     region: str
     # The raw SQS body for queue-level poison; the EventBridge event for bus-level poison.
@@ -54,7 +57,7 @@ class PoisonRecord:
 @dataclass(frozen=True)
 class Storm:
     events: tuple[dict[str, Any], ...]
-    poison: tuple[PoisonRecord, ...]
+    poison: tuple[PoisonInput, ...]
     ghost_instance_ids: frozenset[str]
     settings: StormSettings
     by_id: Mapping[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
@@ -167,16 +170,16 @@ def _event(
     )
 
 
-def _poison(rng: random.Random, fleet: Fleet, index: int) -> PoisonRecord:
+def _poison(rng: random.Random, fleet: Fleet, index: int) -> PoisonInput:
     kind = POISON_KINDS[index % len(POISON_KINDS)]
     host = rng.choice(fleet.instances)
     if kind == POISON_NOT_JSON:
-        return PoisonRecord(kind, host.region, body='{"detail-type": "EC2 Spot Instance Interr')
+        return PoisonInput(kind, host.region, body='{"detail-type": "EC2 Spot Instance Interr')
     if kind == POISON_NOT_AN_EVENT:
-        return PoisonRecord(kind, host.region, body=json.dumps(["not", "an", "event"]))
+        return PoisonInput(kind, host.region, body=json.dumps(["not", "an", "event"]))
     event = _event(rng, fleet, host, WARNING, fleet.created_at)
     event["detail"].pop("instance-id")
-    return PoisonRecord(kind, host.region, event=event)
+    return PoisonInput(kind, host.region, event=event)
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,18 @@ def test_spot_cli_never_changes_the_environment_or_the_import_path():
             if found := _mutation(node):
                 offenders.append(f"{relative}:{node.lineno} {found}")
     assert offenders == []
+
+
+def test_no_shipped_code_or_script_edits_the_import_path():
+    """`make setup` installs the checkout (editable, compat mode) so scripts/ imports the
+    packages and tests/support like any module: nothing outside tests/ edits `sys.path`."""
+    files = [ROOT / "app.py", *(ROOT / "scripts").glob("*.py")]
+    for package in ("spot_cli", "spot_insights", "lambda_src"):
+        files += (ROOT / package).rglob("*.py")
+    offenders = [
+        f"{path.relative_to(ROOT).as_posix()}:{node.lineno} {found}"
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if (found := _mutation(node)) and found.startswith("sys.path")
+    ]
+    assert offenders == []

@@ -12,10 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 
+from spot_cli.errors import CliError
 from spot_cli.local.fleet import create_fleet
 from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.main import main
-from spot_cli.opensearch_client import OpenSearchSettings, _sigv4
+from spot_cli.opensearch_client import OpenSearchSettings, connect
 from spot_cli.report import ReportRequest, build_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,10 +253,19 @@ def test_simulate_dry_run_prints_eventbridge_shaped_events(capsys):
     ],
 )
 def test_sigv4_takes_region_and_service_from_the_endpoint(host, region, service):
-    auth = _sigv4(OpenSearchSettings(endpoint=f"https://{host}"), host)
+    # The CLI connects through the ingest function's own factory (one way to reach OpenSearch).
+    client = connect(OpenSearchSettings(endpoint=f"https://{host}"))
+    auth = client.transport.get_connection().session.auth
     assert (auth.region, auth.service) == (region, service)
     assert OpenSearchSettings(endpoint=f"https://{host}").resolved_auth() == "sigv4"
     assert OpenSearchSettings(endpoint="https://x", user="admin").resolved_auth() == "basic"
+
+
+def test_cli_connection_problems_are_cli_errors():
+    with pytest.raises(CliError, match="not an OpenSearch URL"):
+        connect(OpenSearchSettings(endpoint="search.example"))
+    with pytest.raises(CliError, match="basic auth needs a user and a password"):
+        connect(OpenSearchSettings(endpoint="https://x", auth="basic", user="admin"))
 
 
 @pytest.mark.opensearch
