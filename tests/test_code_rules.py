@@ -140,3 +140,19 @@ def test_ruff_clean() -> None:
         check=False,
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_default_index_prefix_is_written_in_one_module() -> None:
+    """Every package takes the default prefix (and the alias and pattern derived from it) from
+    lambda_src/contract.py; a second copy is how names drift apart."""
+    from lambda_src.contract import DEFAULT_INDEX_PREFIX  # noqa: PLC0415
+
+    files = [ROOT / "app.py", *(ROOT / "scripts").glob("*.py")]
+    for package in ("spot_cli", "spot_insights", "lambda_src"):
+        files += (ROOT / package).rglob("*.py")
+    holders = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in files
+        if DEFAULT_INDEX_PREFIX in path.read_text()
+    )
+    assert holders == ["lambda_src/contract.py"]

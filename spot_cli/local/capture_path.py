@@ -15,8 +15,8 @@ import boto3
 
 from spot_cli.events import EVENT_PATTERN
 
-DEFAULT_QUEUE_NAME = "spot-interruptions"
-RULE_NAME = "spot-interruptions-capture"
+DEFAULT_QUEUE_NAME = "spot-insights-events"
+RULE_NAME = "spot-insights-capture"
 
 # moto's default SQS delivery drops the envelope's `account`. This transformer rebuilds the
 # whole envelope, so the queue receives what EventBridge delivers without a transformer.
