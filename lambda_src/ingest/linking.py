@@ -18,8 +18,9 @@ How it stays right in any arrival order, batching, concurrency and redelivery:
   shrinks (a later rebalance, an earlier warning). Only improvements over what the search read
   are written, as ONE `_bulk` of partial updates per batch, each conditional on the document's
   sequence number (`if_seq_no`/`if_primary_term`): a document changed since it was read is
-  a conflict, and its instance is searched and computed again (no scripts, which the local
-  node lacks). So a stale view never undoes a better value, and redelivery changes nothing.
+  a conflict, and its instance is searched again, its documents re-read by id (real time:
+  another invocation's updates are invisible to search until the next refresh), and computed
+  again (no scripts, which the local node lacks). So a stale view never undoes a better value, and redelivery changes nothing.
 * A redelivered event is re-indexed without its links (the `index` op replaces the document);
   the same batch's search finds its partners and restores them.
 * A failed search or update is reported per instance, and the batch retries the messages of
@@ -30,7 +31,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -231,9 +232,12 @@ class Linker:
         if not instances:
             return {}
         failed: dict[str, str] = {}
-        for _ in range(CONFLICT_ROUNDS):
+        for round_ in range(CONFLICT_ROUNDS):
             try:
-                stored = self._search(instances)
+                # After a conflict the search alone would not do: another invocation's link
+                # updates are invisible to search until the next refresh, so the same stale
+                # sequence numbers would conflict again. Get is real-time.
+                stored = self._search(instances, current=round_ > 0)
             except (TransportConnectionError, TransportError) as exc:
                 failed.update(dict.fromkeys(instances, f"link search failed: {_describe(exc)}"))
                 return failed
@@ -248,7 +252,31 @@ class Linker:
         failed.update(dict.fromkeys(instances, "link update: documents kept changing"))
         return failed
 
-    def _search(self, instances: list[str]) -> list[StoredEvent]:
+    def _search(self, instances: list[str], *, current: bool = False) -> list[StoredEvent]:
+        """The stored events of `instances`; `current`: with their latest source and sequence
+        numbers, read by id (real-time) rather than as the last refresh left them."""
+        found = self._search_refreshed(instances)
+        return self._current(found) if current and found else found
+
+    def _current(self, events: list[StoredEvent]) -> list[StoredEvent]:
+        fields = ["instance_id", "event_type", "event_time", *self.fields]
+        docs = [{"_index": e.index, "_id": e.doc_id, "_source": fields} for e in events]
+        answer = self.client.mget(body={"docs": docs})["docs"]
+        current: list[StoredEvent] = []
+        for event, doc in zip(events, answer, strict=True):
+            if not doc.get("found"):
+                continue  # deleted by retention since the search
+            current.append(
+                replace(
+                    event,
+                    source=doc["_source"],
+                    seq_no=doc["_seq_no"],
+                    primary_term=doc["_primary_term"],
+                )
+            )
+        return current
+
+    def _search_refreshed(self, instances: list[str]) -> list[StoredEvent]:
         body: dict[str, Any] = {
             "size": self.page_size,
             "query": {

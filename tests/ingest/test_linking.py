@@ -330,3 +330,49 @@ def test_prelink_links_a_pair_delivered_in_one_batch() -> None:
     assert docs[0]["rebalance_lead_seconds"] == 300  # the latest rebalance before it
     assert docs[1]["followed_by_warning"] is True and docs[1]["warning_after_seconds"] == 300
     assert docs[2]["followed_by_warning"] is True and docs[2]["warning_after_seconds"] == 3900
+
+
+def _invoke_at(start: Any, handler: Any, records: list[dict[str, Any]], failed: list[str]) -> None:
+    from tests.ingest.events import sqs_event  # noqa: PLC0415
+    from tests.support.lambda_context import fake_context  # noqa: PLC0415
+
+    start.wait()
+    response = handler(sqs_event(records), fake_context())
+    failed.extend(f["itemIdentifier"] for f in response["batchItemFailures"])
+
+
+@pytest.mark.aws
+@pytest.mark.opensearch
+def test_concurrent_batches_on_the_same_instances_link_without_retries(
+    writer_pipeline: Pipeline, fleet: Fleet
+) -> None:
+    """Lambda runs several batches at once (one container each): the warnings of a set of
+    instances in one batch and their rebalances in another, at the same moment, must all be
+    stored and linked without a retry (a link that keeps failing would end a healthy record
+    in the dead-letter queue after maxReceiveCount)."""
+    import threading  # noqa: PLC0415
+
+    from lambda_src.ingest.config import IngestConfig  # noqa: PLC0415
+    from lambda_src.ingest.handler import build_handler  # noqa: PLC0415
+
+    events = _storm(fleet)
+    config = IngestConfig.from_env()
+    failed: list[str] = []
+    for round_ in range(3):
+        chunk = [e for n, e in enumerate(events) if n % 3 == round_]
+        batches = [
+            [sqs_record(e) for e in chunk if e["detail-type"] == kind]
+            for kind in (WARNING, REBALANCE)
+        ]
+        handlers = [build_handler(config) for _ in batches]  # one container per batch
+        start = threading.Barrier(len(batches))
+        threads = [
+            threading.Thread(target=_invoke_at, args=(start, handler, records, failed))
+            for handler, records in zip(handlers, batches, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failed == []
+    _check(writer_pipeline, fleet, events)
