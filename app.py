@@ -4,10 +4,9 @@
 import os
 import sys
 
-# jsii prints a large banner on Node 20 unless told not to; set before aws_cdk starts it.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-
+# jsii (under aws_cdk) prints a large banner on Node 20 unless JSII_SILENCE_WARNING_* are set:
+# the command that runs this file sets them (cdk.json's "app", the Makefile, tests/conftest.py),
+# so this process never changes its own environment.
 import aws_cdk as cdk
 
 from spot_insights.deployment import build_stack

@@ -35,11 +35,11 @@ from tests.support.ports import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(command: list[str], cwd: Path) -> dict[str, Any]:
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
     before = load_average()
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
@@ -69,11 +69,14 @@ def main() -> None:
     parser.add_argument("--demo-args", default="", help="more `spot-insights demo` options")
     args = parser.parse_args()
 
-    for key in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
-        os.environ.pop(key, None)
-    if not args.in_place:  # a newcomer's machine: the demo starts its own node
-        for key in [k for k in os.environ if k.startswith("OPENSEARCH_")]:
-            del os.environ[key]
+    # The steps' environment: no outer make's flags, and on a newcomer's machine no node to
+    # reuse (the demo starts its own).
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+        and (args.in_place or not key.startswith("OPENSEARCH_"))
+    }
     port = free_port()
     demo_args = f"--events {args.events} --json --stop --port {port} {args.demo_args}".strip()
     workdir = Path(tempfile.mkdtemp(prefix="spot-demo-bench-"))
@@ -82,9 +85,11 @@ def main() -> None:
             checkout, setup = ROOT, None
         else:
             checkout = workdir / "clone"
-            subprocess.run(["git", "clone", "--quiet", args.repo, str(checkout)], check=True)
-            setup = timed(["make", "setup"], checkout)
-        demo = timed(["make", "demo", f"DEMO_ARGS={demo_args}"], checkout)
+            subprocess.run(
+                ["git", "clone", "--quiet", args.repo, str(checkout)], env=env, check=True
+            )
+            setup = timed(["make", "setup"], checkout, env)
+        demo = timed(["make", "demo", f"DEMO_ARGS={demo_args}"], checkout, env)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

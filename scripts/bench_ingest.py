@@ -11,6 +11,9 @@ answered 503, the node unreachable), the redelivery of exactly the reported mess
 redelivery of everything. Import time
 of the handler module is measured in fresh interpreters.
 
+The handler is built as the demo builds it (`build_handler` with an `IngestConfig` and a boto3
+session whose clients call the moto server); the process environment is left as it is.
+
 Uses OPENSEARCH_URL (+ OPENSEARCH_USER / OPENSEARCH_PASSWORD / OPENSEARCH_CA_CERTS) when set,
 otherwise starts and afterwards removes a private node with scripts/opensearch.
 """
@@ -21,46 +24,36 @@ import argparse
 import json
 import logging
 import math
-import os
 import shlex
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from lambda_src.ingest.config import IngestConfig
+from lambda_src.ingest.handler import Handler, build_handler
+from lambda_src.ingest.search_client import SearchSettings
+from spot_cli.local.servers import local_session
+from tests.ingest.calls import count_calls
+from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_event, sqs_record
+from tests.ingest.fault_proxy import FaultProxy
+from tests.ingest.instances import launch
+from tests.support.bench_results import default_path, read_results, write_results
+from tests.support.figures import render_bench_ingest
+from tests.support.lambda_context import fake_context
+from tests.support.opensearch_node import OpenSearchNode, running_node
+from tests.support.ports import free_port
+from tests.support.search_index import SearchIndex, create_index
+
 ROOT = Path(__file__).resolve().parents[1]
-
-for _key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-    os.environ.pop(_key, None)
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    AWS_CONFIG_FILE=os.devnull,
-    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    POWERTOOLS_METRICS_DISABLED="true",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-)
-
-import requests  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
-
-from lambda_src.ingest import runtime  # noqa: E402
-from lambda_src.ingest.handler import handler  # noqa: E402
-from tests.ingest.calls import count_calls  # noqa: E402
-from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_event, sqs_record  # noqa: E402
-from tests.ingest.fault_proxy import FaultProxy  # noqa: E402
-from tests.ingest.instances import launch  # noqa: E402
-from tests.support.bench_results import default_path, read_results, write_results  # noqa: E402
-from tests.support.figures import render_bench_ingest  # noqa: E402
-from tests.support.lambda_context import fake_context  # noqa: E402
-from tests.support.opensearch_node import running_node  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
-from tests.support.search_index import SearchIndex, create_index  # noqa: E402
-
+REGION = "us-east-1"
 BATCH = 1000
 MAX_REDELIVERIES = 3
 FILTER_LIMIT = 200
@@ -83,14 +76,37 @@ def import_time_ms(runs: int) -> tuple[float, float]:
     return statistics.median(samples), max(samples)
 
 
-def invoke(records: list[dict]) -> tuple[set[str], float]:
+def function_config(endpoint: str, alias: str, node: OpenSearchNode) -> IngestConfig:
+    """The function's configuration, held as an object: writing to `alias` through `endpoint`
+    with the node's user. Its logs only at ERROR and no metrics (it would print them)."""
+    return IngestConfig(
+        search=SearchSettings(
+            endpoint=endpoint.rstrip("/"),
+            user=node.user or None,
+            password=node.password or None,
+            region=REGION,
+        ),
+        index_alias=alias,
+        log_level="ERROR",
+        metrics_enabled=False,
+    )
+
+
+def container(
+    config: IngestConfig, moto_url: str, session: boto3.session.Session | None = None
+) -> Handler:
+    """A new execution environment (fresh clients and caches) whose AWS calls go to moto."""
+    return build_handler(config, session or local_session(moto_url, REGION))
+
+
+def invoke(handler: Handler, records: list[dict]) -> tuple[set[str], float]:
     started = time.perf_counter()
     response = handler(sqs_event(records), fake_context())
     elapsed = time.perf_counter() - started
     return {f["itemIdentifier"] for f in response["batchItemFailures"]}, elapsed
 
 
-def deliver(batches: list[list[dict]], label: str) -> tuple[float, float, int]:
+def deliver(handler: Handler, batches: list[list[dict]], label: str) -> tuple[float, float, int]:
     """Invoke the handler per batch. A batch can fail without an injected fault on a loaded
     machine (a request timing out): SQS would deliver the reported messages again, so this
     does too, counts them, and gives up only when a record keeps failing.
@@ -98,7 +114,7 @@ def deliver(batches: list[list[dict]], label: str) -> tuple[float, float, int]:
     Returns handler seconds, the first invocation's seconds, and records redelivered."""
     seconds, first, retried = 0.0, None, 0
     for batch in batches:
-        failed, elapsed = invoke(batch)
+        failed, elapsed = invoke(handler, batch)
         seconds += elapsed
         first = elapsed if first is None else first
         records = batch
@@ -107,22 +123,25 @@ def deliver(batches: list[list[dict]], label: str) -> tuple[float, float, int]:
                 break
             retried += len(failed)
             records = redeliver([r for r in records if r["messageId"] in failed])
-            failed, elapsed = invoke(records)
+            failed, elapsed = invoke(handler, records)
             seconds += elapsed
         if failed:
             raise SystemExit(f"{label}: {len(failed)} records failed {MAX_REDELIVERIES + 1} times")
     return seconds, first or 0.0, retried
 
 
-def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> dict[str, object]:
+def run_case(
+    n: int, moto_url: str, config: IngestConfig, proxy: FaultProxy, index: SearchIndex
+) -> dict[str, object]:
     requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    runtime.reset()
-    calls = count_calls(runtime.session())
+    session = local_session(moto_url, REGION)
+    calls = count_calls(session)  # before the handler's clients exist
+    handler = container(config, moto_url, session)
     proxy.requests.clear()
     proxy.bulk_bodies.clear()
     proxy.faults.throttle_ids = set()
 
-    instances = launch(math.ceil(n / 2))
+    instances = launch(math.ceil(n / 2), session=local_session(moto_url, REGION))
     records = []
     for instance in instances:
         records.append(sqs_record(spot_warning(instance)))
@@ -134,7 +153,7 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
         for b in batches
     )
 
-    handler_seconds, first_invocation_seconds, retried = deliver(batches, f"N={n}")
+    handler_seconds, first_invocation_seconds, retried = deliver(handler, batches, f"N={n}")
     clean: dict[str, object] = {
         "events": n,
         "unique_instances": math.ceil(n / 2),
@@ -151,7 +170,16 @@ def run_case(n: int, moto_url: str, proxy: FaultProxy, index: SearchIndex) -> di
     }
 
     clean["faults"] = {
-        name: fault_case(n, name, records=records, batches=batches, index=index, proxy=proxy)
+        name: fault_case(
+            n,
+            name,
+            records=records,
+            batches=batches,
+            config=config,
+            moto_url=moto_url,
+            index=index,
+            proxy=proxy,
+        )
         for name in FAULTS
     }
     return clean
@@ -166,6 +194,8 @@ def fault_case(
     *,
     records: list[dict],
     batches: list[list[dict]],
+    config: IngestConfig,
+    moto_url: str,
     index: SearchIndex,
     proxy: FaultProxy,
 ) -> tuple[int, int, int]:
@@ -174,32 +204,31 @@ def fault_case(
     prefix = f"{index.prefix}-f{n}-{FAULTS.index(name)}"
     create_index(index.client, prefix)
     faulty = SearchIndex(index.client, prefix)
-    endpoint = os.environ["OPENSEARCH_ENDPOINT"]
-    os.environ["INDEX_ALIAS"] = faulty.alias
+    config = replace(config, index_alias=faulty.alias)
+    faulty_config = config
     if name == FAULTS[0]:
         proxy.faults.throttle_ids = {json.loads(r["body"])["id"] for r in records[::10]}
     elif name == FAULTS[1]:
         proxy.faults.status_for_all = 503
     else:
-        os.environ["OPENSEARCH_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
-    runtime.reset()
+        unreachable = f"http://127.0.0.1:{free_port()}"
+        faulty_config = replace(config, search=replace(config.search, endpoint=unreachable))
+    handler = container(faulty_config, moto_url)
     reported: list[dict] = []
     for batch in batches:
-        failed, _ = invoke(batch)
+        failed, _ = invoke(handler, batch)
         reported.extend(r for r in batch if r["messageId"] in failed)
 
     proxy.faults.throttle_ids = set()
     proxy.faults.status_for_all = None
-    os.environ["OPENSEARCH_ENDPOINT"] = endpoint
-    runtime.reset()
+    handler = container(config, moto_url)
     for redelivery in (redeliver(reported), *(redeliver(b) for b in batches)):
         chunks = [redelivery[i : i + BATCH] for i in range(0, len(redelivery), BATCH)]
-        deliver(chunks, f"N={n} {name}: redelivery")
+        deliver(handler, chunks, f"N={n} {name}: redelivery")
     expected = {json.loads(r["body"])["id"] for r in records}
     stored = set(faulty.documents())
     result = (len(reported), len(expected - stored), faulty.count() - len(expected))
     index.client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
-    os.environ["INDEX_ALIAS"] = index.alias
     return result
 
 
@@ -222,7 +251,6 @@ def main() -> None:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     moto_url = f"http://127.0.0.1:{moto_port}"
-    os.environ["AWS_ENDPOINT_URL"] = moto_url
     rows = []
     try:
         with running_node() as node:
@@ -232,15 +260,10 @@ def main() -> None:
             index = SearchIndex(client, prefix)
             try:
                 with FaultProxy(node.url, (node.user, node.password), node.ca_certs) as proxy:
-                    os.environ.update(
-                        OPENSEARCH_ENDPOINT=proxy.url,
-                        OPENSEARCH_USER=node.user,
-                        OPENSEARCH_PASSWORD=node.password,
-                        INDEX_ALIAS=index.alias,
-                    )
+                    config = function_config(proxy.url, index.alias, node)
                     for n in sizes:
                         print(f"running N={n}...", file=sys.stderr, flush=True)
-                        rows.append(run_case(n, moto_url, proxy, index))
+                        rows.append(run_case(n, moto_url, config, proxy, index))
             finally:
                 client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     finally:

@@ -1,25 +1,29 @@
 """The ingest handler in a child process, as Lambda runs it in an execution environment: the
 chaos runs can kill that process in the middle of a batch.
 
-The child imports the real handler and wraps the container's `BulkIndexer.index` and
-`DeadLetterQueue.send` on their instances (the handler's code is not changed) so it can say
-where in a batch it is. At a *hold point* the child stops and waits for the parent's word; the
-parent may act first (pause the node, stop the AWS endpoint) or kill the child there. That is
-what makes a kill between the bulk write and the SQS delete deterministic."""
+The child is given the function's configuration as an object (an `IngestConfig`, passed to it
+by multiprocessing) and the moto endpoint its AWS calls go to; it builds the real handler from
+them (`lambda_src.ingest.handler.handler_for`), its environment untouched. It wraps the
+container's `BulkIndexer.index` and `DeadLetterQueue.send` on their instances (the handler's
+code is not changed) so it can say where in a batch it is. At a *hold point* the child stops
+and waits for the parent's word; the parent may act first (pause the node, stop the AWS
+endpoint) or kill the child there. That is what makes a kill between the bulk write and the
+SQS delete deterministic."""
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lambda_src.ingest.config import IngestConfig
 
 # Points in one invocation, in order.
 BEFORE_BULK = "before-bulk"
@@ -86,12 +90,14 @@ class Timeline:
 # -- the child ------------------------------------------------------------------------------
 
 
-def _serve(conn: Connection, handler_path: str, env: Mapping[str, str]) -> None:
-    os.environ.update(env)
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    module, _, name = handler_path.partition(":")
-    handler = getattr(importlib.import_module(module), name)
-    from lambda_src.ingest import runtime  # noqa: PLC0415 - after the environment is set
+def _serve(conn: Connection, config: IngestConfig, aws_endpoint_url: str, region: str) -> None:
+    from lambda_src.ingest.handler import handler_for  # noqa: PLC0415 - the child's imports
+    from lambda_src.ingest.runtime import Runtime  # noqa: PLC0415
+    from spot_cli.local.servers import local_session  # noqa: PLC0415
+
+    # The container's objects, built once as on a cold start; its AWS calls go to moto.
+    runtime = Runtime.from_config(config, local_session(aws_endpoint_url, region))
+    handler = handler_for(runtime)
 
     holds: set[str] = set()
 
@@ -100,7 +106,7 @@ def _serve(conn: Connection, handler_path: str, env: Mapping[str, str]) -> None:
         if point in holds and conn.recv() != GO:
             os._exit(1)  # the parent never says anything else; it kills instead
 
-    ingestor = runtime.ingestor()
+    ingestor = runtime.ingestor
     bulk = ingestor.indexer.index
 
     def observed_index(documents: Any, **options: Any) -> Any:
@@ -149,16 +155,18 @@ class HandlerProcess:
 
     def __init__(
         self,
-        handler_path: str,
-        env: Mapping[str, str],
+        config: IngestConfig,
+        aws_endpoint_url: str,
+        region: str,
         timeline: Timeline,
         *,
         holds: tuple[str, ...] = (),
         on_hold: HoldCallback | None = None,
         invoke_timeout: float = 120.0,
     ) -> None:
-        self.handler_path = handler_path
-        self.env = dict(env)
+        self.config = config
+        self.aws_endpoint_url = aws_endpoint_url
+        self.region = region
         self.timeline = timeline
         self.holds = holds
         self.on_hold = on_hold
@@ -176,7 +184,9 @@ class HandlerProcess:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, self.handler_path, self.env), daemon=True
+            target=_serve,
+            args=(child, self.config, self.aws_endpoint_url, self.region),
+            daemon=True,
         )
         self._process.start()
         child.close()

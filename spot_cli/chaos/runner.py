@@ -7,16 +7,12 @@ test suite puts all four into one storm, one after another."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-import boto3
-import botocore.session
 
 from spot_cli.chaos.faults import (
     Fault,
@@ -30,17 +26,15 @@ from spot_cli.chaos.handler_process import HandlerProcess, Timeline
 from spot_cli.chaos.servers import ChaosNode, RestartableMotoServer
 from spot_cli.events import parse_time
 from spot_cli.local.capture_path import QueueSettings, RegionalPipeline, create_pipelines
-from spot_cli.local.ingest import LocalFunction, function_environment
+from spot_cli.local.ingest import LocalFunction, ingest_config
 from spot_cli.local.pipeline import RunResult, RunSettings, run_pipeline
 from spot_cli.local.poller import EventSourceSettings
 from spot_cli.local.provisioning import provision_local
-from spot_cli.local.servers import aws_environment
+from spot_cli.local.servers import local_session
 from spot_cli.local.storm import StormSettings
 from spot_cli.opensearch_client import connect
 from spot_cli.redrive import depth
 
-# The deployed function, run in a child process as Lambda runs it.
-HANDLER = "lambda_src.ingest.handler:handler"
 FAULTS = ("kill-node", "pause-node", "restart-moto", "kill-handler")
 # In one storm the handler kill goes first (poison is parked late, so its second kill, after the
 # DLQ send, still finds some) and the node kill last (its restart is the longest).
@@ -132,13 +126,6 @@ class ScenarioResult:
         return {k: v for k, v in self.__dict__.items()} | {"ok": self.ok}
 
 
-def _session(max_attempts: int) -> boto3.session.Session:
-    core = botocore.session.Session()
-    core.set_config_variable("retry_mode", "standard")
-    core.set_config_variable("max_attempts", max_attempts)
-    return boto3.session.Session(botocore_session=core)
-
-
 def make_fault(name: str, plan: ChaosPlan, node: ChaosNode, moto: RestartableMotoServer) -> Fault:
     if name == "kill-node":
         return KillNode(node, plan.node_down_seconds)
@@ -164,21 +151,22 @@ def run_storm(
     moto.reset()
     admin = connect(node.settings)
     prefix = f"chaos-{'-'.join(f.name for f in faults)[:40]}-{uuid.uuid4().hex[:6]}"
-    saved = dict(os.environ)
     handler: HandlerProcess | None = None
     try:
-        os.environ.update(aws_environment(moto.url, plan.regions[0]))
-        session = _session(plan.aws_max_attempts)
+        home = plan.regions[0]
+        session = local_session(moto.url, home, max_attempts=plan.aws_max_attempts)
         writer = provision_local(node.settings, prefix)
         pipelines = create_pipelines(plan.regions, plan.queue, session=session)
         timeline = Timeline()
-        env = function_environment(
-            LocalFunction(writer, f"{prefix}-write", pipelines[plan.regions[0]].dlq_url)
+        config = ingest_config(LocalFunction(writer, f"{prefix}-write", pipelines[home].dlq_url))
+        config = replace(
+            config,
+            search=replace(config.search, timeout=plan.client_timeout, max_retries=1),
         )
-        env |= {"OPENSEARCH_TIMEOUT": str(plan.client_timeout), "OPENSEARCH_MAX_RETRIES": "1"}
         sequence = FaultSequence(faults, lambda: timeline.stored, plan.events)
+        # The deployed function, run in a child process as Lambda runs it, calling moto.
         handler = HandlerProcess(
-            HANDLER, env, timeline, holds=sequence.holds, on_hold=sequence.on_hold
+            config, moto.url, home, timeline, holds=sequence.holds, on_hold=sequence.on_hold
         )
         handler.start()  # the first environment is warm, as after Lambda's first invocation
         settings = RunSettings(
@@ -216,8 +204,6 @@ def run_storm(
     finally:
         if handler is not None:
             handler.close()
-        os.environ.clear()
-        os.environ.update(saved)
         try:
             admin.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
             admin.indices.delete_index_template(name=prefix, ignore=[404])

@@ -6,10 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spot_cli.local.poller import Handler
 from spot_cli.opensearch_client import OpenSearchSettings
+
+if TYPE_CHECKING:
+    from lambda_src.ingest.config import IngestConfig
 
 # The function's metrics are off locally; were they on, they would not mix with the deployed ones.
 LOCAL_METRICS_NAMESPACE = "SpotInsightsLocal"
@@ -27,18 +30,18 @@ class LocalFunction:
     dead_letter_queue_url: str | None = None
 
 
-def ingest_handler(function: LocalFunction, session: Any) -> Handler:
-    """`lambda_src.ingest.handler`'s function for `function`, its clients built now.
+def ingest_config(function: LocalFunction) -> IngestConfig:
+    """The `lambda_src.ingest.config.IngestConfig` for `function` (what the deployed function
+    reads from its environment, held as an object).
 
     Its Powertools logs are switched off and its metrics disabled: deployed they go to
-    CloudWatch; here they would interleave with the demo's output (and break `--json`), and the
-    demo reports the same counts itself."""
+    CloudWatch; here they would interleave with the run's output (and break `--json`), and the
+    runs report the same counts themselves."""
     from lambda_src.ingest.config import IngestConfig  # noqa: PLC0415 - start-up time
-    from lambda_src.ingest.handler import build_handler  # noqa: PLC0415
     from lambda_src.ingest.search_client import SearchSettings  # noqa: PLC0415
 
     writer = function.writer
-    config = IngestConfig(
+    return IngestConfig(
         search=SearchSettings(
             endpoint=writer.endpoint.rstrip("/"),
             user=writer.user,
@@ -51,7 +54,13 @@ def ingest_handler(function: LocalFunction, session: Any) -> Handler:
         log_level="CRITICAL",
         metrics_enabled=False,
     )
-    return build_handler(config, session)
+
+
+def ingest_handler(function: LocalFunction, session: Any) -> Handler:
+    """`lambda_src.ingest.handler`'s function for `function`, its clients built now."""
+    from lambda_src.ingest.handler import build_handler  # noqa: PLC0415 - start-up time
+
+    return build_handler(ingest_config(function), session)
 
 
 class PerThreadEnvironments:
@@ -73,28 +82,3 @@ class PerThreadEnvironments:
             with self._lock:
                 self.started += 1
         return handler(event, context)
-
-
-def function_environment(function: LocalFunction) -> dict[str, str]:
-    """The same as the environment variables the deployed function has, for a child process
-    that runs `lambda_src.ingest.handler:handler` as Lambda does (the chaos runs)."""
-    from lambda_src.contract import INGEST_SERVICE_NAME, IngestEnv  # noqa: PLC0415
-
-    writer = function.writer
-    env = {
-        IngestEnv.OPENSEARCH_ENDPOINT: writer.endpoint,
-        IngestEnv.INDEX_ALIAS: function.index_alias,
-        IngestEnv.SERVICE_NAME: INGEST_SERVICE_NAME,
-        IngestEnv.METRICS_NAMESPACE: LOCAL_METRICS_NAMESPACE,
-        # What log_level / metrics_enabled say in-process; Powertools reads these itself.
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
-    if function.dead_letter_queue_url:
-        env[IngestEnv.DEAD_LETTER_QUEUE_URL] = function.dead_letter_queue_url
-    if writer.user and writer.password:
-        env[IngestEnv.OPENSEARCH_USER] = writer.user
-        env[IngestEnv.OPENSEARCH_PASSWORD] = writer.password
-    if writer.ca_certs:
-        env[IngestEnv.OPENSEARCH_CA_CERTS] = writer.ca_certs
-    return env

@@ -146,10 +146,14 @@ def _cheap_sqs_clock() -> None:
     sqs_models.unix_time_millis = epoch_millis
 
 
-def local_session(endpoint_url: str, home_region: str) -> Any:
+def local_session(endpoint_url: str, home_region: str, *, max_attempts: int | None = None) -> Any:
     """A boto3 session whose clients all talk to `endpoint_url` (the moto server) with local
-    keys: the process environment is left as it is, so nothing can reach a real account."""
+    keys: the process environment is left as it is, so nothing can reach a real account.
+
+    `max_attempts`: botocore's standard retry mode with that many attempts for every client
+    (default: botocore's own retry configuration)."""
     import boto3  # noqa: PLC0415 - start-up time
+    import botocore.session  # noqa: PLC0415
 
     class _LocalSession(boto3.session.Session):
         def client(self, *args: Any, **kwargs: Any) -> Any:
@@ -160,15 +164,8 @@ def local_session(endpoint_url: str, home_region: str) -> Any:
             kwargs.setdefault("endpoint_url", endpoint_url)
             return super().resource(*args, **kwargs)
 
-    return _LocalSession(region_name=home_region, **LOCAL_CREDENTIALS)
-
-
-def aws_environment(moto_url: str, home_region: str) -> dict[str, str]:
-    """The same as environment variables, for a child process (the chaos runs' handler)."""
-    return {
-        "AWS_ENDPOINT_URL": moto_url,
-        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-        "AWS_DEFAULT_REGION": home_region,
-        "AWS_REGION": home_region,
-    }
+    core = botocore.session.Session()
+    if max_attempts is not None:
+        core.set_config_variable("retry_mode", "standard")
+        core.set_config_variable("max_attempts", max_attempts)
+    return _LocalSession(botocore_session=core, region_name=home_region, **LOCAL_CREDENTIALS)

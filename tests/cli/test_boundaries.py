@@ -1,10 +1,14 @@
 """spot_cli must start fast and run without the CDK: no aws_cdk, directly or via spot_insights.
 
 (The Lambda code is allowed: the CLI runs the real handler and provisioner locally, and both
-import `lambda_src.contract` for the names they share with the constructs.)"""
+import `lambda_src.contract` for the names they share with the constructs.)
+
+And nothing outside tests/ changes the process environment or the import path."""
 
 import ast
 from pathlib import Path
+
+import pytest
 
 from tests.support.imports import imports_under, top_level
 
@@ -21,10 +25,17 @@ def test_spot_cli_never_imports_the_cdk_or_the_construct_library():
     assert offenders == {}
 
 
-# The chaos runs still hand the handler's configuration to a child process through its
-# environment (spot_cli/chaos/handler_process.py); everything else passes configuration objects.
-ENVIRONMENT_EXEMPT = {"spot_cli/chaos"}
-MUTATORS = {"update", "setdefault", "pop", "clear", "insert", "append", "extend", "remove"}
+MUTATORS = {
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "clear",
+    "insert",
+    "append",
+    "extend",
+    "remove",
+}
 
 
 def _mutation(node: ast.AST) -> str | None:
@@ -56,30 +67,74 @@ def _mutation(node: ast.AST) -> str | None:
     return None
 
 
-def test_spot_cli_never_changes_the_environment_or_the_import_path():
-    """The demo builds the ingest handler from a configuration object and sends AWS calls to
-    moto through its own session: no `os.environ` writes, no `sys.path` edits."""
-    offenders = []
-    for path in (ROOT / "spot_cli").rglob("*.py"):
-        relative = path.relative_to(ROOT).as_posix()
-        if any(relative.startswith(exempt) for exempt in ENVIRONMENT_EXEMPT):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if found := _mutation(node):
-                offenders.append(f"{relative}:{node.lineno} {found}")
-    assert offenders == []
+def _outside_tests() -> dict[str, Path]:
+    """Every Python file that is not a test: app.py, the scripts (with or without `.py`) and
+    the three packages, by path relative to the checkout."""
+    scripts = [
+        path
+        for path in (ROOT / "scripts").iterdir()
+        if path.is_file()
+        and (path.suffix == ".py" or "python" in path.read_text().partition("\n")[0])
+    ]
+    files = [ROOT / "app.py", *scripts]
+    for package in ("spot_cli", "spot_insights", "lambda_src"):
+        files += (ROOT / package).rglob("*.py")
+    return {path.relative_to(ROOT).as_posix(): path for path in files}
+
+
+def _offenders(kind: str) -> list[str]:
+    return [
+        f"{relative}:{node.lineno} {found}"
+        for relative, path in sorted(_outside_tests().items())
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if (found := _mutation(node)) and found.startswith(kind)
+    ]
+
+
+def test_the_checks_cover_the_scripts_app_py_and_every_package():
+    files = _outside_tests()
+    assert {
+        "app.py",
+        "scripts/bench_ingest.py",
+        "scripts/bench_demo.py",
+        "scripts/opensearch",
+        "spot_cli/chaos/runner.py",
+        "spot_cli/chaos/handler_process.py",
+        "lambda_src/ingest/config.py",
+        "spot_insights/stack.py",
+    } <= set(files)
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ('os.environ["A"] = "1"', "os.environ"),
+        ('del os.environ["A"]', "os.environ"),
+        ('os.environ |= {"A": "1"}', "os.environ"),
+        ('os.environ.setdefault("A", "1")', "os.environ.setdefault"),
+        ('os.environ.pop("A", None)', "os.environ.pop"),
+        ("os.environ.update(env)", "os.environ.update"),
+        ('os.putenv("A", "1")', "os.putenv"),
+        ('sys.path.insert(0, "x")', "sys.path.insert"),
+        ('os.environ.get("A")', None),
+        ("env = dict(os.environ)", None),
+    ],
+)
+def test_the_check_tells_a_write_from_a_read(source: str, found: str | None) -> None:
+    assert [hit for node in ast.walk(ast.parse(source)) if (hit := _mutation(node))] == (
+        [found] if found else []
+    )
+
+
+def test_nothing_outside_tests_changes_the_environment():
+    """The demo, the chaos runs (their handler process too) and the benchmarks build the ingest
+    handler from a configuration object and send AWS calls to moto through their own session;
+    a child process gets its environment as an argument; app.py's jsii variables come from the
+    command that runs it (cdk.json, the Makefile). No `os.environ` writes."""
+    assert _offenders("os.") == []
 
 
 def test_no_shipped_code_or_script_edits_the_import_path():
     """`make setup` installs the checkout (editable, compat mode) so scripts/ imports the
     packages and tests/support like any module: nothing outside tests/ edits `sys.path`."""
-    files = [ROOT / "app.py", *(ROOT / "scripts").glob("*.py")]
-    for package in ("spot_cli", "spot_insights", "lambda_src"):
-        files += (ROOT / package).rglob("*.py")
-    offenders = [
-        f"{path.relative_to(ROOT).as_posix()}:{node.lineno} {found}"
-        for path in files
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
-        if (found := _mutation(node)) and found.startswith("sys.path")
-    ]
-    assert offenders == []
+    assert _offenders("sys.path") == []

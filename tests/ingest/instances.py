@@ -12,8 +12,10 @@ def launch(
     tags: dict[str, str] | None = None,
     instance_type: str = "m5.large",
     spot: bool = True,
+    session: boto3.session.Session | None = None,
 ) -> list[str]:
-    ec2 = boto3.client("ec2", region_name=region)
+    """`session`: where the calls go (default: the environment's endpoint, the `aws` fixture's)."""
+    ec2 = (session or boto3).client("ec2", region_name=region)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     extra = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
     if tags:
