@@ -20,7 +20,8 @@ How it stays right in any arrival order, batching, concurrency and redelivery:
   sequence number (`if_seq_no`/`if_primary_term`): a document changed since it was read is
   a conflict, and its instance is searched again, its documents re-read by id (real time:
   another invocation's updates are invisible to search until the next refresh), and computed
-  again (no scripts, which the local node lacks). So a stale view never undoes a better value, and redelivery changes nothing.
+  again (no scripts, which the local node lacks). So a stale view never undoes a better
+  value, and redelivery changes nothing.
 * A redelivered event is re-indexed without its links (the `index` op replaces the document);
   the same batch's search finds its partners and restores them.
 * A failed search or update is reported per instance, and the batch retries the messages of
