@@ -13,10 +13,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
+
+from tests.support.loopback import LoopbackServer
 
 _HOP_HEADERS = {
     "authorization",
@@ -37,7 +39,7 @@ class Faults:
     drop_connection: bool = False
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     def __init__(self, upstream: str, auth: tuple[str, str], ca_certs: str | None) -> None:
         self.upstream = upstream.rstrip("/")
         self.faults = Faults()
@@ -50,21 +52,7 @@ class FaultProxy:
         self._session.auth = auth
         self._session.verify = ca_certs or True
         self._session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler_class())
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self

@@ -9,14 +9,15 @@ admit the caller. Trust policies themselves are checked by the synth tests
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 import boto3
 import requests
+
+from tests.support.loopback import LoopbackServer
 
 _ERROR = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
 <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
@@ -41,27 +42,13 @@ def account_session(moto_url: str, account: str, region: str = "us-east-1") -> b
     )
 
 
-class StsGate:
+class StsGate(LoopbackServer):
     def __init__(self, moto_url: str) -> None:
         self.moto_url = moto_url.rstrip("/")
         self.assume_role_calls: Counter[str] = Counter()
         # When set, every AssumeRole gets this error code (400), as STS does when throttling.
         self.fail_with: str | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> StsGate:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler_class())
 
     def _role_exists(self, role_arn: str) -> bool:
         account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
