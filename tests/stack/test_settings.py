@@ -95,6 +95,11 @@ def test_cdk_internal_context_keys_are_not_settings() -> None:
     ],
 )
 def test_invalid_values_name_the_key_and_the_expected_form(context, key, expected) -> None:
+    refused_in_one_line(context, key, expected)
+
+
+def refused_in_one_line(context: dict, key: str, expected: str) -> str:
+    """The context is refused with one line naming `key` and the form (`expected` in it)."""
     with pytest.raises(SettingsError) as caught:
         parse_settings(context)
     message = str(caught.value)
@@ -102,6 +107,7 @@ def test_invalid_values_name_the_key_and_the_expected_form(context, key, expecte
     assert message.startswith(f"context key '{key}': expected ")
     assert expected in message
     assert "\n" not in message
+    return message
 
 
 def test_existing_vpc_needs_account_and_region() -> None:
