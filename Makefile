@@ -16,7 +16,7 @@ setup: system-deps $(VENV)/.installed node_modules/.installed
 system-deps:
 	scripts/system-deps
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_src/requirements.txt pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	# compat: the checkout itself goes on the venv's path (a .pth file), so scripts/ can import
