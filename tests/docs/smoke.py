@@ -74,6 +74,7 @@ SMOKE: dict[str, Smoke] = {
     "scripts/bench_report.py": Smoke(f"scripts/bench_report.py {BENCH_REPORT}", prints=REPORT_TABLE, writes="{tmp}/r.json"),
     "scripts/build_dashboard.py": Smoke("scripts/build_dashboard.py --check", prints=None),
     "scripts/bench_ingest.py --sizes 10,100": Smoke("scripts/bench_ingest.py --sizes 10 --import-runs 1 --results {tmp}/b.json", prints=r"Handler import \(cold start\)", writes="{tmp}/b.json"),
+    "scripts/bench_backfill.py": Smoke("scripts/bench_backfill.py --events 60 --results {tmp}/bf.json", prints=r'"events_per_second_written": [\d.]+', writes="{tmp}/bf.json"),
     # -- python -m
     ".venv/bin/python -m tests.proxy.bench_proxy 500": Smoke(".venv/bin/python -m tests.proxy.bench_proxy 5 --results {tmp}/p.json", prints=r"/health .*median=", writes="{tmp}/p.json"),
     "python -X importtime -m spot_cli --help": Smoke(prints=r"import time:.*spot_cli\.main"),
@@ -94,6 +95,7 @@ SMOKE: dict[str, Smoke] = {
 NEEDS_AWS: dict[str, str] = {
     'spot-insights redrive --dlq "$DLQ_URL"': "needs the deployed dead-letter queue; moto lacks StartMessageMoveTask (the copy path is tested in tests/cli against moto)",
     "spot-insights redrive --dlq <url|arn|name> [--queue ...]": "synopsis of the redrive command above: needs the deployed queues",
+    "spot-insights backfill --days 90 --regions us-east-1,eu-west-1 --endpoint https://<DomainEndpoint>": "reads CloudTrail's event history (LookupEvents), which moto lacks: tests/backfill runs the command in-process against moto, a real node and an HTTP double of LookupEvents, and scripts/bench_backfill.py is smoke-run",
     "spot-insights preflight": "asks a real account (STS, SSM, IAM, ACM, EC2, OpenSearch, Service Quotas); moto lacks SimulatePrincipalPolicy, ListInstanceTypeDetails and the es quotas, so tests/cli/test_preflight.py runs the command in-process against moto plus recorded responses (Stubber); `preflight --help` is smoke-run by test_every_subcommand_has_help",
     ".venv/bin/spot-insights preflight -c certificateArn=arn:aws:acm:... -c allowedCidrs=203.0.113.0/24": "the preflight above with a real certificate ARN: needs the account that holds it",
 }

@@ -248,6 +248,20 @@ def render_bench_report_sizing(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_bench_backfill(record: dict[str, Any]) -> str:
+    f = record["figures"]
+    return "\n".join(
+        [
+            "| regions | evictions (documents) | pages / requests | total | write path | "
+            "written per second |",
+            "| --- | --- | --- | --- | --- | --- |",
+            f"| {f['regions']} | {f['events']:,} ({f['documents']:,}) | {f['pages']} / "
+            f"{f['requests']} | {f['seconds']:.1f} s | {f['write_seconds']:.1f} s | "
+            f"{f['events_per_second_written']:,.0f} events/s |",
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class Renderer:
     results: str  # file name in docs/results/
@@ -265,6 +279,7 @@ RENDERERS: dict[str, Renderer] = {
     "bench_dashboard": Renderer("bench_dashboard.json", render_bench_dashboard),
     "bench_report": Renderer("bench_report.json", render_bench_report),
     "bench_report-sizing": Renderer("bench_report.json", render_bench_report_sizing),
+    "bench_backfill": Renderer("bench_backfill.json", render_bench_backfill),
 }
 
 
