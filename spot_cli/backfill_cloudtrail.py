@@ -23,12 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lambda_src.contract import EC2_SOURCE
+from lambda_src.contract import BID_EVICTED_EVENT_NAME, CLOUDTRAIL_DETAIL_TYPE, EC2_SOURCE
 from spot_cli.errors import CliError
 
-# Pinned with the `evictions` branch, which adds the same names to lambda_src/contract.py.
-CLOUDTRAIL_DETAIL_TYPE = "AWS Service Event via CloudTrail"
-BID_EVICTED_EVENT_NAME = "BidEvictedEvent"
 # What CloudTrail keeps in its event history (and what LookupEvents can reach).
 HISTORY_DAYS = 90
 # CloudTrail's documented LookupEvents limit, per account and region.

@@ -20,10 +20,9 @@ import boto3
 import pytest
 from opensearchpy import OpenSearch
 
-from lambda_src.contract import index_pattern, write_alias
+from lambda_src.contract import CLOUDTRAIL_DETAIL_TYPE, index_pattern, write_alias
 from lambda_src.provisioning.local import provision
 from spot_cli.backfill import sqs_record
-from spot_cli.backfill_cloudtrail import CLOUDTRAIL_DETAIL_TYPE
 from spot_cli.local.ingest import LocalFunction, ingest_handler
 from spot_cli.main import main
 from spot_cli.opensearch_client import OpenSearchSettings

@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambda_src.contract import EC2_SOURCE
+from lambda_src.contract import CLOUDTRAIL_DETAIL_TYPE, EC2_SOURCE
 from spot_cli.backfill_cloudtrail import (
-    CLOUDTRAIL_DETAIL_TYPE,
     Backoff,
     EventHistory,
     InvalidToken,
