@@ -226,3 +226,25 @@ def test_ctrl_c_stops_the_run_and_the_same_command_resumes_after_the_last_stored
     assert run.double.requests[requests].body["NextToken"] == east["next_token"]
     assert summary["events"] == 16  # the 11 left in us-east-1 and eu-west-1's 5
     assert set(run.documents()) == _expected_ids(records)
+
+
+def test_accounts_are_read_through_a_role_assumed_in_each(run, capsys):
+    """moto's STS hands out per-account credentials; the double records who signed each
+    request. (The double keys history by region only, so both accounts see the same records;
+    written twice, they are one document each.)"""
+    other = "210987654321"
+    records = evictions(other, "us-east-1", 3, newest=datetime.now(UTC), spacing=timedelta(days=1))
+    run.double.records["us-east-1"] = records
+    args = run.args("--json", "--accounts", f"{other},{ACCOUNT}", "--role-name", "backfill-reader")
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [(r["account"], r["region"], r["status"]) for r in summary["regions"]] == [
+        (other, "us-east-1", "done"),
+        (other, "eu-west-1", "done"),
+        (ACCOUNT, "us-east-1", "done"),
+        (ACCOUNT, "eu-west-1", "done"),
+    ]
+    keys = [r.access_key for r in run.double.requests]
+    # The other account through its assumed role; the caller's own account with its own key.
+    assert keys[0] == keys[1] != keys[2] == keys[3] == "testing"
+    assert set(run.documents()) == _expected_ids(records)

@@ -70,6 +70,7 @@ class Request:
     at: float
     body: dict[str, Any]
     answer: str  # "page" | "throttled" | "failed" | "invalid-token"
+    access_key: str = ""  # who signed it (an assumed role's session has its own key)
 
 
 @dataclass
@@ -118,12 +119,14 @@ class CloudTrailDouble:
         return [r for r in self.requests if r.region == region and r.answer == "page"]
 
     # --- serving -----------------------------------------------------------------------
-    def answer(self, region: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def answer(
+        self, region: str, body: dict[str, Any], access_key: str = ""
+    ) -> tuple[int, dict[str, Any]]:
         if region in self._held and len(self.pages(region)) >= self._held[region]:
             self.waiting.set()
             self._released.wait(60)
         with self._lock:
-            request = Request(region, time.monotonic(), body, "page")
+            request = Request(region, time.monotonic(), body, "page", access_key)
             self.requests.append(request)
             if self._throttle[region]:
                 self._throttle[region] -= 1
@@ -202,7 +205,8 @@ def serve(double: CloudTrailDouble) -> LoopbackServer:
             if self.headers.get("X-Amz-Target") != TARGET:
                 status, payload = 400, _error("UnknownOperationException", "not LookupEvents")
             else:
-                status, payload = double.answer(_region(self.headers), body)
+                region, access_key = _scope(self.headers)
+                status, payload = double.answer(region, body, access_key)
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.1")
@@ -217,8 +221,8 @@ def serve(double: CloudTrailDouble) -> LoopbackServer:
     return LoopbackServer(Handler)
 
 
-def _region(headers: Any) -> str:
-    """From SigV4's credential scope: Credential=AKID/date/REGION/cloudtrail/aws4_request."""
+def _scope(headers: Any) -> tuple[str, str]:
+    """Region and access key from SigV4's Credential=AKID/date/REGION/cloudtrail/aws4_request."""
     authorization = headers.get("Authorization", "")
     scope = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
-    return scope[2] if len(scope) > 2 else "unknown"
+    return (scope[2] if len(scope) > 2 else "unknown"), scope[0]
