@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from spot_cli.backfill_cloudtrail import EventHistory, InvalidToken, envelope
+from spot_cli.backfill_cloudtrail import BATCH_EVENTS, EventHistory, InvalidToken, Page, envelope
 from spot_cli.backfill_state import BackfillState, RegionState
 from spot_cli.errors import CliError
 
@@ -169,6 +169,7 @@ def run_backfill(
     start: datetime,
     end: datetime,
     *,
+    batch_events: int = BATCH_EVENTS,
     progress: Callable[[RegionSummary], None] | None = None,
 ) -> BackfillSummary:
     """Read every target, one after the other; a target that fails is named in the summary
@@ -188,7 +189,15 @@ def run_backfill(
                 continue
             state.save()  # the window, fixed from the first request on
             try:
-                _read_region(target, region_state, state, writer, result, progress=progress)
+                _read_region(
+                    target,
+                    region_state,
+                    state,
+                    writer,
+                    result,
+                    batch_events=batch_events,
+                    progress=progress,
+                )
             except KeyboardInterrupt:
                 result.status = "interrupted"
                 raise
@@ -206,6 +215,25 @@ def run_backfill(
     return summary
 
 
+@dataclass
+class _Batch:
+    """Pages read but not yet written: written together (one `_bulk`, one refresh wait for
+    linking), then recorded in the state file as one step."""
+
+    envelopes: list[dict[str, Any]] = field(default_factory=list)
+    pages: int = 0
+    throttled: int = 0
+    next_token: str | None = None
+    oldest: datetime | None = None  # pages come newest first: the last page's oldest
+
+    def add(self, page: Page, account: str, region: str) -> None:
+        self.envelopes.extend(envelope(r, account, region) for r in page.records)
+        self.pages += 1
+        self.throttled += page.throttled
+        self.next_token = page.next_token
+        self.oldest = page.oldest or self.oldest
+
+
 def _read_region(
     target: Target,
     region_state: RegionState,
@@ -213,46 +241,67 @@ def _read_region(
     writer: DocumentWriter,
     result: RegionSummary,
     *,
+    batch_events: int,
     progress: Callable[[RegionSummary], None] | None,
 ) -> None:
     history = target.history()
+    token = region_state.next_token
+    batch = _Batch()
     try:
         while True:
             query_start, query_end = region_state.window()
             try:
-                page = history.page(query_start, query_end, region_state.next_token)
+                page = history.page(query_start, query_end, token)
             except InvalidToken:
-                if region_state.next_token is None:
+                if token is None:
                     raise CliError("CloudTrail refused a query without a NextToken") from None
+                _store(batch, region_state, state, writer, result, progress=progress)
+                batch = _Batch()
                 # The token expired: a new query ending at the oldest event stored so far
                 # reads on from where the old one stopped (EndTime is inclusive, so events of
                 # that very second are read again and rewritten under the same ids).
-                region_state.next_token = None
+                token = region_state.next_token = None
                 region_state.query_end = region_state.oldest_stored or region_state.query_end
                 region_state.restarts += 1
                 result.token_restarts += 1
                 state.save()
                 continue
-            written = writer.write(
-                [envelope(r, target.account, target.region) for r in page.records]
-            )
-            result.pages += 1
-            result.events += len(page.records)
-            result.stored += written.stored
-            result.enrichment_missing += written.enrichment_missing
-            result.poisoned += written.poisoned
-            result.throttled += page.throttled
-            region_state.pages += 1
-            region_state.events += len(page.records)
-            region_state.next_token = page.next_token
-            if page.oldest is not None:
-                region_state.oldest_stored = page.oldest.isoformat()
-            region_state.done = page.next_token is None
-            state.save()
-            if progress:
-                progress(result)
-            if region_state.done:
+            batch.add(page, target.account, target.region)
+            token = page.next_token
+            if len(batch.envelopes) >= batch_events or token is None:
+                _store(batch, region_state, state, writer, result, progress=progress)
+                batch = _Batch()
+            if token is None:
                 result.status = "done"
                 return
     finally:
         result.requests = history.requests
+
+
+def _store(
+    batch: _Batch,
+    region_state: RegionState,
+    state: BackfillState,
+    writer: DocumentWriter,
+    result: RegionSummary,
+    *,
+    progress: Callable[[RegionSummary], None] | None,
+) -> None:
+    """Write the batch, then record it (and its last page's NextToken) in the state file."""
+    if not batch.pages:
+        return
+    written = writer.write(batch.envelopes)
+    for counts in (result, region_state):
+        counts.pages += batch.pages
+        counts.events += len(batch.envelopes)
+    result.stored += written.stored
+    result.enrichment_missing += written.enrichment_missing
+    result.poisoned += written.poisoned
+    result.throttled += batch.throttled
+    region_state.next_token = batch.next_token
+    if batch.oldest is not None:
+        region_state.oldest_stored = batch.oldest.isoformat()
+    region_state.done = batch.next_token is None
+    state.save()
+    if progress:
+        progress(result)

@@ -31,6 +31,11 @@ HISTORY_DAYS = 90
 # CloudTrail's documented LookupEvents limit, per account and region.
 REQUESTS_PER_SECOND = 2.0
 PAGE_SIZE = 50  # the most LookupEvents returns per page
+# Pages are written in batches of at least this many events: each batch costs one `_bulk` and
+# one refresh wait (linking needs the documents searchable), so batches of one page would make
+# the write path, not CloudTrail's limit, the bottleneck. Progress is saved per batch; Ctrl-C
+# loses at most the pages read since (read again on resume).
+BATCH_EVENTS = 500
 THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException"})
 # A NextToken CloudTrail no longer accepts (expired, or from another query).
 INVALID_TOKEN = "InvalidNextTokenException"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src.ingest.events import REGION
-from spot_cli.backfill_cloudtrail import HISTORY_DAYS
-from spot_cli.commands.options import add_opensearch, opensearch_settings
+from spot_cli.backfill_cloudtrail import BATCH_EVENTS, HISTORY_DAYS
+from spot_cli.commands.options import add_opensearch, opensearch_settings, positive
 from spot_cli.errors import CliError
 
 NAME = "backfill"
@@ -74,6 +74,13 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--dlq", help="dead-letter queue URL for records that cannot be indexed (else they stop)"
     )
+    parser.add_argument(
+        "--batch-events",
+        type=positive,
+        default=BATCH_EVENTS,
+        help=f"pages are written (and progress saved) in batches of at least this many events "
+        f"(default {BATCH_EVENTS}; a page holds up to 50)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_opensearch(parser)
 
@@ -132,7 +139,13 @@ def run(args: argparse.Namespace) -> int:
     bar = _Progress(len(targets))
     try:
         summary = run_backfill(
-            targets, state, DocumentWriter(ingestor), start, end, progress=bar.update
+            targets,
+            state,
+            DocumentWriter(ingestor),
+            start,
+            end,
+            batch_events=args.batch_events,
+            progress=bar.update,
         )
     except KeyboardInterrupt:
         bar.finish("interrupted")

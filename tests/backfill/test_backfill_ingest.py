@@ -135,7 +135,7 @@ def test_backfill_writes_one_document_per_evicted_instance_and_reruns_add_none(r
     assert summary["events"] == 66 and summary["throttled"] == 2
     assert summary["stored"] == 67
     assert [r["status"] for r in summary["regions"]] == ["done", "done"]
-    assert summary["pages"] == 3  # us-east-1: 50 + 11, eu-west-1: 5
+    assert summary["pages"] == 3  # us-east-1: 50 + 11 (one batch), eu-west-1: 5
     documents = run.documents()
     assert set(documents) == _expected_ids(records)
     assert {d["event_type"] for d in documents.values()} == {"EC2 Spot Instance Eviction"}
@@ -194,9 +194,10 @@ def test_an_eviction_delivered_live_and_backfilled_is_one_document(run, capsys):
 
 def test_ctrl_c_stops_the_run_and_the_same_command_resumes_after_the_last_stored_page(run, capsys):
     records = _fleet_history(run.double, datetime.now(UTC) - timedelta(hours=1))
-    run.double.hold("us-east-1", after_pages=1)  # page 2's request waits: Ctrl-C lands there
+    # Page 2's request waits: Ctrl-C lands there, after page 1 is stored (a batch per page).
+    run.double.hold("us-east-1", after_pages=1)
     process = subprocess.Popen(
-        [sys.executable, "-m", "spot_cli", *run.args()],
+        [sys.executable, "-m", "spot_cli", *run.args("--batch-events", "50")],
         cwd=ROOT,
         env=dict(os.environ),
         stdout=subprocess.PIPE,

@@ -48,11 +48,12 @@ def _targets(lookup, regions):
     return [Target(ACCOUNT, region, history(region)) for region in regions]
 
 
-def _run(lookup, path, regions=("us-east-1",), ingestor=None):
+def _run(lookup, path, regions=("us-east-1",), ingestor=None, batch_events=50):
     ingestor = ingestor or RecordingIngestor()
     state = BackfillState.load(path, 90)
+    writer = DocumentWriter(ingestor, sleep=lambda s: None)
     summary = run_backfill(
-        _targets(lookup, regions), state, DocumentWriter(ingestor, sleep=lambda s: None), START, END
+        _targets(lookup, regions), state, writer, START, END, batch_events=batch_events
     )
     return summary, ingestor
 
@@ -186,3 +187,21 @@ def test_the_default_state_file_follows_xdg_state_home(tmp_path):
         tmp_path / "spot-insights" / "backfill.json"
     )
     assert default_path({}).parts[-4:] == (".local", "state", "spot-insights", "backfill.json")
+
+
+def test_pages_are_written_in_batches_and_saved_per_batch(cloudtrail, lookup, tmp_path):
+    double, _ = cloudtrail
+    records = evictions(ACCOUNT, "us-east-1", 230, newest=NOW, spacing=timedelta(hours=1))
+    double.records["us-east-1"] = records
+    batches = []
+
+    class Batches(RecordingIngestor):
+        def ingest(self, records_):
+            batches.append(len(records_))
+            return super().ingest(records_)
+
+    path = tmp_path / "state.json"
+    summary, ingestor = _run(lookup, path, ingestor=Batches(), batch_events=100)
+    assert batches == [100, 100, 30]  # two pages, two pages, the last one
+    assert summary.regions[0].pages == 5
+    assert sorted(ingestor.event_ids) == sorted(r["eventID"] for r in records)
