@@ -20,12 +20,18 @@ import boto3
 import pytest
 from opensearchpy import OpenSearch
 
-from lambda_src.contract import CLOUDTRAIL_DETAIL_TYPE, index_pattern, write_alias
+from lambda_src.contract import (
+    CLOUDTRAIL_DETAIL_TYPE,
+    WARNING_DETAIL_TYPE,
+    index_pattern,
+    write_alias,
+)
 from lambda_src.provisioning.local import provision
 from spot_cli.backfill import sqs_record
 from spot_cli.local.ingest import LocalFunction, ingest_handler
 from spot_cli.main import main
 from spot_cli.opensearch_client import OpenSearchSettings
+from tests.ingest.events import spot_warning
 from tests.support.cloudtrail_history import CloudTrailDouble, eviction_record, evictions
 from tests.support.lambda_context import fake_context
 from tests.support.opensearch_node import OpenSearchNode
@@ -157,10 +163,18 @@ def test_backfill_writes_one_document_per_evicted_instance_and_reruns_add_none(r
     assert run.client.count(index=index_pattern(run.prefix))["count"] == 67
 
 
-def test_an_eviction_delivered_live_and_backfilled_is_one_document(run, capsys):
+def test_an_eviction_delivered_live_and_backfilled_is_one_document_linked_to_its_warning(
+    run, capsys
+):
     now = datetime.now(UTC) - timedelta(hours=2)
     record = eviction_record(ACCOUNT, "us-east-1", ["i-0bbbbbbbbbbbbbbb1"], now)
-    run.double.records["us-east-1"] = [record]
+    # A second instance: warned live two minutes before, its eviction only found by backfill.
+    warned_id = "i-0bbbbbbbbbbbbbbb2"
+    backfilled = eviction_record(ACCOUNT, "us-east-1", [warned_id], now)
+    warning = spot_warning(
+        warned_id, time=(now - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    run.double.records["us-east-1"] = [record, backfilled]
     live = {  # what EventBridge delivered at the time: its own random id
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -180,16 +194,23 @@ def test_an_eviction_delivered_live_and_backfilled_is_one_document(run, capsys):
         ca_certs=run.node.ca_certs,
     )
     handler = ingest_handler(LocalFunction(writer, write_alias(run.prefix)), boto3.Session())
-    delivered = sqs_record(str(uuid.uuid4()), json.dumps(live), 1)
-    assert handler({"Records": [delivered]}, fake_context()) == {"batchItemFailures": []}
+    delivered = [sqs_record(str(uuid.uuid4()), json.dumps(e), 1) for e in (live, warning)]
+    assert handler({"Records": delivered}, fake_context()) == {"batchItemFailures": []}
     before = run.documents()
-    assert len(before) == 1
+    assert len(before) == 2
 
     assert main(run.args("--json")) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["events"] == 1 and summary["stored"] == 1
+    assert summary["events"] == 2 and summary["stored"] == 2
     after = run.documents()
-    assert set(after) == set(before) == _expected_ids([record])
+    evictions_ = _expected_ids([record, backfilled])
+    assert set(after) == set(before) | evictions_
+    assert len(after) == 3  # the live eviction once, the warning, the backfilled eviction
+    # Linked at ingest as live: the backfilled eviction knows its warning, and the reverse.
+    (linked,) = [d for d in after.values() if d.get("instance_id") == warned_id and d.get("warned")]
+    assert linked["warning_lead_seconds"] == 120
+    (warned,) = [d for d in after.values() if d["event_type"] == WARNING_DETAIL_TYPE]
+    assert warned["eviction_confirmed"] is True
 
 
 def test_ctrl_c_stops_the_run_and_the_same_command_resumes_after_the_last_stored_page(run, capsys):

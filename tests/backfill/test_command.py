@@ -50,3 +50,23 @@ def test_days_and_regions_are_required_forms_in_help(capsys):
     out = capsys.readouterr().out
     for option in ("--days", "--regions", "--accounts", "--role-name", "--state", "--restart"):
         assert option in out
+
+
+def test_the_summary_table_names_each_account_and_region(capsys, tmp_path):
+    from spot_cli.backfill import BackfillSummary, RegionSummary  # noqa: PLC0415
+    from spot_cli.commands.backfill import _print  # noqa: PLC0415
+
+    summary = BackfillSummary("2026-09-01T00:00:00+00:00", "2026-11-30T00:00:00+00:00")
+    summary.regions = [
+        RegionSummary("111111111111", "us-east-1", "done", 3, 120, 121, 121, 0, 2, 5),
+        RegionSummary("111111111111", "eu-west-1", "failed", reason="AccessDenied: no"),
+    ]
+    summary.seconds, summary.write_seconds = 12.5, 4.0
+    _print(summary, tmp_path / "state.json")
+    out = capsys.readouterr().out  # piped: plain text
+    assert "\x1b[" not in out
+    assert "Backfill 2026-09-01T00:00:00+00:00 .. 2026-11-30T00:00:00+00:00" in out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["111111111111", "us-east-1", "done", "3", "120", "121", "121"] in lines
+    assert ["111111111111", "eu-west-1", "failed", "0", "0", "0", "0"] in lines
+    assert "120 evictions read, 121 stored, 2 throttled requests retried" in out
