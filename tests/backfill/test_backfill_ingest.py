@@ -270,3 +270,32 @@ def test_accounts_are_read_through_a_role_assumed_in_each(run, capsys):
     # The other account through its assumed role; the caller's own account with its own key.
     assert keys[0] == keys[1] != keys[2] == keys[3] == "testing"
     assert set(run.documents()) == _expected_ids(records)
+
+
+def test_a_record_that_can_never_be_indexed_goes_to_the_dlq_or_stops_the_region(run, capsys):
+    """CloudTrail's history is outside input: a record without instance ids is poison. With
+    --dlq it is parked with its reason (as live) and the rest is stored; without, the region
+    stops with the reason and its progress stays before that batch."""
+    now = datetime.now(UTC) - timedelta(hours=1)
+    good = eviction_record(ACCOUNT, "us-east-1", ["i-0ccccccccccccccc1"], now)
+    bad = eviction_record(ACCOUNT, "us-east-1", [], now - timedelta(hours=1))
+    run.double.records["us-east-1"] = [good, bad]
+
+    assert main(run.args("--json")) == 1
+    summary = json.loads(capsys.readouterr().out)
+    east = summary["regions"][0]
+    assert east["status"] == "failed"
+    assert "instanceIdSet is missing or empty" in east["reason"]
+    saved = json.loads(run.state.read_text())["regions"][f"{ACCOUNT}/us-east-1"]
+    assert (saved["pages"], saved["done"]) == (0, False)
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.create_queue(QueueName="backfill-dlq")["QueueUrl"]
+    assert main(run.args("--json", "--dlq", dlq)) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["stored"], summary["poisoned"]) == (1, 1)
+    assert set(run.documents()) == _expected_ids([good])
+    (parked,) = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(parked["Body"])["detail"]["eventID"] == bad["eventID"]
+    reason = parked["MessageAttributes"]["ingest-failure-reason"]["StringValue"]
+    assert "instanceIdSet is missing or empty" in reason
