@@ -133,10 +133,21 @@ def render_bench_proxy(record: dict[str, Any]) -> str:
 
 def render_demo_readme(record: dict[str, Any]) -> str:
     f = record["figures"]
+    run = f["demo_run"]
+    accounts = len(run.get("accounts", {}).get("by_account", {})) or 1
     return (
         f"{_seconds(f['total_seconds'])} from a fresh clone with `make setup`, "
-        f"{_seconds(f['demo_seconds'])} with setup already done ({f['demo_run']['events']:,} "
-        "events)"
+        f"{_seconds(f['demo_seconds'])} with setup already done ({run['events']:,} "
+        f"events, {accounts} accounts; the pipeline itself {run['seconds']['total']} s, the "
+        "`total` that `make demo` prints)"
+    )
+
+
+def render_demo_freshness(record: dict[str, Any]) -> str:
+    fresh = record["figures"]["demo_run"]["freshness_seconds"]
+    return (
+        f"PutEvents to searchable over {fresh['events']:,} events: p50 {fresh['p50']} s, "
+        f"p95 {fresh['p95']} s, p99 {fresh['p99']} s (max {fresh['max']} s)"
     )
 
 
@@ -166,6 +177,24 @@ def render_demo(record: dict[str, Any]) -> str:
         f"{run['failed_records']} |",
         f"| 1-minute load average at the start of each step (2 cores) | {load} |",
     ]
+    if fresh := run.get("freshness_seconds"):
+        lines.insert(
+            -1,
+            f"| freshness, PutEvents to searchable: p50 / p95 / p99 / max | {fresh['p50']} s / "
+            f"{fresh['p95']} s / {fresh['p99']} s / {fresh['max']} s |",
+        )
+    if accounts := run.get("accounts"):
+        documents = {
+            account: ", ".join(f"{n:,} {kind}" for kind, n in sorted(entry["documents"].items()))
+            for account, entry in accounts["by_account"].items()
+        }
+        lines.insert(
+            -1,
+            f"| accounts (documents by enrichment; wrong against ground truth: "
+            f"{accounts['wrong_enrichment']}) | "
+            + "; ".join(f"{a}: {d}" for a, d in documents.items())
+            + " |",
+        )
     return "\n".join(lines)
 
 
@@ -260,6 +289,7 @@ RENDERERS: dict[str, Renderer] = {
     "bench_proxy": Renderer("bench_proxy.json", render_bench_proxy),
     "demo": Renderer("demo.json", render_demo),
     "demo-readme": Renderer("demo.json", render_demo_readme, block=False),
+    "demo-freshness": Renderer("demo.json", render_demo_freshness, block=False),
     "cli_help": Renderer("cli_help.json", render_cli_help),
     "domain_tests": Renderer("domain_tests.json", render_domain_tests, block=False),
     "bench_dashboard": Renderer("bench_dashboard.json", render_bench_dashboard),
