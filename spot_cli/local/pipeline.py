@@ -6,6 +6,7 @@ provisioned OpenSearch index; `demo` starts both, tests bring their fixtures."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
@@ -134,6 +135,8 @@ def run_pipeline(
     seconds["setup"] = time.monotonic() - started
 
     storm = generate_storm(fleet, settings.storm)
+    if organisation is not None:
+        storm = _poison_bodies_to(storm, organisation.hub_region)
     total_messages = len(storm.events) + len(storm.poison)
     bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
     deleted: dict[str, int] = dict.fromkeys(pipelines, 0)
@@ -238,6 +241,16 @@ def _fleet_and_capture(
     # One queue in the hub: queue-level poison lands there, whatever region it names.
     (hub,) = pipelines.values()
     return fleet, pipelines, dict.fromkeys(regions, hub.queue_url)
+
+
+def _poison_bodies_to(storm: Storm, region: str) -> Storm:
+    """Queue-level poison goes to the one queue there is, the hub's (bus-level poison still
+    starts on its own region's bus and is forwarded like any event)."""
+    poison = tuple(
+        dataclasses.replace(record, region=region) if record.body is not None else record
+        for record in storm.poison
+    )
+    return dataclasses.replace(storm, poison=poison)
 
 
 def _dlq_depth(session: Any, pipeline: RegionalPipeline) -> int:

@@ -211,9 +211,12 @@ def _forward_whole_events_between_buses() -> None:
             return
         if not self.event_pattern.matches_event(event):
             return
+        backends = events_models.events_backends
         for arn in map(parse_arn, arns):
-            backend = events_models.events_backends[arn.account][arn.region]
-            bus = backend.describe_event_bus(arn.resource_id)
+            # The account's backends exist (the target bus was created): read them without
+            # BackendDict's process-wide lock, which every event would otherwise queue on.
+            account = dict.get(backends, arn.account) or backends[arn.account]
+            bus = account[arn.region].describe_event_bus(arn.resource_id)
             for rule in list(bus.rules.values()):
                 rule.send_to_targets(dict(event), transform_input)
 
