@@ -135,11 +135,15 @@ def render_demo_readme(record: dict[str, Any]) -> str:
     f = record["figures"]
     run = f["demo_run"]
     accounts = len(run.get("accounts", {}).get("by_account", {})) or 1
-    return (
+    clone = (
         f"{_seconds(f['total_seconds'])} from a fresh clone with `make setup`, "
-        f"{_seconds(f['demo_seconds'])} with setup already done ({run['events']:,} "
-        f"events, {accounts} accounts; the pipeline itself {run['seconds']['total']} s, the "
-        "`total` that `make demo` prints)"
+        if f.get("total_seconds") is not None
+        else ""
+    )
+    return (
+        f"{clone}{_seconds(f['demo_seconds'])} with setup already done ({run['events']:,} "
+        f"events, {accounts} account{'s' if accounts > 1 else ''}; the pipeline itself "
+        f"{run['seconds']['total']} s, the `total` that `make demo` prints)"
     )
 
 
@@ -159,14 +163,25 @@ def render_demo(record: dict[str, Any]) -> str:
     load = " -> ".join(
         f"{steps[name]['load_before'][0]:.1f}" for name in ("setup", "demo") if name in steps
     )
+    clone = f.get("setup_seconds") is not None
     lines = [
         "| what | number |",
         "| --- | --- |",
-        f"| `make setup` in a fresh clone (download caches warm) | "
-        f"{_seconds(f['setup_seconds'])} |",
-        f"| then `make demo` (starts OpenSearch, provisions, runs the pipeline, checks, "
-        f"reports, stops the node) | {_seconds(f['demo_seconds'])} |",
-        f"| fresh clone to report, both together | {_seconds(f['total_seconds'])} |",
+        *(
+            [
+                f"| `make setup` in a fresh clone (download caches warm) | "
+                f"{_seconds(f['setup_seconds'])} |"
+            ]
+            if clone
+            else []
+        ),
+        f"| {'then ' if clone else ''}`make demo` (starts OpenSearch, provisions, runs the "
+        f"pipeline, checks, reports, stops the node) | {_seconds(f['demo_seconds'])} |",
+        *(
+            [f"| fresh clone to report, both together | {_seconds(f['total_seconds'])} |"]
+            if clone
+            else []
+        ),
         f"| the pipeline inside `make demo`: setup / publish / drain (overlapping) / total | "
         f"{s['setup']} s / {s['publish']} s / {s['drain']} s / {s['total']} s |",
         f"| events, poison records, instances | {run['events']:,}, {run['poison_records']}, "
