@@ -21,6 +21,12 @@ from rich.console import RenderableType
 from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
 from spot_cli.errors import CliError
 from spot_cli.events import REBALANCE, WARNING
+from spot_cli.report_access import (
+    NoAccessAccount,
+    no_access_accounts,
+    no_access_aggs,
+    no_access_tables,
+)
 from spot_cli.terminal import plain_text, table
 
 # `event_type` values the ingest function writes: the EventBridge detail-types.
@@ -111,6 +117,8 @@ class Report:
     rebalance_lead_seconds: Distribution
     warnings_without_rebalance: int
     rebalances_not_followed: int
+    # Accounts whose events could not be enriched for lack of the spoke role (report_access.py).
+    no_access: list[NoAccessAccount] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -252,6 +260,7 @@ def section_queries(
                         }
                     }
                 },
+                **no_access_aggs(),
             },
         ),
         "where": _section(
@@ -349,6 +358,7 @@ def build_report(client: Any, request: ReportRequest) -> Report:
         rebalance_lead_seconds=_distribution(aggs["lead_stats"], aggs["lead_percentiles"]),
         warnings_without_rebalance=int(aggs["without_rebalance"]["doc_count"]),
         rebalances_not_followed=int(aggs["rebalances_not_followed"]["doc_count"]),
+        no_access=no_access_accounts(aggs),
     )
 
 
@@ -426,6 +436,7 @@ def tables(report: Report) -> list[RenderableType]:
                 ["rebalances never followed by a warning", str(report.rebalances_not_followed)],
             ],
         ),
+        *no_access_tables(report.no_access),
     ]
 
 

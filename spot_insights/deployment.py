@@ -41,6 +41,8 @@ def build_spokes(app: cdk.App, settings: Settings) -> None:
         "hub_region": settings.hub_region,
         # IAM is global: one region per account holds the enrichment role.
         "enrichment_role_region": (settings.spoke_regions or (settings.hub_region,))[0],
+        # The spokes' dead-letter alarms notify the hub's alarm address (a stack parameter).
+        "alarm_email": settings.alarm_email,
     }
     SpokeStack(app, SPOKE_STACK_ID, description="Spot Interruption Insights spoke", **spoke)
     if settings.spoke_organizational_units:

@@ -8,6 +8,13 @@
   the hub's ingest role can assume. IAM is global, so an account holds it once: in the region
   named by `enrichment_role_region`; the hub account itself needs none (the ingest function
   reads its own account with its own role).
+- An alarm on that dead-letter queue (a message in it is an event the hub never got), notifying
+  a topic in the spoke itself, with the platform team's address subscribed when one is given.
+  Not through the hub: the usual reason events end there is that the hub bus refuses or is
+  gone, and a notice sent the same way would be lost the same way. The topic carries alarm
+  notices only (no event data), so it uses no KMS key: a customer-managed key would cost
+  $1/month in every spoke account and region, and alarms cannot publish to a topic under the
+  AWS-managed SNS key.
 
 The trust policy names the hub account as principal and the ingest role's ARN in an
 `aws:PrincipalArn` condition, not the role ARN as principal: IAM resolves a role principal to
@@ -23,9 +30,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
@@ -37,7 +46,8 @@ from lambda_src.contract import (
     SPOKE_ROLE_NAME,
     hub_ingest_role_name,
 )
-from spot_insights._service_access import source_conditions
+from spot_insights._alarms import AlarmSpec, create_alarms
+from spot_insights._service_access import alarm_conditions, source_conditions
 
 ENRICHMENT_ACTIONS = ("ec2:DescribeInstances", "ec2:DescribeAvailabilityZones")
 
@@ -53,6 +63,8 @@ class SpokeForwarder(Construct):
     :param hub_ingest_role_arn: the role allowed to assume the enrichment role. Default: the
         hub ingest function's fixed name in ``hub_account`` (``hub_ingest_role_name``).
     :param detail_types: event types forwarded. Default: the ones the ingest function knows.
+    :param alarm_email: subscribed to the dead-letter alarm's topic; a token (a stack parameter)
+        may resolve to "" for none. Default: none (the alarm and topic exist, nobody subscribed).
     """
 
     def __init__(
@@ -66,6 +78,7 @@ class SpokeForwarder(Construct):
         hub_bus_name: str = HUB_BUS_NAME,
         hub_ingest_role_arn: str | None = None,
         detail_types: Sequence[str] = DETAIL_TYPES,
+        alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not detail_types:
@@ -136,7 +149,10 @@ class SpokeForwarder(Construct):
                 )
             )
             self.rules.append(rule)
+        self.alarm_topic, self.dead_letter_alarm = self._dead_letter_alarm(forwarding)
         _only_when(forwarding, self.forwards)
+        if alarm_email is not None:
+            self._subscribe(alarm_email)
 
         enrichment = Construct(self, "Enrichment")
         self.enrichment_role = iam.Role(
@@ -162,6 +178,58 @@ class SpokeForwarder(Construct):
         _only_when(enrichment, self.holds_role)
         _suppress_reviewed_findings(self)
 
+    def _dead_letter_alarm(self, scope: Construct) -> tuple[sns.Topic, cloudwatch.Alarm]:
+        topic = sns.Topic(
+            scope, "AlarmTopic", display_name="Spot Insights spoke alarms", enforce_ssl=True
+        )
+        # enforce_ssl gives the topic a policy, which replaces SNS's default one: without this
+        # Allow the alarm's action fails as unauthorised.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=alarm_conditions(scope),
+            )
+        )
+        (alarm,) = create_alarms(
+            scope,
+            [
+                AlarmSpec(
+                    "DeadLetterAlarm",
+                    "Spot events this account and region could not forward to the Spot "
+                    "Insights hub bus for 24 hours (they wait in the spoke's dead-letter queue)",
+                    # SQS publishes a queue's metrics while it holds messages, so a message
+                    # left here keeps the alarm in ALARM until someone moves it.
+                    self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=cdk.Duration.minutes(5), statistic="Maximum"
+                    ),
+                    threshold=1,
+                    notify_ok=True,
+                )
+            ],
+            topic,
+        )
+        return topic, alarm
+
+    def _subscribe(self, alarm_email: str) -> None:
+        notification = Construct(self, "Notification")
+        subscription = sns.CfnSubscription(
+            notification,
+            "AlarmEmail",
+            protocol="email",
+            endpoint=alarm_email,
+            topic_arn=self.alarm_topic.topic_arn,
+        )
+        subscription.cfn_options.condition = cdk.CfnCondition(
+            notification,
+            "HasAlarmEmail",
+            expression=cdk.Fn.condition_and(
+                self.forwards, cdk.Fn.condition_not(cdk.Fn.condition_equals(alarm_email, ""))
+            ),
+        )
+
 
 def _only_when(scope: Construct, condition: cdk.CfnCondition) -> None:
     """Every resource under `scope` exists only when `condition` holds (they refer to each
@@ -180,6 +248,17 @@ def _suppress_reviewed_findings(forwarder: SpokeForwarder) -> None:
                 reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
                 "resource-level permissions.",
                 applies_to=["Resource::*"],
+            )
+        ],
+    )
+    NagSuppressions.add_resource_suppressions(
+        forwarder.alarm_topic,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SNS2",
+                reason="The topic carries alarm notices only, no event data; CloudWatch cannot "
+                "publish under the AWS-managed SNS key, and a customer-managed key would cost "
+                "$1/month in every spoke account and region.",
             )
         ],
     )

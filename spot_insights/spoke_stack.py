@@ -43,6 +43,8 @@ STACK_SET_NAME = "spot-insights-spokes"
 # CloudFormation's limit for an inline template.
 TEMPLATE_BODY_LIMIT = 51_200
 _REGION_PATTERN = r"[a-z]{2,5}(-[a-z]+)+-\d{1,2}"
+# Empty, or the form the app's alarmEmail setting takes.
+_EMAIL_PATTERN = r"([^@\s]+@[^@\s]+\.[A-Za-z]{2,})?"
 
 
 class SpokeStack(cdk.Stack):
@@ -57,6 +59,7 @@ class SpokeStack(cdk.Stack):
         hub_account: str,
         hub_region: str,
         enrichment_role_region: str,
+        alarm_email: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -69,12 +72,22 @@ class SpokeStack(cdk.Stack):
             description="The one region whose spoke stack holds this account's read-only "
             "enrichment role (IAM roles are global)",
         )
+        email = cdk.CfnParameter(
+            self,
+            "AlarmEmail",
+            type="String",
+            default=alarm_email or "",
+            allowed_pattern=_EMAIL_PATTERN,
+            description="Notified when events wait in the spoke's dead-letter queue (empty: "
+            "nobody; the alarm still shows in CloudWatch)",
+        )
         self.forwarder = SpokeForwarder(
             self,
             "Forwarder",
             hub_account=hub_account,
             hub_region=hub_region,
             enrichment_role_region=role_region.value_as_string,
+            alarm_email=email.value_as_string,
         )
         # In the hub account's own region both of the forwarder's conditions are false; a
         # stack instance there (the hub account inside a target OU) must still have a resource.
@@ -82,7 +95,12 @@ class SpokeStack(cdk.Stack):
 
 
 def spoke_template(
-    context: Mapping[str, Any], *, hub_account: str, hub_region: str, enrichment_role_region: str
+    context: Mapping[str, Any],
+    *,
+    hub_account: str,
+    hub_region: str,
+    enrichment_role_region: str,
+    alarm_email: str | None = None,
 ) -> dict[str, Any]:
     """The spoke's template as a StackSet deploys it, synthesized in an app of its own (same
     context, a temporary output directory) so it never lands in the deployable assembly."""
@@ -94,6 +112,7 @@ def spoke_template(
             hub_account=hub_account,
             hub_region=hub_region,
             enrichment_role_region=enrichment_role_region,
+            alarm_email=alarm_email,
             synthesizer=cdk.BootstraplessSynthesizer(),
         )
         template: dict[str, Any] = app.synth().get_stack_artifact(stack.artifact_id).template

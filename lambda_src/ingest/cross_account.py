@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import ClientError
@@ -113,9 +112,10 @@ class AccountDirectories:
         )
         core = botocore.session.Session()
         core.register_component("credential_provider", CredentialResolver([_Fixed(credentials)]))
-        session = boto3.session.Session(
-            botocore_session=core, region_name=self.home.session.region_name
-        )
+        # The home session's own class: a local run's session, which points every client at
+        # its endpoint (moto), keeps doing so for the assumed role; deployed it is boto3's.
+        session_class = type(self.home.session)
+        session = session_class(botocore_session=core, region_name=self.home.session.region_name)
         directory = InstanceDirectory(session, **self._options)
         with self._lock:
             self._denied.pop(account, None)

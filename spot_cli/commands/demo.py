@@ -15,12 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern, write_alias
+from lambda_src.contract import DEFAULT_INDEX_PREFIX, SPOKE_ROLE_NAME, index_pattern, write_alias
 from spot_cli.commands.options import positive
 from spot_cli.errors import CliError
 
 if TYPE_CHECKING:  # annotations only: these modules load boto3 and opensearch-py
     from spot_cli.local.capture_path import RegionalPipeline
+    from spot_cli.local.organisation import Organisation
     from spot_cli.local.pipeline import RunResult, RunSettings
     from spot_cli.local.poller import Handler
     from spot_cli.local.servers import LocalOpenSearch
@@ -36,6 +37,10 @@ def register(commands: Any) -> None:
     parser.add_argument("--poison", type=int, default=6)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--regions", default="us-east-1,us-west-2,eu-west-1")
+    # Hub and spokes: the first account is the hub (its region the first region); every account
+    # runs Spot in every region and forwards to the hub bus; the last member has no spoke role.
+    # 1: one account, a queue per region, no hub bus.
+    parser.add_argument("--accounts", type=positive, default=3)
     # Lambda's event source mapping allows batches up to 10,000 with a window; each batch costs
     # the ingest function one refresh wait, so fewer, larger batches drain a storm faster. One
     # environment per region's queue (docs/local-run.md, "The poller").
@@ -53,18 +58,11 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: boto3, opensearch-py and moto load only for this command.
-    from spot_cli.local.capture_path import create_pipelines  # noqa: PLC0415
-    from spot_cli.local.ingest import (  # noqa: PLC0415
-        LocalFunction,
-        PerThreadEnvironments,
-        ingest_handler,
-    )
     from spot_cli.local.pipeline import RunSettings  # noqa: PLC0415
     from spot_cli.local.poller import EventSourceSettings  # noqa: PLC0415
     from spot_cli.local.provisioning import provision_local  # noqa: PLC0415
     from spot_cli.local.servers import (  # noqa: PLC0415
         local_opensearch,
-        local_session,
         moto_server,
         stop_opensearch,
     )
@@ -103,16 +101,14 @@ def run(args: argparse.Namespace) -> int:
         index_prefix=prefix,
         show_progress=not args.json,
     )
-    with moto_server() as moto_url:
-        session = local_session(moto_url, regions[0])
-        pipelines = create_pipelines(regions, run_settings.queue, session=session)
-        function = LocalFunction(writer, write_alias(prefix), pipelines[regions[0]].dlq_url)
-        # A session per environment: boto3 sessions must not be shared between threads.
-        handler = PerThreadEnvironments(
-            lambda: ingest_handler(function, local_session(moto_url, regions[0]))
-        )
-        result, report, page = _run(
-            handler, admin, run_settings, pipelines, session=session, errors=errors
+    with moto_server(gate_assume_role=True) as moto_url:
+        result, report, page = _run_in_moto(
+            moto_url,
+            accounts=args.accounts,
+            writer=writer,
+            admin=admin,
+            run_settings=run_settings,
+            errors=errors,
         )
     summary = result.summary() | {"handler_errors": len(errors)}
 
@@ -129,6 +125,58 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_access(local.settings, local.started_port)
     return _verdict(result)
+
+
+def _run_in_moto(
+    moto_url: str,
+    *,
+    accounts: int,
+    writer: OpenSearchSettings,
+    admin: Any,
+    run_settings: RunSettings,
+    errors: list[BaseException],
+) -> tuple[RunResult, Report, str]:
+    """The organisation (with more than one account), the capture path and the run, in moto."""
+    from spot_cli.local.capture_path import create_hub_capture, create_pipelines  # noqa: PLC0415
+    from spot_cli.local.ingest import (  # noqa: PLC0415
+        LocalFunction,
+        PerThreadEnvironments,
+        ingest_handler,
+    )
+    from spot_cli.local.organisation import create_organisation  # noqa: PLC0415
+    from spot_cli.local.servers import local_session  # noqa: PLC0415
+
+    home = run_settings.regions[0]
+    session = local_session(moto_url, home)
+    organisation = None
+    if accounts > 1:
+        organisation = create_organisation(
+            session,
+            lambda credentials: local_session(moto_url, home, assumed=credentials),
+            accounts,
+        )
+        hub = create_hub_capture(organisation.sessions, run_settings.regions, run_settings.queue)
+        pipelines = {hub.region: hub}
+    else:
+        pipelines = create_pipelines(run_settings.regions, run_settings.queue, session=session)
+    function = LocalFunction(
+        writer,
+        write_alias(run_settings.index_prefix),
+        pipelines[home].dlq_url,
+        spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
+        home_account=organisation.hub_account if organisation else None,
+    )
+    # A session per environment: boto3 sessions must not be shared between threads.
+    handler = PerThreadEnvironments(lambda: ingest_handler(function, local_session(moto_url, home)))
+    return _run(
+        handler,
+        admin,
+        run_settings,
+        pipelines,
+        session=session,
+        errors=errors,
+        organisation=organisation,
+    )
 
 
 def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
@@ -155,6 +203,7 @@ def _run(
     *,
     session: Any,
     errors: list[BaseException],
+    organisation: Organisation | None = None,
 ) -> tuple[RunResult, Report, str]:
     from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
     from spot_cli.html_report import write_html  # noqa: PLC0415
@@ -162,7 +211,13 @@ def _run(
     from spot_cli.report import ReportRequest, build_report  # noqa: PLC0415
 
     result = run_pipeline(
-        handler, client, run_settings, session, on_handler_error=errors.append, pipelines=pipelines
+        handler,
+        client,
+        run_settings,
+        session,
+        on_handler_error=errors.append,
+        pipelines=pipelines,
+        organisation=organisation,
     )
     since, until = window_of(result.storm, result.fleet)
     prefix = run_settings.index_prefix
@@ -176,7 +231,8 @@ def _print_run(result: RunResult, errors: list[BaseException]) -> None:
     summary = result.summary()
     print(
         f"{summary['events']} events ({summary['poison_records']} poison records) from "
-        f"{summary['instances']} instances in {len(result.pipelines)} regions: "
+        f"{summary['instances']} instances in {len(result.fleet.regions)} regions and "
+        f"{len(result.fleet.accounts)} accounts: "
         f"{summary['indexed']} documents indexed, "
         f"{sum(result.dlq_depth.values())} messages in the dead-letter queues."
     )
@@ -187,6 +243,23 @@ def _print_run(result: RunResult, errors: list[BaseException]) -> None:
         f"total {seconds['total']}s); {summary['invocations']} handler invocations, "
         f"{summary['failed_records']} record failures retried."
     )
+    fresh = summary["freshness_seconds"]
+    if fresh.get("events"):
+        print(
+            f"Freshness, PutEvents to searchable over {fresh['events']} events: "
+            f"p50 {fresh['p50']}s, p95 {fresh['p95']}s, p99 {fresh['p99']}s (max {fresh['max']}s)."
+        )
+    if result.enrichment and result.organisation:
+        org = result.organisation
+        for account, entry in summary["accounts"]["by_account"].items():
+            role = "spoke role" if entry["spoke_role"] else "NO spoke role"
+            hub = " (hub)" if account == org.hub_account else ""
+            counts = ", ".join(f"{n} {kind}" for kind, n in sorted(entry["documents"].items()))
+            print(f"Account {account}{hub}, {role}: {counts}")
+        print(
+            f"Enrichment against ground truth: {len(result.enrichment.wrong)} documents differ "
+            f"from what the fleet and the accounts' roles say."
+        )
     if errors:
         print(f"The handler raised {len(errors)} times; first: {errors[0]!r}", file=sys.stderr)
 
@@ -211,6 +284,11 @@ def _verdict(result: RunResult) -> int:
     dead = sum(result.dlq_depth.values())
     if dead != len(result.storm.poison):
         problems.append(f"{dead} messages in the DLQs, expected {len(result.storm.poison)}")
+    if result.enrichment and result.enrichment.wrong:
+        problems.append(
+            f"{len(result.enrichment.wrong)} documents are not enriched as ground truth says "
+            f"(first: {result.enrichment.wrong[0]})"
+        )
     if problems:
         raise CliError("; ".join(problems))
     return 0

@@ -7,16 +7,18 @@ SQS target must live in the rule's region, so each region gets its own queue pai
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from lambda_src.contract import HUB_BUS_NAME
 from spot_cli.events import EVENT_PATTERN
 
 DEFAULT_QUEUE_NAME = "spot-insights-events"
 RULE_NAME = "spot-insights-capture"
+SPOKE_RULE_NAME = "spot-insights-forward"
 
 # moto's default SQS delivery drops the envelope's `account`. This transformer rebuilds the
 # whole envelope, so the queue receives what EventBridge delivers without a transformer.
@@ -113,3 +115,42 @@ def create_pipelines(
     session: Any | None = None,
 ) -> dict[str, RegionalPipeline]:
     return {r: create_regional_pipeline(r, settings=settings, session=session) for r in regions}
+
+
+def create_hub_capture(
+    sessions: Mapping[str, Any],
+    regions: Sequence[str],
+    settings: QueueSettings | None = None,
+) -> RegionalPipeline:
+    """The hub and its spokes as deployed (HubBus, SpokeForwarder): the hub account's queue pair
+    in the hub region (`regions[0]`) fed by the home default bus's rule and by the hub bus's rule;
+    every other account and region forwards the EC2 events from its default bus to the hub bus
+    (one hop, the event unchanged). `sessions`: account -> session, the hub's first."""
+    hub_account, *_ = sessions
+    hub_region = regions[0]
+    hub_session = sessions[hub_account]
+    pipeline = create_regional_pipeline(hub_region, settings=settings, session=hub_session)
+    hub_events = hub_session.client("events", region_name=hub_region)
+    bus_arn = hub_events.create_event_bus(Name=HUB_BUS_NAME)["EventBusArn"]
+    hub_events.put_rule(
+        Name=RULE_NAME,
+        EventBusName=HUB_BUS_NAME,
+        EventPattern=json.dumps(EVENT_PATTERN),
+        State="ENABLED",
+    )
+    hub_events.put_targets(
+        Rule=RULE_NAME,
+        EventBusName=HUB_BUS_NAME,
+        Targets=[{"Id": "queue", "Arn": pipeline.queue_arn, "InputTransformer": _FULL_ENVELOPE}],
+    )
+    for account, session in sessions.items():
+        for region in regions:
+            if (account, region) != (hub_account, hub_region):
+                _forward_to_hub(session.client("events", region_name=region), bus_arn)
+    return pipeline
+
+
+def _forward_to_hub(events: Any, hub_bus_arn: str) -> None:
+    # The spoke's rule needs a role for a bus in another account; moto does not check it.
+    events.put_rule(Name=SPOKE_RULE_NAME, EventPattern=json.dumps(EVENT_PATTERN), State="ENABLED")
+    events.put_targets(Rule=SPOKE_RULE_NAME, Targets=[{"Id": "hub", "Arn": hub_bus_arn}])

@@ -77,6 +77,8 @@ class FleetInstance:
     eks_nodegroup: str | None = None
     karpenter_nodepool: str | None = None
     ecs_cluster: str | None = None
+    # The account that owns it (hub and spokes); "" for a fleet made before accounts mattered.
+    account: str = ""
 
     @property
     def instance_family(self) -> str:
@@ -94,7 +96,7 @@ class FleetInstance:
 
 @dataclass(frozen=True)
 class Fleet:
-    account: str
+    account: str  # the home (hub) account; each instance names its own
     regions: tuple[str, ...]
     instances: tuple[FleetInstance, ...]
     # False when moto runs out of process: launch times are then the creation time.
@@ -107,6 +109,45 @@ class Fleet:
 
     def in_region(self, region: str) -> list[FleetInstance]:
         return [i for i in self.instances if i.region == region]
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.account or self.account for i in self.instances))
+
+
+def create_org_fleet(
+    sessions: Mapping[str, Any],
+    regions: Sequence[str] = DEFAULT_REGIONS,
+    instances_per_region: int = 60,
+    *,
+    seed: int = 7,
+    backdate: bool = True,
+) -> Fleet:
+    """One fleet per account (`sessions`: account -> session, the home account first), launched
+    at once and described as one: every account runs capacity in every region."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    accounts = list(sessions)
+    with ThreadPoolExecutor(max_workers=len(accounts)) as pool:
+        fleets = list(
+            pool.map(
+                lambda position: create_fleet(
+                    regions,
+                    instances_per_region,
+                    seed=seed + position,
+                    now=now,
+                    session=sessions[accounts[position]],
+                    backdate=backdate,
+                ),
+                range(len(accounts)),
+            )
+        )
+    return Fleet(
+        account=fleets[0].account,
+        regions=tuple(regions),
+        instances=tuple(i for fleet in fleets for i in fleet.instances),
+        launch_times_backdated=all(f.launch_times_backdated for f in fleets),
+        created_at=now,
+    )
 
 
 def capacity_specs(region: str) -> list[CapacitySpec]:
@@ -317,6 +358,7 @@ def create_fleet(
         all_backdated = all_backdated and backdated
         created.extend(
             _describe(
+                account,
                 launch.region,
                 region_instances,
                 launch.zone_ids,
@@ -395,6 +437,7 @@ def _age_hours(rng: random.Random, max_age_hours: float) -> float:
 
 
 def _describe(
+    account: str,
     region: str,
     launched: Sequence[tuple[dict[str, Any], CapacitySpec]],
     zone_ids: Mapping[str, str],
@@ -426,6 +469,7 @@ def _describe(
                 launch_time=launch_times.get(iid, raw["LaunchTime"]).astimezone(UTC),
                 tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
                 capacity_kind=spec.kind,
+                account=account,
                 **_expected_fields(spec),  # type: ignore[arg-type]
             )
         )

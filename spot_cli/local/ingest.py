@@ -28,6 +28,9 @@ class LocalFunction:
     writer: OpenSearchSettings  # the credentials the function writes with
     index_alias: str
     dead_letter_queue_url: str | None = None
+    # Hub and spokes: the role assumed in an event's account, and the account that needs none.
+    spoke_role_name: str | None = None
+    home_account: str | None = None
 
 
 def ingest_config(function: LocalFunction) -> IngestConfig:
@@ -53,6 +56,8 @@ def ingest_config(function: LocalFunction) -> IngestConfig:
         metrics_namespace=LOCAL_METRICS_NAMESPACE,
         log_level="CRITICAL",
         metrics_enabled=False,
+        spoke_role_name=function.spoke_role_name,
+        home_account=function.home_account,
     )
 
 

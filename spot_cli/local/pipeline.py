@@ -6,6 +6,7 @@ provisioned OpenSearch index; `demo` starts both, tests bring their fixtures."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
@@ -17,8 +18,16 @@ from datetime import timedelta
 from typing import Any
 
 from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
-from spot_cli.local.capture_path import QueueSettings, RegionalPipeline, create_pipelines
-from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet
+from spot_cli.local.capture_path import (
+    QueueSettings,
+    RegionalPipeline,
+    create_hub_capture,
+    create_pipelines,
+)
+from spot_cli.local.enrichment_check import EnrichmentCheck, check_enrichment
+from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet, create_org_fleet
+from spot_cli.local.freshness import FreshnessRecorder
+from spot_cli.local.organisation import Organisation
 from spot_cli.local.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
 from spot_cli.local.storm import PublishResult, Storm, StormSettings, generate_storm, publish
 from spot_cli.redrive import depth
@@ -50,6 +59,11 @@ class RunResult:
     missing_event_ids: list[str]
     dlq_depth: dict[str, int]
     seconds: dict[str, float]
+    # PutEvents to searchable (spot_cli/local/freshness.py), and each document's enrichment
+    # against what the fleet and the accounts' roles say it must be.
+    freshness: dict[str, Any] = field(default_factory=dict)
+    enrichment: EnrichmentCheck | None = None
+    organisation: Organisation | None = None
 
     @property
     def events(self) -> int:
@@ -72,7 +86,8 @@ class RunResult:
             "failed_records": sum(s.failed_records for s in self.poller_stats.values()),
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "events_per_second": round(self.events_per_second, 1),
-        }
+            "freshness_seconds": self.freshness,
+        } | ({"accounts": self.enrichment.summary()} if self.enrichment else {})
 
 
 def fleet_size_for(storm: StormSettings, regions: int) -> int:
@@ -105,24 +120,23 @@ def run_pipeline(
     *,
     on_handler_error: Callable[[BaseException], None] | None = None,
     pipelines: dict[str, RegionalPipeline] | None = None,
+    organisation: Organisation | None = None,
 ) -> RunResult:
     """Run the storm through the pipelines (created here unless the caller made them first,
-    e.g. to hand the handler a dead-letter queue URL)."""
+    e.g. to hand the handler a dead-letter queue URL).
+
+    With `organisation`, every account runs a fleet in every region and their events reach the
+    hub account's one queue through the hub bus (`create_hub_capture`); `session` is then the
+    hub's."""
     settings = settings or RunSettings()
     seconds: dict[str, float] = {}
     started = time.monotonic()
-    regions = list(settings.regions)
-    fleet = create_fleet(
-        regions,
-        fleet_size_for(settings.storm, len(regions)),
-        seed=settings.storm.seed,
-        session=session,
-    )
-    if pipelines is None:
-        pipelines = create_pipelines(regions, settings.queue, session=session)
+    fleet, pipelines, queue_urls = _fleet_and_capture(settings, session, pipelines, organisation)
     seconds["setup"] = time.monotonic() - started
 
     storm = generate_storm(fleet, settings.storm)
+    if organisation is not None:
+        storm = _poison_bodies_to(storm, organisation.hub_region)
     total_messages = len(storm.events) + len(storm.poison)
     bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
     deleted: dict[str, int] = dict.fromkeys(pipelines, 0)
@@ -138,10 +152,11 @@ def run_pipeline(
     # also keeps moto's queues shallow (its receive cost grows with queue depth).
     published_all = threading.Event()
     invoke_lock = threading.Lock()
+    recorder = FreshnessRecorder(handler)
     pollers = {
         region: SqsEventSourcePoller(
             pipeline.queue_url,
-            handler,
+            recorder,
             settings.source,
             region=region,
             session=session,
@@ -156,7 +171,12 @@ def run_pipeline(
     with ThreadPoolExecutor(max_workers=len(pollers)) as pool:
         futures = {region: pool.submit(p.run) for region, p in pollers.items()}
         try:
-            published = publish(storm, {r: p.queue_url for r, p in pipelines.items()}, session)
+            published = publish(
+                storm,
+                queue_urls,
+                session,
+                account_sessions=organisation.sessions if organisation else None,
+            )
         finally:
             published_all.set()
         seconds["publish"] = time.monotonic() - mark
@@ -170,6 +190,11 @@ def run_pipeline(
     indexed, missing = count_indexed(opensearch, index, list(published.delivered_ids.values()))
     dlq = {r: _dlq_depth(session, p) for r, p in pipelines.items()}
     seconds["total"] = time.monotonic() - started
+    enrichment = (
+        check_enrichment(opensearch, index, storm, published, organisation)
+        if organisation
+        else None
+    )
     return RunResult(
         fleet=fleet,
         storm=storm,
@@ -180,7 +205,52 @@ def run_pipeline(
         missing_event_ids=missing,
         dlq_depth=dlq,
         seconds=seconds,
+        freshness=recorder.summary(published.delivered_ids.values()),
+        enrichment=enrichment,
+        organisation=organisation,
     )
+
+
+def _fleet_and_capture(
+    settings: RunSettings,
+    session: Any,
+    pipelines: dict[str, RegionalPipeline] | None,
+    organisation: Organisation | None,
+) -> tuple[Fleet, dict[str, RegionalPipeline], dict[str, str]]:
+    """The fleet, the capture path, and the queue each region's queue-level poison goes to."""
+    regions = list(settings.regions)
+    if organisation is None:
+        fleet = create_fleet(
+            regions,
+            fleet_size_for(settings.storm, len(regions)),
+            seed=settings.storm.seed,
+            session=session,
+        )
+        if pipelines is None:
+            pipelines = create_pipelines(regions, settings.queue, session=session)
+        return fleet, pipelines, {r: p.queue_url for r, p in pipelines.items()}
+    fleet = create_org_fleet(
+        organisation.sessions,
+        regions,
+        fleet_size_for(settings.storm, len(regions) * len(organisation.accounts)),
+        seed=settings.storm.seed,
+    )
+    if pipelines is None:
+        hub = create_hub_capture(organisation.sessions, regions, settings.queue)
+        pipelines = {hub.region: hub}
+    # One queue in the hub: queue-level poison lands there, whatever region it names.
+    (hub,) = pipelines.values()
+    return fleet, pipelines, dict.fromkeys(regions, hub.queue_url)
+
+
+def _poison_bodies_to(storm: Storm, region: str) -> Storm:
+    """Queue-level poison goes to the one queue there is, the hub's (bus-level poison still
+    starts on its own region's bus and is forwarded like any event)."""
+    poison = tuple(
+        dataclasses.replace(record, region=region) if record.body is not None else record
+        for record in storm.poison
+    )
+    return dataclasses.replace(storm, poison=poison)
 
 
 def _dlq_depth(session: Any, pipeline: RegionalPipeline) -> int:

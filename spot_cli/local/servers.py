@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +78,11 @@ def stop_opensearch(port: int) -> None:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server in this process, reached over HTTP like AWS."""
+def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
+    """A moto server in this process, reached over HTTP like AWS.
+
+    `gate_assume_role`: AssumeRole is refused, as IAM refuses it, for a role that does not exist
+    in the target account (moto grants any role ARN); see `assume_role_gate`."""
     try:
         from moto.server import ThreadedMotoServer  # noqa: PLC0415 - dev dependency
     except ImportError as exc:
@@ -93,7 +96,10 @@ def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _parse_each_jsonpath_once()
     _cheap_sqs_clock()
+    _forward_whole_events_between_buses()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    if gate_assume_role:
+        _wrap_app(server, assume_role_gate)
     server.start()
     url = f"http://127.0.0.1:{port}"
     # moto keeps its accounts in module state, shared by every server in the process (a test
@@ -105,6 +111,117 @@ def moto_server() -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+def _wrap_app(server: Any, middleware: Callable[[Any], Any]) -> None:
+    """Put a WSGI middleware in front of this one server's moto app (not moto's module state,
+    which every server in the process shares)."""
+    from moto.moto_server import threaded_moto_server as threaded  # noqa: PLC0415
+    from werkzeug.serving import make_server  # noqa: PLC0415
+
+    def entry() -> None:
+        app = middleware(threaded.DomainDispatcherApplication(threaded.create_backend_app))
+        server._server = make_server(
+            server._ip_address,
+            server._port,
+            app,
+            True,
+            request_handler=threaded.MotoRequestHandler,
+        )
+        server._server_ready_event.set()
+        server._server.serve_forever()
+
+    server._server_entry = entry
+
+
+# Organizations creates this role in every account it creates, trusting the management account:
+# how an operator (and the demo) reaches a member account. moto has no such accounts, so the gate
+# admits it as if Organizations had created it.
+ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+def assume_role_gate(app: Any) -> Any:
+    """AssumeRole as IAM decides it for a missing role: 403 AccessDenied (what STS answers both
+    for a role that does not exist and for a trust policy that does not admit the caller).
+    moto grants AssumeRole for any ARN, so without this no account could lack the spoke role.
+    Trust policies themselves are checked on the synthesized templates (tests/org/)."""
+    import io  # noqa: PLC0415
+    from urllib.parse import parse_qs  # noqa: PLC0415
+
+    def gate(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "POST" and "/sts/" in environ.get(
+            "HTTP_AUTHORIZATION", ""
+        ):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            form = parse_qs(body.decode("utf-8", "replace"))
+            arn = (form.get("RoleArn") or [""])[0]
+            if form.get("Action") == ["AssumeRole"] and not _role_exists(arn):
+                denied = _ASSUME_ROLE_DENIED.format(arn=arn).encode()
+                start_response(
+                    "403 Forbidden",
+                    [("Content-Type", "text/xml"), ("Content-Length", str(len(denied)))],
+                )
+                return [denied]
+        return app(environ, start_response)
+
+    return gate
+
+
+_ASSUME_ROLE_DENIED = (
+    '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    "<Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole on "
+    "resource: {arn}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+)
+
+
+def _role_exists(role_arn: str) -> bool:
+    from moto.iam.models import iam_backends  # noqa: PLC0415 - in-process moto only
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or not parts[5].startswith("role/"):
+        return False
+    name = parts[5].rsplit("/", 1)[-1]
+    if name == ORGANIZATION_ACCESS_ROLE:
+        return True
+    backend = iam_backends[parts[4]][parts[1]]
+    return any(role.name == name for role in backend.get_roles())
+
+
+def _forward_whole_events_between_buses() -> None:
+    """EventBridge forwards an event to a bus in another account or region unchanged (its id,
+    account, region, time and resources are the sender's). moto puts a new event on the target
+    bus instead, with a new id and the target's account and region, which would make every
+    spoke's event look like the hub's. A rule whose targets are all buses here delivers the
+    original event to the target bus's rules; any other rule is moto's own."""
+    try:
+        from moto.events import models as events_models  # noqa: PLC0415 - dev dependency
+        from moto.utilities.arns import parse_arn  # noqa: PLC0415
+    except ImportError:
+        return
+    rule_class = events_models.Rule
+    if getattr(rule_class.send_to_targets, "whole_events", False):
+        return
+    own = rule_class.send_to_targets
+
+    def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        arns = [target["Arn"] for target in self.targets]
+        if not arns or not all(":event-bus/" in arn for arn in arns):
+            own(self, event, transform_input)
+            return
+        if not self.event_pattern.matches_event(event):
+            return
+        backends = events_models.events_backends
+        for arn in map(parse_arn, arns):
+            # The account's backends exist (the target bus was created): read them without
+            # BackendDict's process-wide lock, which every event would otherwise queue on.
+            account = dict.get(backends, arn.account) or backends[arn.account]
+            bus = account[arn.region].describe_event_bus(arn.resource_id)
+            for rule in list(bus.rules.values()):
+                rule.send_to_targets(dict(event), transform_input)
+
+    send_to_targets.whole_events = True  # type: ignore[attr-defined]
+    rule_class.send_to_targets = send_to_targets
 
 
 def _parse_each_jsonpath_once() -> None:
@@ -146,12 +263,19 @@ def _cheap_sqs_clock() -> None:
     sqs_models.unix_time_millis = epoch_millis
 
 
-def local_session(endpoint_url: str, home_region: str, *, max_attempts: int | None = None) -> Any:
+def local_session(
+    endpoint_url: str,
+    home_region: str,
+    *,
+    max_attempts: int | None = None,
+    assumed: Mapping[str, Any] | None = None,
+) -> Any:
     """A boto3 session whose clients all talk to `endpoint_url` (the moto server) with local
     keys: the process environment is left as it is, so nothing can reach a real account.
 
     `max_attempts`: botocore's standard retry mode with that many attempts for every client
-    (default: botocore's own retry configuration)."""
+    (default: botocore's own retry configuration). `assumed`: AssumeRole's `Credentials`, for
+    a session in the role's account (moto's default account otherwise)."""
     import boto3  # noqa: PLC0415 - start-up time
     import botocore.session  # noqa: PLC0415
 
@@ -168,4 +292,13 @@ def local_session(endpoint_url: str, home_region: str, *, max_attempts: int | No
     if max_attempts is not None:
         core.set_config_variable("retry_mode", "standard")
         core.set_config_variable("max_attempts", max_attempts)
-    return _LocalSession(botocore_session=core, region_name=home_region, **LOCAL_CREDENTIALS)
+    keys = (
+        {
+            "aws_access_key_id": assumed["AccessKeyId"],
+            "aws_secret_access_key": assumed["SecretAccessKey"],
+            "aws_session_token": assumed["SessionToken"],
+        }
+        if assumed
+        else LOCAL_CREDENTIALS
+    )
+    return _LocalSession(botocore_session=core, region_name=home_region, **keys)

@@ -105,6 +105,7 @@ def _ghost(rng: random.Random, template: FleetInstance) -> FleetInstance:
         tags={},
         capacity_kind="gone",
         capacity_group="standalone",
+        account=template.account,
     )
 
 
@@ -161,7 +162,7 @@ def _event(
     return ec2_event(
         event_id=_uuid(rng),
         detail_type=detail_type,
-        account=fleet.account,
+        account=subject.account or fleet.account,
         region=subject.region,
         availability_zone=subject.availability_zone,
         instance_id=subject.instance_id,
@@ -194,18 +195,23 @@ def publish(
     queue_urls: Mapping[str, str],
     session: Any | None = None,
     progress: Callable[[int], None] | None = None,
+    account_sessions: Mapping[str, Any] | None = None,
 ) -> PublishResult:
-    """Put the storm on each region's default bus, the regions at once (as EC2 publishes in each
-    region independently); then the poison: bodies straight to the queue. `progress` is called
-    from the publishing threads."""
+    """Put the storm on each account's and region's default bus, all at once (as EC2 publishes
+    in each independently); then the poison: bodies straight to the queue. `progress` is called
+    from the publishing threads. `account_sessions`: account -> session for events of accounts
+    other than `session`'s."""
     session = session or boto3.session.Session()
-    by_region: dict[str, list[dict[str, Any]]] = {}
+    by_region: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for event in storm.events:
-        by_region.setdefault(event["region"], []).append(event)
+        by_region.setdefault((event["account"], event["region"]), []).append(event)
     # Clients are made here: a session must not be shared between threads, a client may.
-    clients = {region: session.client("events", region_name=region) for region in by_region}
+    sessions = account_sessions or {}
+    clients = {
+        key: sessions.get(key[0], session).client("events", region_name=key[1]) for key in by_region
+    }
 
-    def put_region(region: str) -> dict[str, str]:
+    def put_region(region: tuple[str, str]) -> dict[str, str]:
         assigned: dict[str, str] = {}
         events = by_region[region]
         for start in range(0, len(events), 100):

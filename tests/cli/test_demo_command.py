@@ -36,6 +36,7 @@ def test_demo_indexes_every_event_once_and_reports(opensearch, capsys):
                 "demo", "--events", "200", "--poison", "3", "--seed", "5",
                 "--regions", "us-east-1,eu-west-1", "--batch-size", "40",
                 "--batching-window", "0.5", "--index-prefix", prefix, "--json",
+                "--accounts", "1",
             ]
         )  # fmt: skip
         captured = capsys.readouterr()
@@ -61,6 +62,52 @@ def test_demo_indexes_every_event_once_and_reports(opensearch, capsys):
             "GET", f"/_plugins/_security/api/internalusers/{INGEST_USER}"
         )[INGEST_USER]
         assert user["backend_roles"] == [INGEST_BACKEND_ROLE]
+    finally:
+        runtime.reset()
+        opensearch.indices.delete(index=f"{prefix}-*")
+        opensearch.indices.delete_index_template(name=prefix)
+
+
+def test_demo_with_three_accounts_enriches_where_the_role_exists(opensearch, capsys):
+    """The default organisation: the hub and two members, the last without the spoke role.
+    Every account runs Spot in both regions and forwards through the hub bus to one queue."""
+    runtime.reset()
+    prefix = f"org-{uuid.uuid4().hex[:8]}"
+    try:
+        code = main(
+            [
+                "demo", "--events", "240", "--poison", "3", "--seed", "9",
+                "--regions", "us-east-1,eu-west-1", "--batch-size", "60",
+                "--batching-window", "0.5", "--index-prefix", prefix, "--json",
+            ]
+        )  # fmt: skip
+        captured = capsys.readouterr()
+        assert code == 0, captured.out + captured.err
+        result = json.loads(captured.out)
+        run, report = result["run"], result["report"]
+        assert run["events"] == run["indexed"] == 240
+        assert run["missing_event_ids"] == 0
+        # One queue, the hub's: every region's poison lands in its DLQ.
+        assert run["dead_letter_queue"] == {"us-east-1": 3}
+        accounts = run["accounts"]["by_account"]
+        assert len(accounts) == 3
+        assert run["accounts"]["wrong_enrichment"] == 0
+        (lacking,) = [a for a, entry in accounts.items() if not entry["spoke_role"]]
+        # Every event of the account without the role, and only those, is no_access.
+        assert set(accounts[lacking]["documents"]) == {"no_access"}
+        for account, entry in accounts.items():
+            if account != lacking:
+                assert "no_access" not in entry["documents"]
+                assert entry["documents"]["full"] > 0
+        assert sum(n for e in accounts.values() for n in e["documents"].values()) == 240
+        # The report's section names the same account with the same count, in both regions.
+        (section,) = report["no_access"]
+        assert section["account"] == lacking
+        assert section["events"] == accounts[lacking]["documents"]["no_access"]
+        assert section["regions"] == ["eu-west-1", "us-east-1"]
+        fresh = run["freshness_seconds"]
+        assert fresh["events"] == 240
+        assert 0 < fresh["p50"] <= fresh["p95"] <= fresh["p99"] <= fresh["max"]
     finally:
         runtime.reset()
         opensearch.indices.delete(index=f"{prefix}-*")

@@ -146,13 +146,22 @@ def test_rules_forward_the_spot_types_to_the_hub_bus_in_one_hop(spoke: dict[str,
     assert put == {"Action": "events:PutEvents", "Effect": "Allow", "Resource": HUB_BUS_ARN}
 
 
-def _evaluate(condition: Any, account: str, region: str, parameters: dict[str, str]) -> bool:
+def _evaluate(
+    condition: Any,
+    account: str,
+    region: str,
+    parameters: dict[str, str],
+    named: dict[str, Any] | None = None,
+) -> bool:
+    """A template condition's value; `named`: the template's Conditions (for {"Condition": x})."""
     if isinstance(condition, dict) and len(condition) == 1:
         ((function, args),) = condition.items()
+        if function == "Condition" and named is not None:
+            return _evaluate(named[args], account, region, parameters, named)
         if function == "Fn::Not":
-            return not _evaluate(args[0], account, region, parameters)
+            return not _evaluate(args[0], account, region, parameters, named)
         if function == "Fn::And":
-            return all(_evaluate(a, account, region, parameters) for a in args)
+            return all(_evaluate(a, account, region, parameters, named) for a in args)
         if function == "Fn::Equals":
             left, right = (
                 resolve(a, account=account, region=region, parameters=parameters) for a in args
@@ -161,12 +170,15 @@ def _evaluate(condition: Any, account: str, region: str, parameters: dict[str, s
     raise NotImplementedError(condition)
 
 
-def _created(tmpl: dict[str, Any], account: str, region: str) -> set[str]:
-    """Logical ids of the resources a stack instance in `account`/`region` creates."""
-    parameters = {k: p["Default"] for k, p in tmpl.get("Parameters", {}).items() if "Default" in p}
-    conditions = {
-        name: _evaluate(c, account, region, parameters) for name, c in tmpl["Conditions"].items()
-    }
+def _created(
+    tmpl: dict[str, Any], account: str, region: str, parameters: dict[str, str] | None = None
+) -> set[str]:
+    """Logical ids of the resources a stack instance in `account`/`region` creates (with the
+    parameters' defaults, overridden by `parameters`)."""
+    values = {k: p["Default"] for k, p in tmpl.get("Parameters", {}).items() if "Default" in p}
+    values |= parameters or {}
+    named = tmpl["Conditions"]
+    conditions = {name: _evaluate(c, account, region, values, named) for name, c in named.items()}
     return {
         key
         for key, resource in tmpl["Resources"].items()
@@ -222,7 +234,7 @@ def test_stack_set_template_is_the_spoke_without_bootstrap_or_assets(
     assert len(stack_set["TemplateBody"].encode()) <= TEMPLATE_BODY_LIMIT
     # Member accounts are not CDK-bootstrapped: no bootstrap-version check, nothing to fetch.
     assert "Rules" not in body
-    assert set(body["Parameters"]) == {"EnrichmentRoleRegion"}
+    assert set(body["Parameters"]) == {"EnrichmentRoleRegion", "AlarmEmail"}
     assert "cdk-hnb659fds" not in stack_set["TemplateBody"]
     assert body["Parameters"]["EnrichmentRoleRegion"]["Default"] == SPOKE_REGIONS[0]
     assert body["Resources"] == spoke["Resources"], "the StackSet deploys exactly the plain spoke"
@@ -246,3 +258,80 @@ def test_a_plain_spoke_without_stack_set_settings() -> None:
     spoke = template(stacks[SPOKE_STACK_ID])
     # Its enrichment role lives in the hub's region unless the deploy says otherwise.
     assert spoke["Parameters"]["EnrichmentRoleRegion"]["Default"] == HUB_REGION
+
+
+def _one(tmpl: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    ((key, resource),) = of_type(tmpl, kind).items()
+    return key, resource
+
+
+def test_the_dead_letter_queue_alarms_in_the_spoke(spoke: dict[str, Any]) -> None:
+    """A message in the forwarding DLQ is an event the hub never got: the alarm fires on the
+    first one and stays until it is moved; it notifies the spoke's own topic (not through the
+    hub, whose refusal is the usual cause), and says so again when it clears."""
+    queue, _ = _one(spoke, "AWS::SQS::Queue")
+    topic, _ = _one(spoke, "AWS::SNS::Topic")
+    _, alarm = _one(spoke, "AWS::CloudWatch::Alarm")
+    props = alarm["Properties"]
+    assert props["Namespace"] == "AWS/SQS"
+    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert props["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+    ]
+    assert (props["Statistic"], props["Threshold"]) == ("Maximum", 1)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "notBreaching"
+    assert props["AlarmActions"] == props["OKActions"] == [{"Ref": topic}]
+    # Exactly where forwarding is: the alarm, its topic and the queue share one condition.
+    assert alarm["Condition"] == spoke["Resources"][queue]["Condition"]
+    assert spoke["Resources"][topic]["Condition"] == alarm["Condition"]
+
+
+def test_only_this_accounts_alarms_may_publish_to_the_topic_over_tls(
+    spoke: dict[str, Any],
+) -> None:
+    _, policy = _one(spoke, "AWS::SNS::TopicPolicy")
+    statements = resolve(
+        policy["Properties"]["PolicyDocument"]["Statement"], account=MEMBER, region="eu-west-1"
+    )
+    (publish,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Action"] == "sns:Publish"
+    assert publish["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": MEMBER},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:eu-west-1:{MEMBER}:alarm:*"},
+    }
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize(
+    ("email", "account", "region", "subscribed"),
+    [
+        ("", MEMBER, SPOKE_REGIONS[0], False),  # no address: the alarm notifies nobody
+        ("ops@example.com", MEMBER, SPOKE_REGIONS[0], True),
+        ("ops@example.com", HUB_ACCOUNT, HUB_REGION, False),  # nothing forwarded there
+    ],
+)
+def test_the_alarm_address_is_subscribed_where_the_alarm_exists(
+    stack_set: dict[str, Any], email: str, account: str, region: str, subscribed: bool
+) -> None:
+    body = json.loads(stack_set["TemplateBody"])
+    created = _created(body, account, region, {"AlarmEmail": email})
+    subscriptions = [k for k in created if body["Resources"][k]["Type"] == "AWS::SNS::Subscription"]
+    assert bool(subscriptions) is subscribed
+    if subscribed:
+        (key,) = subscriptions
+        assert body["Resources"][key]["Properties"]["Protocol"] == "email"
+        assert body["Resources"][key]["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+
+
+def test_the_spoke_alarm_address_defaults_to_the_hubs() -> None:
+    stacks = synth_org({**ORG_CONTEXT, "alarmEmail": "ops@example.com"})
+    spoke = template(stacks[SPOKE_STACK_ID])
+    assert spoke["Parameters"]["AlarmEmail"]["Default"] == "ops@example.com"
+    (resource,) = of_type(
+        template(stacks[STACK_SET_STACK_ID]), "AWS::CloudFormation::StackSet"
+    ).values()
+    body = json.loads(resource["Properties"]["TemplateBody"])
+    assert body["Parameters"]["AlarmEmail"]["Default"] == "ops@example.com"
