@@ -15,7 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern, write_alias
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    exposure_index_pattern,
+    index_pattern,
+    write_alias,
+)
 from spot_cli.commands.options import positive
 from spot_cli.errors import CliError
 
@@ -114,12 +119,27 @@ def run(args: argparse.Namespace) -> int:
         result, report, page = _run(
             handler, admin, run_settings, pipelines, session=session, errors=errors
         )
+        from spot_cli.local.sampler import demo_rates  # noqa: PLC0415 - issue 14's sampler
+
+        rates = demo_rates(local.settings, session, prefix, result)
     summary = result.summary() | {"handler_errors": len(errors)}
 
     if args.json:
-        print(json.dumps({"run": summary, "report": report.to_dict(), "html": page}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "run": summary,
+                    "report": report.to_dict(),
+                    "rates": rates.to_dict(),
+                    "html": page,
+                },
+                indent=2,
+            )
+        )
     else:
-        show(tables(report))
+        from spot_cli.rates import rate_tables  # noqa: PLC0415
+
+        show([*tables(report), *rate_tables(rates, top=10)])
         print()
         _print_run(result, errors)
         print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
@@ -136,9 +156,10 @@ def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
     node is ever emptied; a cluster named by OPENSEARCH_URL is never written over."""
     pattern = index_pattern(prefix)
     if local.started_port is not None:
-        client.indices.delete(
-            index=pattern, ignore_unavailable=True, expand_wildcards="open,closed"
-        )
+        for family in (pattern, exposure_index_pattern(prefix)):
+            client.indices.delete(
+                index=family, ignore_unavailable=True, expand_wildcards="open,closed"
+            )
         return
     if client.indices.exists(index=pattern, allow_no_indices=False):
         raise CliError(
