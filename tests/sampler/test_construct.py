@@ -130,7 +130,7 @@ def test_the_sampler_writes_the_exposure_family_only_and_starts_after_provisioni
     ec2 = [s for s in statements if "ec2:" in json.dumps(s["Action"])]
     assert ec2 == [
         {
-            "Action": ["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"],
+            "Action": ["ec2:DescribeAvailabilityZones", "ec2:DescribeInstances"],
             "Effect": "Allow",
             "Resource": "*",
         }
