@@ -135,3 +135,47 @@ NO_ACCESS: Final = "no_access"
 def hub_ingest_role_name(region: str) -> str:
     """The hub ingest function's role: one per hub region, named so spokes can trust it."""
     return f"spot-insights-ingest-{region}"
+
+
+# --- Fleet exposure (issue 14) -------------------------------------------------------------
+# The sampler's documents live in their own index family, `<prefix>.exposure-000001`... The
+# separator is a '.', not a '-': `index_pattern(prefix)` is `<prefix>-*`, which the report, the
+# Dashboards index pattern and the writer and reader roles use, and which would swallow a
+# `<prefix>-exposure-*` family (its counts would become "events" with no event_type). With the
+# '.', neither `<prefix>-*` matches an exposure index nor `<prefix>.exposure-*` an event index.
+EXPOSURE_FAMILY: Final = "exposure"
+EXPOSURE_SERVICE_NAME: Final = "spot-insights-sampler"
+# Scheduler fills this placeholder with the tick's scheduled time (ISO 8601, UTC); the same
+# value comes back on every retry of the tick, so it names the tick's documents.
+SCHEDULED_TIME_PLACEHOLDER: Final = "<aws.scheduler.scheduled-time>"
+SCHEDULED_TIME_KEY: Final = "scheduled_time"
+
+
+def exposure_prefix(prefix: str) -> str:
+    """`<prefix>.exposure`: the prefix of the exposure family (its own `-write` alias,
+    `-000001` indices and `-*` pattern follow from it exactly as for the events family)."""
+    return f"{prefix}.{EXPOSURE_FAMILY}"
+
+
+def exposure_write_alias(prefix: str) -> str:
+    """The alias the sampler writes through: `<prefix>.exposure-write`."""
+    return write_alias(exposure_prefix(prefix))
+
+
+def exposure_index_pattern(prefix: str) -> str:
+    """Every exposure index, and no event index: `<prefix>.exposure-*`."""
+    return index_pattern(exposure_prefix(prefix))
+
+
+class SamplerEnv:
+    """Environment of the sampler function besides the OpenSearch and spoke variables it
+    shares with the ingest function (`IngestEnv`: endpoint, INDEX_ALIAS, SPOKE_ROLE_NAME, ...)."""
+
+    REGIONS: Final = "SAMPLE_REGIONS"
+    ACCOUNTS: Final = "SAMPLE_ACCOUNTS"
+    INTERVAL_SECONDS: Final = "SAMPLE_INTERVAL_SECONDS"
+
+
+def hub_sampler_role_name(region: str) -> str:
+    """The hub sampler function's role: fixed, so spokes can trust it next to the ingest role."""
+    return f"spot-insights-sampler-{region}"

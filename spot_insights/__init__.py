@@ -5,6 +5,7 @@ Connect a writer to a domain with `SearchDomain.connect_writer` (docs/domain.md)
 """
 
 from spot_insights.dashboard_proxy import DashboardProxy
+from spot_insights.exposure_sampler import ExposureSampler
 from spot_insights.hub_bus import HubBus
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.network import SpotInsightsNetwork
@@ -16,6 +17,7 @@ from spot_insights.stack import SpotInsightsStack
 
 __all__ = [
     "DashboardProxy",
+    "ExposureSampler",
     "HubBus",
     "IngestPipeline",
     "SearchDomain",

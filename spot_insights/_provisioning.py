@@ -77,6 +77,7 @@ class SearchProvisioning(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._writer_role_arns: list[str] = []
+        self._exposure_writer_role_arns: list[str] = []
         function_sg = ec2.SecurityGroup(
             self,
             "ProvisioningSecurityGroup",
@@ -125,6 +126,9 @@ class SearchProvisioning(Construct):
             properties={
                 **properties,
                 "WriterBackendRoles": cdk.Lazy.list(_ListProducer(self._writer_role_arns)),
+                "ExposureWriterBackendRoles": cdk.Lazy.list(
+                    _ListProducer(self._exposure_writer_role_arns)
+                ),
                 "ContentHash": provisioning_content_hash(),
             },
         )
@@ -134,6 +138,11 @@ class SearchProvisioning(Construct):
         """Map `role_arn` to `spot_insights_writer` on the next provisioning run."""
         if role_arn not in self._writer_role_arns:
             self._writer_role_arns.append(role_arn)
+
+    def add_exposure_writer_role(self, role_arn: str) -> None:
+        """Map `role_arn` to `spot_insights_exposure_writer` on the next provisioning run."""
+        if role_arn not in self._exposure_writer_role_arns:
+            self._exposure_writer_role_arns.append(role_arn)
 
 
 def provisioning_content_hash(sources: Mapping[str, Path] = LAMBDA_ASSET_SOURCES) -> str:

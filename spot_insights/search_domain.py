@@ -29,7 +29,12 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct, IConstruct
 
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern, write_alias
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    exposure_index_pattern,
+    index_pattern,
+    write_alias,
+)
 from spot_insights._alarms import AT_LEAST, AT_MOST, AlarmSpec, create_alarms
 from spot_insights._domain_policies import (
     allow_log_delivery,
@@ -330,24 +335,50 @@ class SearchDomain(Construct):
         :param starts_writing: constructs that set the writer going. Default: none.
         :returns: the IAM grant (calling again for the same role returns the first one).
         """
+        return self._connect(
+            writer, starts_writing, index_pattern(self.index_prefix), exposure=False
+        )
+
+    def connect_exposure_writer(
+        self, writer: iam.IGrantable, *, starts_writing: Sequence[IConstruct] = ()
+    ) -> iam.Grant:
+        """`connect_writer` for the fleet exposure family (`<prefix>.exposure-*`, e.g.
+        `ExposureSampler.function`): es:ESHttpPost/Put on that family only, the role mapped to
+        `spot_insights_exposure_writer` (index and bulk there, nothing else), HTTPS to the
+        domain, and `starts_writing` (e.g. `ExposureSampler.schedule`) after provisioning."""
+        return self._connect(
+            writer, starts_writing, exposure_index_pattern(self.index_prefix), exposure=True
+        )
+
+    def _connect(
+        self,
+        writer: iam.IGrantable,
+        starts_writing: Sequence[IConstruct],
+        pattern: str,
+        *,
+        exposure: bool,
+    ) -> iam.Grant:
         role_arn: str | None = getattr(writer.grant_principal, "role_arn", None)
         if role_arn is None:
             raise ValueError(
                 "connect_writer: the writer's principal must be an IAM role (fine-grained "
                 "access control maps role ARNs to spot_insights_writer)"
             )
-        grant = self._writer_grants.get(role_arn)
+        grant = self._writer_grants.get(f"{pattern} {role_arn}")
         if grant is None:
             self.connections.allow_from(_connectable(writer), HTTPS, "HTTPS to OpenSearch")
-            self._provisioner.add_writer_role(role_arn)
+            if exposure:
+                self._provisioner.add_exposure_writer_role(role_arn)
+            else:
+                self._provisioner.add_writer_role(role_arn)
             grant = iam.Grant.add_to_principal(
                 grantee=writer,
                 actions=["es:ESHttpPost", "es:ESHttpPut"],
-                resource_arns=[f"{self.domain.domain_arn}/{index_pattern(self.index_prefix)}"],
+                resource_arns=[f"{self.domain.domain_arn}/{pattern}"],
             )
-            self._writer_grants[role_arn] = grant
+            self._writer_grants[f"{pattern} {role_arn}"] = grant
             if isinstance(writer, Construct):
-                _explain_writer_grant(writer, self.index_prefix)
+                _explain_writer_grant(writer, pattern)
         for construct in starts_writing:
             construct.node.add_dependency(self.provisioning)
         return grant
@@ -469,7 +500,7 @@ def _connectable(writer: iam.IGrantable) -> ec2.IConnectable:
     return writer  # type: ignore[return-value]
 
 
-def _explain_writer_grant(writer: Construct, index_prefix: str) -> None:
+def _explain_writer_grant(writer: Construct, pattern: str) -> None:
     NagSuppressions.add_resource_suppressions(
         writer,
         [
@@ -477,7 +508,7 @@ def _explain_writer_grant(writer: Construct, index_prefix: str) -> None:
                 id="AwsSolutions-IAM5",
                 reason="The writer's es:ESHttpPost/Put grant covers this domain's index "
                 "pattern (the rolling indices and their write alias), nothing else.",
-                applies_to=[{"regex": f"/^Resource::.*/{re.escape(index_prefix)}-\\*$/g"}],
+                applies_to=[{"regex": f"/^Resource::.*/{re.escape(pattern)}$/g"}],
             )
         ],
         apply_to_children=True,

@@ -67,6 +67,8 @@ class Settings:
     """Internal read-only Dashboards users; their passwords are generated in Secrets Manager."""
     simulation_rule: bool = False
     """Also capture `spot-insights simulate` events (source `contract.SIMULATION_SOURCE`)."""
+    exposure_interval_minutes: int = 10
+    """Minutes between the fleet exposure sampler's ticks (1-1440; the rates' denominator)."""
 
 
 def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
@@ -191,6 +193,15 @@ def _index_prefix(key: str, value: Any) -> str:
         raise SettingsError(key, INDEX_PREFIX_FORM, value) from exc
 
 
+def _minutes(key: str, value: Any) -> int:
+    expected = "a whole number of minutes from 1 to 1440"
+    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1440:
+        raise SettingsError(key, expected, value)
+    return value
+
+
 def _profile(key: str, value: Any) -> str:
     if value not in PROFILES:
         raise SettingsError(key, " or ".join(PROFILES), value)
@@ -217,6 +228,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "indexPrefix": ("index_prefix", _index_prefix),
     "readerUsers": ("reader_users", _names),
     "simulationRule": ("simulation_rule", _bool),
+    "exposureIntervalMinutes": ("exposure_interval_minutes", _minutes),
     "organizationId": (
         "organization_id",
         _text(r"o-[a-z0-9]{10,32}", "an organization id such as o-a1b2c3d4e5"),

@@ -15,6 +15,7 @@ from constructs import Construct
 from lambda_src.contract import SIMULATION_SOURCE
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, encrypted_alarm_topic
 from spot_insights.dashboard_proxy import DashboardProxy
+from spot_insights.exposure_sampler import ExposureSampler
 from spot_insights.hub_bus import HubBus
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.network import SpotInsightsNetwork
@@ -66,6 +67,22 @@ class SpotInsightsStack(cdk.Stack):
         # dead-letter queue during the first deployment.
         self.search.connect_writer(
             self.ingest.function, starts_writing=[self.ingest.event_source_mapping]
+        )
+
+        # The rates' denominator: running Spot instances per group, every few minutes.
+        self.sampler = ExposureSampler(
+            self,
+            "Exposure",
+            opensearch_endpoint=self.search.endpoint,
+            index_prefix=settings.index_prefix,
+            interval_minutes=settings.exposure_interval_minutes,
+            # The ingest key already admits this account's log groups.
+            encryption_key=self.ingest.encryption_key,
+            alarm_topic=self.alarm_topic,
+            vpc=self.vpc,
+        )
+        self.search.connect_exposure_writer(
+            self.sampler.function, starts_writing=[self.sampler.schedule]
         )
 
         certificate = (

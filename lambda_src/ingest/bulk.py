@@ -74,11 +74,18 @@ class _DocumentRefusal(Exception):
 
 class BulkIndexer:
     def __init__(
-        self, client: OpenSearch, alias: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        client: OpenSearch,
+        alias: str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        id_field: str = "event_id",
     ) -> None:
         self.client = client
         self.alias = alias
         self.max_bytes = max_bytes
+        # The document field that is its `_id` (the exposure sampler's is `sample_id`).
+        self.id_field = id_field
 
     def index(
         self, documents: Sequence[dict[str, Any]], *, refresh: str | None = None
@@ -113,7 +120,7 @@ class BulkIndexer:
         chunk: list[bytes] = []
         size = 0
         for doc in documents:
-            action = json.dumps({"index": {"_id": doc["event_id"]}}, separators=(",", ":"))
+            action = json.dumps({"index": {"_id": doc[self.id_field]}}, separators=(",", ":"))
             line = f"{action}\n{json.dumps(doc, separators=(',', ':'))}\n".encode()
             if chunk and size + len(line) > self.max_bytes:
                 yield chunk

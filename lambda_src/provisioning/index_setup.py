@@ -23,7 +23,10 @@ def load_mapping() -> dict[str, Any]:
     return json.loads(MAPPING_FILE.read_text())
 
 
-def index_template_body(settings: ProvisioningSettings, *, with_ism: bool) -> dict[str, Any]:
+def index_template_body(
+    settings: ProvisioningSettings, *, with_ism: bool, mapping: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`mapping`: the family's mapping; default the events' (dashboards/index-mapping.json)."""
     index_settings: dict[str, Any] = {
         "number_of_shards": settings.shards,
         "number_of_replicas": settings.replicas,
@@ -34,31 +37,37 @@ def index_template_body(settings: ProvisioningSettings, *, with_ism: bool) -> di
     return {
         "index_patterns": [settings.index_pattern],
         "priority": TEMPLATE_PRIORITY,
-        "template": {"settings": index_settings, "mappings": load_mapping()},
+        "template": {"settings": index_settings, "mappings": mapping or load_mapping()},
         "_meta": {"managed_by": PROVISIONING_SERVICE_NAME},
     }
 
 
 def ensure_index_template(
-    http: HttpClient, settings: ProvisioningSettings, *, with_ism: bool
+    http: HttpClient,
+    settings: ProvisioningSettings,
+    *,
+    with_ism: bool,
+    mapping: dict[str, Any] | None = None,
 ) -> str:
     """PUT is an upsert; it only affects indices created afterwards."""
     name = settings.index_prefix
     http.request(
         "PUT",
         f"/_index_template/{name}",
-        json_body=index_template_body(settings, with_ism=with_ism),
+        json_body=index_template_body(settings, with_ism=with_ism, mapping=mapping),
     )
     return name
 
 
-def ensure_write_alias(http: HttpClient, settings: ProvisioningSettings) -> str:
+def ensure_write_alias(
+    http: HttpClient, settings: ProvisioningSettings, mapping: dict[str, Any] | None = None
+) -> str:
     """Create the first index behind the write alias unless the alias already exists.
 
     Returns "created", "exists" or "attached" (alias added to the newest existing index)."""
     alias = settings.write_alias
     if http.request("GET", f"/_alias/{alias}", expected=(200, 404)).status_code == 200:
-        _update_existing_mappings(http, settings)
+        _update_existing_mappings(http, settings, mapping)
         return "exists"
     if http.request("HEAD", f"/{alias}", expected=(200, 404)).status_code == 200:
         # Without the alias, a write with require_alias=false would have auto-created this.
@@ -79,7 +88,7 @@ def ensure_write_alias(http: HttpClient, settings: ProvisioningSettings) -> str:
                 "actions": [{"add": {"index": newest, "alias": alias, "is_write_index": True}}]
             },
         )
-        _update_existing_mappings(http, settings)
+        _update_existing_mappings(http, settings, mapping)
         return "attached"
     response = http.request(
         "PUT",
@@ -91,14 +100,16 @@ def ensure_write_alias(http: HttpClient, settings: ProvisioningSettings) -> str:
         # A concurrent run may have won the race; anything else is a real error.
         if "resource_already_exists_exception" not in response.text:
             raise ProvisioningError(f"PUT /{settings.first_index} -> HTTP 400: {response.text}")
-        return ensure_write_alias(http, settings)
+        return ensure_write_alias(http, settings, mapping)
     return "created"
 
 
-def _update_existing_mappings(http: HttpClient, settings: ProvisioningSettings) -> None:
+def _update_existing_mappings(
+    http: HttpClient, settings: ProvisioningSettings, mapping: dict[str, Any] | None = None
+) -> None:
     """Additive mapping changes reach existing indices; a conflicting one fails readably.
     The replica count is dynamic, so a profile change applies to existing indices too."""
-    http.request("PUT", f"/{settings.index_pattern}/_mapping", json_body=load_mapping())
+    http.request("PUT", f"/{settings.index_pattern}/_mapping", json_body=mapping or load_mapping())
     http.request(
         "PUT",
         f"/{settings.index_pattern}/_settings",

@@ -24,6 +24,7 @@ def provision(
     replicas: int = 0,
     retention_days: int = 365,
     writer_backend_roles: Sequence[str] = (),
+    exposure_writer_backend_roles: Sequence[str] = (),
     require_ism: bool = False,
     dashboards_url: str = "",
 ) -> dict[str, str]:
@@ -38,6 +39,7 @@ def provision(
             "Replicas": str(replicas),
             "RetentionDays": str(retention_days),
             "WriterBackendRoles": list(writer_backend_roles),
+            "ExposureWriterBackendRoles": list(exposure_writer_backend_roles),
             "IsmMode": (IsmMode.REQUIRED if require_ism else IsmMode.SKIP_IF_UNAVAILABLE),
             "DashboardsUrl": dashboards_url,
             "ImportSavedObjects": str(bool(dashboards_url)).lower(),

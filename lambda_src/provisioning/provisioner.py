@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 
 from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.errors import ProvisioningError
+from lambda_src.provisioning.exposure_family import ensure_exposure_family
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.index_setup import ensure_index_template, ensure_write_alias
 from lambda_src.provisioning.ism import ensure_ism_policy, ism_available
@@ -53,6 +54,9 @@ class Provisioner:
         with step("write alias"):
             summary["WriteAlias"] = s.write_alias
             summary["WriteAliasState"] = ensure_write_alias(http, s)
+        # Before the roles: the reader role names this family's pattern too.
+        with step("fleet exposure family"):
+            summary.update(ensure_exposure_family(http, s, with_ism=with_ism))
         with step("security roles and users"):
             readers = self.reader_users
             summary["DashboardsReadOnlyRole"] = ensure_security(http, s, readers)

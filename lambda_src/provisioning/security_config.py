@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from lambda_src.contract import PROVISIONING_SERVICE_NAME
+from lambda_src.contract import PROVISIONING_SERVICE_NAME, exposure_index_pattern
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
 
@@ -49,7 +49,14 @@ def reader_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
         "description": f"Spot Insights dashboards: read {settings.index_pattern}",
         "cluster_permissions": ["cluster_composite_ops_ro"],
         "index_permissions": [
-            {"index_patterns": [settings.index_pattern], "allowed_actions": ["read"]}
+            {
+                # The exposure family too: rates divide interruptions by its instance-hours.
+                "index_patterns": [
+                    settings.index_pattern,
+                    exposure_index_pattern(settings.index_prefix),
+                ],
+                "allowed_actions": ["read"],
+            }
         ],
         # Saved objects live in the Global tenant; read-only there keeps dashboards fixed.
         "tenant_permissions": [

@@ -47,6 +47,8 @@ class ProvisioningSettings:
     rollover_age: str = "30d"
     rollover_size: str = "20gb"
     writer_backend_roles: tuple[str, ...] = ()
+    # Roles that write the fleet exposure family (the sampler), and nothing else.
+    exposure_writer_backend_roles: tuple[str, ...] = ()
     reader_backend_roles: tuple[str, ...] = ()
     reader_user_secret_arns: tuple[str, ...] = ()
     ism_mode: IsmMode = IsmMode.REQUIRED
@@ -90,6 +92,7 @@ class ProvisioningSettings:
             rollover_age=_match(props, "RolloverAge", "30d", _AGE, "like '30d' or '12h'"),
             rollover_size=_match(props, "RolloverSize", "20gb", _SIZE, "like '20gb' or '500mb'"),
             writer_backend_roles=_strings(props, "WriterBackendRoles"),
+            exposure_writer_backend_roles=_strings(props, "ExposureWriterBackendRoles"),
             reader_backend_roles=_strings(props, "ReaderBackendRoles"),
             reader_user_secret_arns=_strings(props, "ReaderUserSecretArns"),
             ism_mode=_ism_mode(props),

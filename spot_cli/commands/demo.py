@@ -15,7 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, SPOKE_ROLE_NAME, index_pattern, write_alias
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    SPOKE_ROLE_NAME,
+    exposure_index_pattern,
+    index_pattern,
+    write_alias,
+)
 from spot_cli.commands.options import positive
 from spot_cli.errors import CliError
 
@@ -102,20 +108,32 @@ def run(args: argparse.Namespace) -> int:
         show_progress=not args.json,
     )
     with moto_server(gate_assume_role=True) as moto_url:
-        result, report, page = _run_in_moto(
+        result, report, page, rates = _run_in_moto(
             moto_url,
             accounts=args.accounts,
             writer=writer,
-            admin=admin,
+            admin=local.settings,
             run_settings=run_settings,
             errors=errors,
         )
     summary = result.summary() | {"handler_errors": len(errors)}
 
     if args.json:
-        print(json.dumps({"run": summary, "report": report.to_dict(), "html": page}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "run": summary,
+                    "report": report.to_dict(),
+                    "rates": rates.to_dict(),
+                    "html": page,
+                },
+                indent=2,
+            )
+        )
     else:
-        show(tables(report))
+        from spot_cli.rates import rate_tables  # noqa: PLC0415
+
+        show([*tables(report), *rate_tables(rates, top=10)])
         print()
         _print_run(result, errors)
         print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
@@ -132,10 +150,10 @@ def _run_in_moto(
     *,
     accounts: int,
     writer: OpenSearchSettings,
-    admin: Any,
+    admin: OpenSearchSettings,
     run_settings: RunSettings,
     errors: list[BaseException],
-) -> tuple[RunResult, Report, str]:
+) -> tuple[RunResult, Report, str, Any]:
     """The organisation (with more than one account), the capture path and the run, in moto."""
     from spot_cli.local.capture_path import create_hub_capture, create_pipelines  # noqa: PLC0415
     from spot_cli.local.ingest import (  # noqa: PLC0415
@@ -144,7 +162,9 @@ def _run_in_moto(
         ingest_handler,
     )
     from spot_cli.local.organisation import create_organisation  # noqa: PLC0415
+    from spot_cli.local.sampler import demo_rates  # noqa: PLC0415 - issue 14's sampler
     from spot_cli.local.servers import local_session  # noqa: PLC0415
+    from spot_cli.opensearch_client import connect  # noqa: PLC0415
 
     home = run_settings.regions[0]
     session = local_session(moto_url, home)
@@ -168,15 +188,27 @@ def _run_in_moto(
     )
     # A session per environment: boto3 sessions must not be shared between threads.
     handler = PerThreadEnvironments(lambda: ingest_handler(function, local_session(moto_url, home)))
-    return _run(
+    result, report, page = _run(
         handler,
-        admin,
+        connect(admin),
         run_settings,
         pipelines,
         session=session,
         errors=errors,
         organisation=organisation,
     )
+    # Issue 14: the sampler replayed over the storm's window, through the same spoke roles as
+    # the ingest function, so every account with the role has its instance-hours.
+    rates = demo_rates(
+        admin,
+        session,
+        run_settings.index_prefix,
+        result,
+        accounts=organisation.with_role if organisation else (),
+        spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
+        home_account=organisation.hub_account if organisation else None,
+    )
+    return result, report, page, rates
 
 
 def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
@@ -184,9 +216,10 @@ def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
     node is ever emptied; a cluster named by OPENSEARCH_URL is never written over."""
     pattern = index_pattern(prefix)
     if local.started_port is not None:
-        client.indices.delete(
-            index=pattern, ignore_unavailable=True, expand_wildcards="open,closed"
-        )
+        for family in (pattern, exposure_index_pattern(prefix)):
+            client.indices.delete(
+                index=family, ignore_unavailable=True, expand_wildcards="open,closed"
+            )
         return
     if client.indices.exists(index=pattern, allow_no_indices=False):
         raise CliError(

@@ -42,6 +42,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--top", type=positive, default=10)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--rates",
+        action="store_true",
+        help="warnings per 1,000 instance-hours (needs the exposure sampler's data)",
+    )
+    parser.add_argument(
         "--html", metavar="FILE", help="write the dashboard's panels as one offline HTML page"
     )
 
@@ -49,6 +54,10 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.html:
         return _html(args)
+    if args.rates:
+        from spot_cli.commands.rates_report import run_rates  # noqa: PLC0415
+
+        return run_rates(args)
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
     from spot_cli.report import FILTER_FIELDS, ReportRequest, build_report, tables  # noqa: PLC0415
     from spot_cli.terminal import show  # noqa: PLC0415

@@ -18,6 +18,8 @@ from spot_cli.opensearch_client import OpenSearchSettings, connect
 INGEST_USER = "spot-insights-local-ingest"
 # Shaped like the function's role ARN; it only has to match between the user and the mapping.
 INGEST_BACKEND_ROLE = "arn:aws:iam::000000000000:role/spot-insights-local-ingest"
+# The exposure sampler's stand-in (spot_cli/local/sampler.py): mapped to the exposure writer.
+SAMPLER_BACKEND_ROLE = "arn:aws:iam::000000000000:role/spot-insights-local-sampler"
 
 
 def provision_local(settings: OpenSearchSettings, prefix: str) -> OpenSearchSettings:
@@ -44,6 +46,7 @@ def provision_local(settings: OpenSearchSettings, prefix: str) -> OpenSearchSett
             ca_certs=settings.ca_certs,
             prefix=prefix,
             writer_backend_roles=[INGEST_BACKEND_ROLE],
+            exposure_writer_backend_roles=[SAMPLER_BACKEND_ROLE],
         )
     except ProvisioningError as exc:
         raise CliError(f"provisioning {settings.endpoint} failed: {exc}") from exc

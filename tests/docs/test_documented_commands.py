@@ -113,6 +113,9 @@ def prefixes(opensearch: OpenSearch) -> Iterator[dict[str, str]]:
     for prefix in made.values():
         opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
         opensearch.indices.delete_index_template(name=prefix, ignore=404)
+        # The exposure family (issue 14) that provisioning creates next to the events.
+        opensearch.indices.delete(index=f"{prefix}.exposure-*", ignore_unavailable=True)
+        opensearch.indices.delete_index_template(name=f"{prefix}.exposure", ignore=404)
 
 
 def run(line: str, env: dict[str, str], timeout: float) -> tuple[int, str]:

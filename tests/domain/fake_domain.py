@@ -35,7 +35,7 @@ def managed_domain(request: Recorded) -> Answer:
         return 200, []
     if request.method in {"GET", "HEAD"} and (
         path.startswith(("/_alias/", "/_plugins/_ism/policies/", "/_plugins/_security/api/roles/"))
-        or path == "/spot-interruptions-write"
+        or path in {"/spot-interruptions-write", "/spot-interruptions.exposure-write"}
     ):
         return 404, {}
     if path.startswith("/_plugins/_ism/add/"):

@@ -22,7 +22,7 @@ def test_managed_domain_first_run_order() -> None:
         client = HttpClient(server.url, auth=("a", "b"), retry=RetryPolicy(max_attempts=1))
         summary = Provisioner(SETTINGS, client).run()
     calls = [f"{r.method} {r.path}" for r in server.requests]
-    assert calls[:11] == [
+    assert calls[:21] == [
         "GET /_cluster/health",
         "GET /_cat/plugins",
         "PUT /_index_template/spot-interruptions",
@@ -33,6 +33,17 @@ def test_managed_domain_first_run_order() -> None:
         "HEAD /spot-interruptions-write",
         "GET /_cat/indices/spot-interruptions-*",
         "PUT /spot-interruptions-000001",
+        # The fleet exposure family (issue 14): the same steps under its own prefix.
+        "PUT /_index_template/spot-interruptions.exposure",
+        "GET /_plugins/_ism/policies/spot-interruptions.exposure-lifecycle",
+        "PUT /_plugins/_ism/policies/spot-interruptions.exposure-lifecycle",
+        "POST /_plugins/_ism/add/spot-interruptions.exposure-*",
+        "GET /_alias/spot-interruptions.exposure-write",
+        "HEAD /spot-interruptions.exposure-write",
+        "GET /_cat/indices/spot-interruptions.exposure-*",
+        "PUT /spot-interruptions.exposure-000001",
+        "PUT /_plugins/_security/api/roles/spot_insights_exposure_writer",
+        "PUT /_plugins/_security/api/rolesmapping/spot_insights_exposure_writer",
         "PUT /_plugins/_security/api/roles/spot_insights_writer",
     ]
     template = server.requests[2].json()

@@ -9,7 +9,7 @@ import pkgutil
 import pytest
 
 import spot_insights
-from spot_insights import DashboardProxy, IngestPipeline, SearchDomain
+from spot_insights import DashboardProxy, ExposureSampler, IngestPipeline, SearchDomain
 from tests.stack.synth import VARIANTS, synth_stack
 
 
@@ -26,6 +26,7 @@ def test_helper_modules_are_private() -> None:
     assert public == {
         "dashboard_proxy",
         "deployment",
+        "exposure_sampler",
         "hub_bus",
         "ingest_pipeline",
         "network",
@@ -46,6 +47,7 @@ def test_every_public_attribute_is_declared_at_the_class_top(variant: str) -> No
         (stack.ingest, IngestPipeline),
         (stack.search, SearchDomain),
         (stack.proxy, DashboardProxy),
+        (stack.sampler, ExposureSampler),
     ):
         assigned = {name for name in vars(construct) if not name.startswith("_")}
         assert assigned <= set(cls.__annotations__), (

@@ -55,7 +55,9 @@ def test_ingest_role_is_the_only_writer_backend_role(default: Template) -> None:
     )
 
 
-def test_domain_admits_https_only_from_ingest_provisioning_and_proxy(default: Template) -> None:
+def test_domain_admits_https_only_from_ingest_provisioning_proxy_and_sampler(
+    default: Template,
+) -> None:
     domain_sg = default.find_resources(
         "AWS::EC2::SecurityGroup",
         {"Properties": {"GroupDescription": Match.string_like_regexp("OpenSearch domain")}},
@@ -68,11 +70,9 @@ def test_domain_admits_https_only_from_ingest_provisioning_and_proxy(default: Te
         if r["Properties"]["GroupId"] == {"Fn::GetAtt": [domain_sg_id, "GroupId"]}
     ]
     sources = sorted(rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in rules)
-    assert [(r["FromPort"], r["ToPort"], r["IpProtocol"]) for r in rules] == [(443, 443, "tcp")] * 3
-    assert [
-        s.startswith(p)
-        for s, p in zip(sources, ["DashboardProxy", "Ingest", "SearchProvisioning"], strict=True)
-    ] == [True] * 3
+    assert [(r["FromPort"], r["ToPort"], r["IpProtocol"]) for r in rules] == [(443, 443, "tcp")] * 4
+    owners = ["DashboardProxy", "Exposure", "Ingest", "SearchProvisioning"]
+    assert [s.startswith(p) for s, p in zip(sources, owners, strict=True)] == [True] * 4
     assert domain_sg[domain_sg_id]["Properties"].get("SecurityGroupIngress") in (None, [])
 
 

@@ -1,0 +1,87 @@
+"""The sampler function's configuration, read from its environment once per container.
+
+The OpenSearch, EC2-retry and spoke variables are the ingest function's own (`IngestEnv`),
+parsed by `IngestConfig.from_env`, so both functions accept and refuse the same values; the
+sampler adds where to look (`SamplerEnv.REGIONS`, `SamplerEnv.ACCOUNTS`) and how long one tick
+stands for (`SamplerEnv.INTERVAL_SECONDS`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    EXPOSURE_SERVICE_NAME,
+    IngestEnv,
+    SamplerEnv,
+    exposure_write_alias,
+)
+from lambda_src.ingest.config import IngestConfig
+from lambda_src.ingest.search_client import ConfigurationError, SearchSettings
+
+_ACCOUNT = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2,5}(?:-[a-z]+)+-\d{1,2}")
+DEFAULT_INTERVAL_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    search: SearchSettings
+    regions: tuple[str, ...]
+    index_alias: str = exposure_write_alias(DEFAULT_INDEX_PREFIX)
+    interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+    # Accounts sampled through their spoke role, besides the function's own (`home_account`).
+    accounts: tuple[str, ...] = ()
+    spoke_role_name: str | None = None
+    home_account: str | None = None
+    ec2_retry_mode: str = "standard"
+    ec2_max_attempts: int = 4
+    service_name: str = EXPOSURE_SERVICE_NAME
+    # For local runs: a log level (None: Powertools' own). Not read by `from_env`.
+    log_level: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> SamplerConfig:
+        """Parse and check every variable; a bad one raises ConfigurationError naming it."""
+        shared = IngestConfig.from_env(env)
+        regions = _listed(env, SamplerEnv.REGIONS, _REGION, "region names such as us-east-1")
+        if not regions:
+            default = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            if not default:
+                raise ConfigurationError(f"{SamplerEnv.REGIONS} is not set")
+            regions = (default,)
+        accounts = _listed(env, SamplerEnv.ACCOUNTS, _ACCOUNT, "12-digit account ids")
+        if accounts and not shared.spoke_role_name:
+            raise ConfigurationError(
+                f"{SamplerEnv.ACCOUNTS} needs {IngestEnv.SPOKE_ROLE_NAME} (the role to assume)"
+            )
+        raw = env.get(SamplerEnv.INTERVAL_SECONDS, "").strip() or str(DEFAULT_INTERVAL_SECONDS)
+        if not raw.isdigit() or not 60 <= int(raw) <= 86400:
+            raise ConfigurationError(
+                f"{SamplerEnv.INTERVAL_SECONDS} must be whole seconds from 60 to 86400, got {raw!r}"
+            )
+        return cls(
+            search=shared.search,
+            regions=regions,
+            index_alias=env.get(IngestEnv.INDEX_ALIAS) or cls.index_alias,
+            interval_seconds=int(raw),
+            accounts=accounts,
+            spoke_role_name=shared.spoke_role_name,
+            home_account=shared.home_account,
+            ec2_retry_mode=shared.ec2_retry_mode,
+            ec2_max_attempts=shared.ec2_max_attempts,
+            service_name=env.get(IngestEnv.SERVICE_NAME) or cls.service_name,
+        )
+
+
+def _listed(
+    env: Mapping[str, str], name: str, pattern: re.Pattern[str], items: str
+) -> tuple[str, ...]:
+    values = [v.strip() for v in env.get(name, "").split(",") if v.strip()]
+    for value in values:
+        if not pattern.fullmatch(value):
+            raise ConfigurationError(f"{name} must be comma-separated {items}, got {value!r}")
+    return tuple(dict.fromkeys(values))

@@ -1,0 +1,37 @@
+"""`spot-insights report --rates`: the rates tables or JSON (spot_cli/rates.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+from spot_cli.commands.options import opensearch_settings
+from spot_cli.errors import CliError
+
+
+def run_rates(args: argparse.Namespace) -> int:
+    from spot_cli.opensearch_client import connect  # noqa: PLC0415
+    from spot_cli.rates import RatesRequest, build_rates, rate_tables  # noqa: PLC0415
+    from spot_cli.report import FILTER_FIELDS  # noqa: PLC0415
+    from spot_cli.terminal import show  # noqa: PLC0415
+
+    until = args.until or (datetime.now(UTC) if args.last else None)
+    since = args.since or (until - args.last if args.last and until else None)
+    if since and until and since >= until:
+        raise CliError("--since must be before --until")
+    request = RatesRequest(
+        since=since,
+        until=until,
+        filters={name: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)},
+        index_prefix=args.index_prefix,
+    )
+    try:
+        rates = build_rates(connect(opensearch_settings(args)), request)
+    except LookupError as exc:  # report.NoIndexError
+        raise CliError(f"{exc} (is --index-prefix right?)") from exc
+    if args.json:
+        print(json.dumps(rates.to_dict(), indent=2))
+    else:
+        show(rate_tables(rates, args.top))
+    return 0

@@ -1,0 +1,311 @@
+"""ExposureSampler: an EventBridge Scheduler schedule that invokes the fleet exposure sampler.
+
+Every `interval` (10 minutes by default) Scheduler invokes the function with the tick's
+scheduled time; the function counts running Spot instances per account, region, pool and
+capacity group (`lambda_src/sampler`) and writes one document per group into the exposure index
+family (`<prefix>.exposure-*`). Instance-hours are the sum of count x interval, the denominator
+of `spot-insights report --rates`.
+
+Delivery: Scheduler invokes Lambda asynchronously. A failed delivery (throttling, a missing
+permission) is retried by Scheduler's retry policy, a failed run by Lambda's asynchronous
+retries; both end, with the tick's input, in one dead-letter queue (alarmed), so no failed tick
+goes unnoticed. Retries never duplicate: a tick's documents are named by its scheduled time.
+The flexible time window is off, so ticks are exactly `interval` apart (count x interval holds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    EXPOSURE_SERVICE_NAME,
+    SCHEDULED_TIME_KEY,
+    SCHEDULED_TIME_PLACEHOLDER,
+    IngestEnv,
+    SamplerEnv,
+    exposure_write_alias,
+)
+from spot_insights._alarms import AlarmSpec, create_alarms
+from spot_insights._lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
+from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
+from spot_insights._validation import index_prefix_prop
+
+HANDLER = "lambda_src.sampler.handler.handler"
+# Scheduler's rate expressions take whole minutes; a day is the longest tick that still
+# makes a rate over a day meaningful.
+MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES = 1, 1440
+DEFAULT_INTERVAL_MINUTES = 10
+
+
+def interval_minutes_prop(value: object, name: str = "interval_minutes") -> int:
+    """`value` if it is a whole number of minutes the schedule accepts, else ValueError naming
+    the prop, the value and the range."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not MIN_INTERVAL_MINUTES <= value <= MAX_INTERVAL_MINUTES
+    ):
+        raise ValueError(
+            f"{name} must be a whole number of minutes from {MIN_INTERVAL_MINUTES} to "
+            f"{MAX_INTERVAL_MINUTES}, got {value!r}"
+        )
+    return value
+
+
+class ExposureSampler(Construct):
+    """Count running Spot instances per group on a schedule, into the exposure index family.
+
+    The construct does not reach into the domain: connect it with
+    ``search.connect_exposure_writer(sampler.function, starts_writing=[sampler.schedule])``.
+
+    :param opensearch_endpoint: https URL of the domain (a token is fine). Required.
+    :param index_prefix: the events' prefix; the sampler writes ``<prefix>.exposure-write``.
+        Default ``lambda_src.contract.DEFAULT_INDEX_PREFIX``.
+    :param interval_minutes: minutes between ticks, 1-1440. Default 10.
+    :param regions: regions to count in. Default: the stack's region.
+    :param accounts: other accounts to count in, through ``spoke_role_name``. Default none.
+    :param spoke_role_name: the read-only role each of ``accounts`` holds; required with them.
+    :param home_account: the account needing no role. Default: the stack's account.
+    :param encryption_key: key for the function's log group. Default: a new key with rotation
+        (a caller's key needs the CloudWatch Logs grant, as `IngestPipeline.encryption_key` has).
+    :param alarm_topic: topic for the dead-letter and error alarms. Default: none (the alarms
+        exist without an action).
+    :param retry_attempts: Scheduler's and Lambda's retries of one tick. Default 2.
+    :param timeout: function timeout. Default 2 minutes (a tick reads a page per 1,000
+        instances per account and region).
+    :param memory_size: function memory in MiB. Default 256.
+    :param log_retention: function log retention. Default one month.
+    :param vpc / vpc_subnets / security_groups: where the function runs (next to a private
+        domain, with egress to the EC2 and STS APIs). Default: no VPC.
+    """
+
+    function: lambda_.Function
+    schedule: scheduler.Schedule
+    dead_letter_queue: sqs.Queue
+    """Ticks Scheduler could not deliver and runs that failed every retry, with their input."""
+    alarms: list[cloudwatch.Alarm]
+    write_alias: str
+    interval_minutes: int
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        opensearch_endpoint: str,
+        index_prefix: str = DEFAULT_INDEX_PREFIX,
+        interval_minutes: int = DEFAULT_INTERVAL_MINUTES,
+        regions: Sequence[str] = (),
+        accounts: Sequence[str] = (),
+        spoke_role_name: str | None = None,
+        home_account: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        retry_attempts: int = 2,
+        timeout: cdk.Duration | None = None,
+        memory_size: int = 256,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        index_prefix_prop(index_prefix)
+        self.interval_minutes = interval_minutes_prop(interval_minutes)
+        if not 0 <= retry_attempts <= 2:
+            raise ValueError(
+                f"retry_attempts must be 0-2 (Lambda's asynchronous limit), got {retry_attempts}"
+            )
+        if accounts and not spoke_role_name:
+            raise ValueError("accounts need spoke_role_name (the role to assume in each)")
+        stack = cdk.Stack.of(self)
+        timeout = timeout or cdk.Duration.minutes(2)
+        interval = cdk.Duration.minutes(self.interval_minutes)
+        self.write_alias = exposure_write_alias(index_prefix)
+        if encryption_key is None:
+            encryption_key = kms.Key(
+                self,
+                "Key",
+                description="Encrypts the Spot Insights exposure sampler's logs",
+                enable_key_rotation=True,
+                removal_policy=RETAIN_UNLESS_CREATE_FAILS,
+            )
+            allow_log_encryption(encryption_key)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        environment = {
+            IngestEnv.OPENSEARCH_ENDPOINT: opensearch_endpoint,
+            IngestEnv.INDEX_ALIAS: self.write_alias,
+            IngestEnv.OPENSEARCH_TIMEOUT: str(max(5, int(timeout.to_seconds() / 4))),
+            IngestEnv.SERVICE_NAME: EXPOSURE_SERVICE_NAME,
+            SamplerEnv.REGIONS: ",".join(regions) or stack.region,
+            SamplerEnv.INTERVAL_SECONDS: str(self.interval_minutes * 60),
+        }
+        if accounts:
+            environment[SamplerEnv.ACCOUNTS] = ",".join(accounts)
+            environment[IngestEnv.SPOKE_ROLE_NAME] = spoke_role_name  # type: ignore[assignment]
+            environment[IngestEnv.HOME_ACCOUNT] = home_account or stack.account
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Counts running Spot instances per pool and capacity group",
+            code=lambda_code(),
+            handler=HANDLER,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            timeout=timeout,
+            memory_size=memory_size,
+            log_group=logs.LogGroup(
+                self,
+                "Logs",
+                retention=log_retention,
+                encryption_key=encryption_key,
+                removal_policy=cdk.RemovalPolicy.DESTROY,
+            ),
+            vpc=vpc,
+            vpc_subnets=vpc_subnets if vpc else None,
+            security_groups=list(security_groups) if security_groups else None,
+            environment=environment,
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                # Neither action supports resource-level permissions.
+                actions=["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"],
+                resources=["*"],
+            )
+        )
+        # A run that fails every retry, or waits longer than a tick, lands in the DLQ.
+        self.function.configure_async_invoke(
+            retry_attempts=retry_attempts,
+            max_event_age=cdk.Duration.seconds(max(60, min(21600, interval.to_seconds()))),
+            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+        )
+
+        role = iam.Role(
+            self,
+            "ScheduleRole",
+            description="EventBridge Scheduler invokes the exposure sampler",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="scheduler",
+                            resource="schedule",
+                            resource_name="default/*",
+                        )
+                    },
+                }
+            ),
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"Spot Insights exposure sampler, every {self.interval_minutes} min",
+            schedule=scheduler.ScheduleExpression.rate(interval),
+            time_window=scheduler.TimeWindow.off(),
+            target=scheduler_targets.LambdaInvoke(
+                self.function,
+                role=role,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {SCHEDULED_TIME_KEY: SCHEDULED_TIME_PLACEHOLDER}
+                ),
+                retry_attempts=retry_attempts,
+                max_event_age=cdk.Duration.seconds(max(60, min(86400, interval.to_seconds()))),
+                dead_letter_queue=self.dead_letter_queue,
+            ),
+        )
+        self.alarms = create_alarms(
+            self,
+            [
+                AlarmSpec(
+                    "DeadLetterQueueDepth",
+                    "Exposure sampler ticks failed every retry (their input is in the DLQ)",
+                    self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=cdk.Duration.minutes(5), statistic="Maximum"
+                    ),
+                    threshold=1,
+                ),
+                AlarmSpec(
+                    "FunctionErrors",
+                    "The exposure sampler failed a tick (it is retried)",
+                    self.function.metric_errors(period=cdk.Duration.minutes(5), statistic="Sum"),
+                    threshold=1,
+                ),
+            ],
+            alarm_topic,
+        )
+        _explain_nag_findings(self, role)
+
+
+def _explain_nag_findings(sampler: ExposureSampler, schedule_role: iam.Role) -> None:
+    managed = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    NagSuppressions.add_resource_suppressions(
+        sampler.function,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-L1",
+                reason="Every function runs the one shared asset built for python3.13 "
+                "(spot_insights/_lambda_asset.py); the runtime moves for all of them at once.",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM4",
+                reason="Lambda's own managed policies for logs and VPC network interfaces.",
+                applies_to=[
+                    f"{managed}AWSLambdaBasicExecutionRole",
+                    f"{managed}AWSLambdaVPCAccessExecutionRole",
+                ],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
+                "resource-level permissions.",
+                applies_to=["Resource::*"],
+            ),
+        ],
+        apply_to_children=True,
+    )
+    NagSuppressions.add_resource_suppressions(
+        schedule_role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="lambda:InvokeFunction on the sampler function and its versions "
+                "(<arn>:*), as Function.grant_invoke writes it; nothing else.",
+                applies_to=[{"regex": "/^Resource::<[A-Za-z0-9]+\\.Arn>:\\*$/g"}],
+            )
+        ],
+        apply_to_children=True,
+    )
+    NagSuppressions.add_resource_suppressions(
+        sampler.dead_letter_queue,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SQS3",
+                reason="This queue is the dead-letter queue of the schedule and of the "
+                "function's asynchronous invocations.",
+            )
+        ],
+    )
