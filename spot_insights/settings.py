@@ -16,7 +16,13 @@ from typing import Any
 
 # The one module outside the standard library this file may import: spot_cli's preflight loads
 # this file on its own, without the CDK (the contract imports neither aws_cdk nor boto3).
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, INDEX_PREFIX_FORM, validate_index_prefix
+from lambda_src.contract import (
+    DEFAULT_BURST_THRESHOLD,
+    DEFAULT_BURST_WINDOW_MINUTES,
+    DEFAULT_INDEX_PREFIX,
+    INDEX_PREFIX_FORM,
+    validate_index_prefix,
+)
 
 PROFILES = ("small", "production")
 
@@ -67,6 +73,10 @@ class Settings:
     """Internal read-only Dashboards users; their passwords are generated in Secrets Manager."""
     simulation_rule: bool = False
     """Also capture `spot-insights simulate` events (source `contract.SIMULATION_SOURCE`)."""
+    burst_threshold: int = DEFAULT_BURST_THRESHOLD
+    """Burst alerts: warnings in one AZ ID or capacity group within the window that fire."""
+    burst_window_minutes: int = DEFAULT_BURST_WINDOW_MINUTES
+    """Burst alerts: the window, in whole minutes."""
 
 
 def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
@@ -184,6 +194,18 @@ def _retention(key: str, value: Any) -> int:
     return value
 
 
+def _whole(low: int, high: int, unit: str) -> Callable[[str, Any], int]:
+    expected = f"a whole number of {unit} from {low} to {high}"
+
+    def parse(key: str, value: Any) -> int:
+        number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            raise SettingsError(key, expected, value)
+        return number
+
+    return parse
+
+
 def _index_prefix(key: str, value: Any) -> str:
     try:
         return validate_index_prefix(value)
@@ -217,6 +239,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "indexPrefix": ("index_prefix", _index_prefix),
     "readerUsers": ("reader_users", _names),
     "simulationRule": ("simulation_rule", _bool),
+    "burstThreshold": ("burst_threshold", _whole(2, 100_000, "warnings")),
+    "burstWindowMinutes": ("burst_window_minutes", _whole(1, 1440, "minutes")),
     "organizationId": (
         "organization_id",
         _text(r"o-[a-z0-9]{10,32}", "an organization id such as o-a1b2c3d4e5"),
