@@ -183,10 +183,7 @@ def build_scorecard(client: Any, request: ScorecardRequest) -> Scorecard:
     return Scorecard(
         horizon_seconds=request.horizon_seconds,
         total=_score(TOTAL, aggs),
-        **{
-            name: [_score(str(b["key"]), b) for b in aggs[name]["buckets"]]
-            for name in GROUPINGS
-        },
+        **{name: [_score(str(b["key"]), b) for b in aggs[name]["buckets"]] for name in GROUPINGS},
     )
 
 

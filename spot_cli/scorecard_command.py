@@ -10,7 +10,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from spot_cli.commands.options import duration
 from spot_cli.errors import CliError
 
 # A rebalance recommendation counts as a correct signal when its warning came within this:
@@ -22,6 +21,9 @@ DEFAULT_HORIZON = timedelta(hours=2)
 
 def horizon(value: str) -> timedelta:
     """`--horizon`: a duration like 30m, 2h or 1d, longer than zero."""
+    # Imported here: spot_cli.commands imports this module while it initialises.
+    from spot_cli.commands.options import duration  # noqa: PLC0415
+
     parsed = duration(value)
     if parsed <= timedelta(0):
         raise argparse.ArgumentTypeError(f"the horizon must be longer than zero: {value!r}")

@@ -35,9 +35,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from botocore.exceptions import BotoCoreError, ClientError
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConflictError
+from opensearchpy.exceptions import ConflictError, TransportError
 from opensearchpy.exceptions import ConnectionError as TransportConnectionError
-from opensearchpy.exceptions import TransportError
 
 from lambda_src.contract import (
     BURST_CHECK_FAILED_METRIC,
@@ -252,10 +251,10 @@ class BurstDetector:
         }
         try:
             answer = self.events.put_events(Entries=[entry])
-            failed = answer.get("FailedEntryCount", 0)
+            [outcome] = answer.get("Entries") or [{}]
             problem = (
-                f"{answer['Entries'][0].get('ErrorCode')}: {answer['Entries'][0].get('ErrorMessage')}"
-                if failed
+                f"{outcome.get('ErrorCode')}: {outcome.get('ErrorMessage')}"
+                if answer.get("FailedEntryCount")
                 else None
             )
         except (BotoCoreError, ClientError) as exc:
@@ -276,7 +275,6 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__} {status if isinstance(status, int) else ''}".strip()
 
 
-
 def check_and_report(detector: BurstDetector, logger: Any, metrics: Any | None) -> CheckResult:
     """One check after a batch, its outcome logged and (with `metrics`) metered: each fired
     burst counts in `InterruptionBursts` (the stack's alarm), a failed check in
@@ -285,8 +283,9 @@ def check_and_report(detector: BurstDetector, logger: Any, metrics: Any | None) 
     for burst in result.fired:
         logger.warning("interruption burst", extra={"burst": burst.detail()})
     if result.failure:
-        logger.error("burst check failed; the next batch checks again", extra={
-            "reason": result.failure})
+        logger.error(
+            "burst check failed; the next batch checks again", extra={"reason": result.failure}
+        )
     if metrics is not None and not is_metrics_disabled():
         metrics.add_metric(name=BURST_METRIC, unit=MetricUnit.Count, value=len(result.fired))
         metrics.add_metric(

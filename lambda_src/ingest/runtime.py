@@ -13,8 +13,8 @@ from functools import cache
 import boto3
 
 from lambda_src.ingest.batch import BatchIngestor
-from lambda_src.ingest.bursts import BurstDetector
 from lambda_src.ingest.bulk import BulkIndexer
+from lambda_src.ingest.bursts import BurstDetector
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.dead_letter import DeadLetterQueue
