@@ -273,12 +273,12 @@ def test_the_function_knows_the_burst_settings(template):
 
 
 def test_put_events_is_granted_on_the_one_bus_only(template):
-    role = json.dumps(_function(template)[1]["Role"])
+    role = _function(template)[1]["Role"]["Fn::GetAtt"][0]
     statements = [
         statement
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::IAM::Policy"
-        and json.dumps(resource["Properties"]["Roles"]) in (f"[{role}]",)
+        and {"Ref": role} in resource["Properties"]["Roles"]
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]
     ]
     put = [s for s in statements if "events:PutEvents" in json.dumps(s["Action"])]
