@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aws_cdk as cdk
 import boto3
 import pytest
 from aws_cdk.assertions import Template
@@ -22,9 +23,13 @@ from lambda_src.contract import (
 from lambda_src.ingest.bursts import BurstDetector, BurstSettings, window_start
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.search_client import ConfigurationError
+from spot_insights.ingest_pipeline import IngestPipeline
+from spot_insights.settings import Settings, parse_settings
 from tests.ingest.events import rebalance, spot_warning, sqs_record
 from tests.ingest.instances import launch
 from tests.stack.synth import synth_stack
+from tests.stack.test_settings import refused_in_one_line
+from tests.support.cdk_app import synth_app
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 THRESHOLD = 4
@@ -304,3 +309,38 @@ def test_the_burst_alarm_notifies_the_alarm_topic(template):
     assert alarm["TreatMissingData"] == "notBreaching"
     topics = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"]
     assert [action["Ref"] for action in alarm["AlarmActions"]] == topics
+
+
+@pytest.mark.parametrize(
+    ("context", "key", "expected"),
+    [
+        ({"burstThreshold": 1}, "burstThreshold", "whole number of warnings from 2 to 100000"),
+        ({"burstThreshold": "ten"}, "burstThreshold", "whole number of warnings"),
+        ({"burstThreshold": True}, "burstThreshold", "whole number of warnings"),
+        ({"burstWindowMinutes": 0}, "burstWindowMinutes", "whole number of minutes from 1 to"),
+        ({"burstWindowMinutes": "2.5"}, "burstWindowMinutes", "whole number of minutes"),
+        ({"burstWindowMinutes": 1441}, "burstWindowMinutes", "from 1 to 1440"),
+    ],
+)
+def test_bad_burst_context_is_refused_in_one_line(context, key, expected):
+    refused_in_one_line(context, key, expected)
+
+
+def test_burst_context_from_the_command_line_is_parsed():
+    settings = parse_settings({"burstThreshold": "25", "burstWindowMinutes": "5"})
+    assert (settings.burst_threshold, settings.burst_window_minutes) == (25, 5)
+    assert (Settings().burst_threshold, Settings().burst_window_minutes) == (10, 10)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"burst_threshold": 1}, "burst_threshold must be between 2 and 100000 warnings, got 1"),
+        ({"burst_window": cdk.Duration.seconds(90)}, "whole minutes between 1 and 1440, got 90"),
+        ({"burst_window": cdk.Duration.days(2)}, "whole minutes between 1 and 1440"),
+    ],
+)
+def test_the_construct_validates_its_burst_props(props, message):
+    stack = cdk.Stack(synth_app(), "Throwaway")
+    with pytest.raises(ValueError, match=message):
+        IngestPipeline(stack, "Ingest", opensearch_endpoint="https://search.example", **props)
