@@ -49,6 +49,38 @@ WARNING_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
 REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
 DETAIL_TYPES: Final = (WARNING_DETAIL_TYPE, REBALANCE_DETAIL_TYPE)
 EC2_SOURCE: Final = "aws.ec2"
+# Evictions (issue 13): EC2 records a Spot eviction in CloudTrail as the service event
+# `BidEvictedEvent`, instance ids in `serviceEventDetails.instanceIdSet`; CloudTrail forwards it
+# to the default bus of the event's account and region under this detail-type, source aws.ec2.
+CLOUDTRAIL_DETAIL_TYPE: Final = "AWS Service Event via CloudTrail"
+BID_EVICTED_EVENT_NAME: Final = "BidEvictedEvent"
+# The `event_type` of an eviction document: one document per evicted instance.
+EVICTION_EVENT_TYPE: Final = "EC2 Spot Instance Eviction"
+# Every event pattern the rules (default bus, hub bus, spokes) match, one rule each: the
+# detail-type alone, or with the `detail` fields that narrow it (CloudTrail carries every
+# service event under one detail-type).
+EVENT_PATTERNS: Final = (
+    {"source": [EC2_SOURCE], "detail-type": [WARNING_DETAIL_TYPE]},
+    {"source": [EC2_SOURCE], "detail-type": [REBALANCE_DETAIL_TYPE]},
+    {
+        "source": [EC2_SOURCE],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+        "detail": {"eventName": [BID_EVICTED_EVENT_NAME]},
+    },
+)
+# Every detail-type an accepted event may carry: one rule each (the hub bus policy's condition).
+ACCEPTED_DETAIL_TYPES: Final = (*DETAIL_TYPES, CLOUDTRAIL_DETAIL_TYPE)
+
+
+def rule_pattern(detail_type: str) -> dict[str, object]:
+    """The event pattern of the rule for `detail-type` (with `detail.eventName` where CloudTrail
+    shares the detail-type among every service event): what every bus's rules match."""
+    for pattern in EVENT_PATTERNS:
+        if pattern["detail-type"] == [detail_type]:
+            return pattern
+    raise ValueError(f"no event pattern for detail-type {detail_type!r}")
+
+
 # The source `spot-insights simulate` puts on the bus (EventBridge reserves aws.* for AWS);
 # only a stack deployed with the test rule accepts it.
 SIMULATION_SOURCE: Final = "spot-insights.simulate"

@@ -27,7 +27,7 @@ from lambda_src.ingest.documents import (
     MISSING,
     build_document,
 )
-from lambda_src.ingest.events import EC2_ONLY, InvalidEvent, SpotEvent, parse_event
+from lambda_src.ingest.events import EC2_ONLY, InvalidEvent, SpotEvent, parse_events
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.limits import document_problem
 from lambda_src.ingest.linking import REFRESH, Linker, prelink
@@ -114,7 +114,7 @@ def _as_text(value: Any) -> str:
         return _shown(value, 100_000)
 
 
-def _decode(body: str, accepted_sources: frozenset[str]) -> SpotEvent:
+def _decode(body: str, accepted_sources: frozenset[str]) -> tuple[SpotEvent, ...]:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -124,7 +124,7 @@ def _decode(body: str, accepted_sources: frozenset[str]) -> SpotEvent:
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise InvalidEvent(f"invalid JSON: {exc}") from exc
     try:
-        return parse_event(data, accepted_sources)
+        return parse_events(data, accepted_sources)
     except InvalidEvent as exc:
         raise InvalidEvent(f"invalid event: {exc}") from exc
 
@@ -163,7 +163,10 @@ class BatchIngestor:
         results = self.indexer.index(work.documents, refresh=REFRESH)
         stored = self._settle(work, results, outcome)
         self._link(stored, outcome)
-        self._park(work.poison, outcome)
+        self._park(_one_fate_per_message(work.poison, outcome), outcome)
+        # A record of several documents (an eviction of several instances) is stored only when
+        # all of them are: one retried or parked document decides the fate of the whole record.
+        outcome.stored_messages.difference_update(outcome.retry, outcome.poisoned)
         return outcome
 
     def _link(self, stored: list[tuple[_Pending, dict[str, Any]]], outcome: BatchOutcome) -> None:
@@ -226,7 +229,7 @@ class BatchIngestor:
         by_event: dict[str, _Pending] = {}
         for message in messages:
             try:
-                event = _decode(message.body, self.accepted_sources)
+                events = _decode(message.body, self.accepted_sources)
             except InvalidEvent as exc:
                 work.poison.append(PoisonRecord(message.message_id, message.body, str(exc)))
                 continue
@@ -234,18 +237,19 @@ class BatchIngestor:
                 reason = f"{UNEXPECTED}: {type(exc).__name__}: {exc}"
                 work.poison.append(PoisonRecord(message.message_id, message.body, reason))
                 continue
-            known = by_event.get(event.event_id)
-            if known is None:
-                by_event[event.event_id] = _Pending(
-                    event, [message.message_id], [message.body], message.receive_count
-                )
-            else:
-                # EventBridge delivers at least once: the same event twice in one batch is
-                # indexed once and both messages share its fate.
-                outcome.duplicates_in_batch += 1
-                known.message_ids.append(message.message_id)
-                known.bodies.append(message.body)
-                known.receive_count = max(known.receive_count, message.receive_count)
+            for event in events:
+                known = by_event.get(event.event_id)
+                if known is None:
+                    by_event[event.event_id] = _Pending(
+                        event, [message.message_id], [message.body], message.receive_count
+                    )
+                else:
+                    # EventBridge delivers at least once: the same event twice in one batch is
+                    # indexed once and both messages share its fate.
+                    outcome.duplicates_in_batch += 1
+                    known.message_ids.append(message.message_id)
+                    known.bodies.append(message.body)
+                    known.receive_count = max(known.receive_count, message.receive_count)
         return list(by_event.values())
 
     def _enrich(self, pending: list[_Pending], work: _Work, outcome: BatchOutcome) -> None:
@@ -327,7 +331,7 @@ class BatchIngestor:
         for item, document, result in zip(work.owners, work.documents, results, strict=True):
             if result.verdict is Verdict.STORED:
                 stored.append((item, document))
-                outcome.stored[(item.event.detail_type, item.event.region)] += 1
+                outcome.stored[(item.event.event_type, item.event.region)] += 1
                 outcome.stored_messages.update(item.message_ids)
                 if document.get("enrichment") == MISSING:
                     outcome.enrichment_missing += 1
@@ -355,3 +359,18 @@ class BatchIngestor:
                 outcome.retry[record.message_id] = f"{prefix}: {record.reason}"
             else:
                 outcome.poisoned[record.message_id] = record.reason
+
+
+def _one_fate_per_message(poison: list[PoisonRecord], outcome: BatchOutcome) -> list[PoisonRecord]:
+    """A message whose documents got different verdicts: retried if any of them is (the whole
+    record comes back, and re-indexing its stored documents under the same ids adds nothing),
+    else parked once, with the first reason."""
+    kept: list[PoisonRecord] = []
+    parked: set[str] = set()
+    for record in poison:
+        if record.message_id is not None:
+            if record.message_id in outcome.retry or record.message_id in parked:
+                continue
+            parked.add(record.message_id)
+        kept.append(record)
+    return kept

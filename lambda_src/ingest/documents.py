@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from lambda_src.ingest.events import SpotEvent
+from lambda_src.ingest.events import SpotEvent, eviction_document_id
 from lambda_src.ingest.linking import initial_fields
 from lambda_src.ingest.tags import tag_fields, tag_map
+
+__all__ = ["build_document", "eviction_document_id"]
 
 FULL = "full"
 MISSING = "missing"
@@ -37,7 +39,7 @@ def build_document(
     """
     doc: dict[str, Any] = {
         "event_id": event.event_id,
-        "event_type": event.detail_type,
+        "event_type": event.event_type,
         "event_time": _iso(event.event_time),
         "ingested_at": _iso(now or datetime.now(UTC)),
         "account": event.account,
@@ -61,7 +63,7 @@ def build_document(
     if doc.get("instance_type") and doc.get("availability_zone_id"):
         # A Spot capacity pool: comparable across accounts because it uses the AZ id.
         doc["pool"] = f"{doc['instance_type']}:{doc['availability_zone_id']}"
-    doc.update(initial_fields(event.detail_type))
+    doc.update(initial_fields(event.event_type))
     return {key: value for key, value in doc.items() if value not in (None, "")}
 
 

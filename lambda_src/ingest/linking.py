@@ -40,7 +40,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as TransportConnectionError
 from opensearchpy.exceptions import TransportError
 
-from lambda_src.ingest.events import RebalanceRecommendation, SpotInterruptionWarning
+from lambda_src.ingest.events import RebalanceRecommendation, SpotEviction, SpotInterruptionWarning
 
 # Refresh policy for the batch's own `_bulk`: the link search must see what was just written.
 REFRESH = "wait_for"
@@ -66,13 +66,30 @@ class LinkRule:
 
 
 REBALANCE_THEN_WARNING = LinkRule(
-    earlier_type=RebalanceRecommendation.detail_type,
-    later_type=SpotInterruptionWarning.detail_type,
+    earlier_type=RebalanceRecommendation.event_type,
+    later_type=SpotInterruptionWarning.event_type,
     later_lead="rebalance_lead_seconds",
     earlier_flag="followed_by_warning",
     earlier_after="warning_after_seconds",
 )
-RULES: tuple[LinkRule, ...] = (REBALANCE_THEN_WARNING,)
+# Evictions are the ground truth: did a warning come first, and how long before?
+WARNING_THEN_EVICTION = LinkRule(
+    earlier_type=SpotInterruptionWarning.event_type,
+    later_type=SpotEviction.event_type,
+    later_lead="warning_lead_seconds",
+    later_flag="warned",
+    earlier_flag="eviction_confirmed",
+)
+REBALANCE_THEN_EVICTION = LinkRule(
+    earlier_type=RebalanceRecommendation.event_type,
+    later_type=SpotEviction.event_type,
+    later_flag="rebalance_recommended",
+)
+RULES: tuple[LinkRule, ...] = (
+    REBALANCE_THEN_WARNING,
+    WARNING_THEN_EVICTION,
+    REBALANCE_THEN_EVICTION,
+)
 
 
 def initial_fields(event_type: str, rules: Sequence[LinkRule] = RULES) -> dict[str, Any]:

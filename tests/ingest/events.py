@@ -58,6 +58,45 @@ def rebalance(
     }
 
 
+def eviction(
+    instance_ids: list[Any],
+    *,
+    region: str = "us-east-1",
+    time: str | None = None,
+    cloudtrail_event_id: str | None = None,
+    envelope_id: str | None = None,
+) -> dict[str, Any]:
+    """A CloudTrail `BidEvictedEvent` as EventBridge delivers it (the documented record shape:
+    request and response null, the instances in serviceEventDetails.instanceIdSet)."""
+    when = time or _now()
+    return {
+        "version": "0",
+        "id": envelope_id or str(uuid.uuid4()),
+        "detail-type": "AWS Service Event via CloudTrail",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": when,
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.05",
+            "userIdentity": {"accountId": "123456789012", "invokedBy": "ec2.amazonaws.com"},
+            "eventTime": when,
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "BidEvictedEvent",
+            "awsRegion": region,
+            "sourceIPAddress": "ec2.amazonaws.com",
+            "userAgent": "ec2.amazonaws.com",
+            "requestParameters": None,
+            "responseElements": None,
+            "eventID": cloudtrail_event_id or str(uuid.uuid4()),
+            "eventType": "AwsServiceEvent",
+            "recipientAccountId": "123456789012",
+            "serviceEventDetails": {"instanceIdSet": instance_ids},
+        },
+    }
+
+
 def sqs_record(body: dict[str, Any] | str, *, receive_count: int = 1) -> dict[str, Any]:
     """One record of a Lambda SQS event, with a fresh message id (as each delivery has)."""
     return {
