@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.console import RenderableType
 
+from lambda_src.contract import EVICTION_EVENT_TYPE
 from spot_cli.report import (
     FOLLOWED_FIELD,
     LEAD_FIELD,
@@ -39,9 +40,8 @@ from spot_cli.report import (
 from spot_cli.scorecard_command import DEFAULT_HORIZON
 from spot_cli.terminal import plain_text, table
 
-# Issue 13's names (lambda_src/contract.py on the `evictions` branch): one eviction document
-# per instance, with whether a warning and a rebalance recommendation came before it.
-EVICTION_EVENT_TYPE = "EC2 Spot Instance Eviction"
+# Issue 13's link fields on eviction documents (one per instance, lambda_src/ingest/linking.py):
+# whether a warning and a rebalance recommendation came before the eviction.
 WARNED_FIELD = "warned"
 REBALANCE_RECOMMENDED_FIELD = "rebalance_recommended"
 AFTER_FIELD = "warning_after_seconds"

@@ -3,7 +3,7 @@
 import json
 import math
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,6 +17,8 @@ from spot_cli.scorecard import (
     build_scorecard,
     render_scorecard,
 )
+from tests.ingest.events import eviction, rebalance, spot_warning
+from tests.ingest.instances import launch
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 # Shorter than the storm's longest lead (30 minutes), so the horizon decides some pairs.
@@ -149,3 +151,35 @@ def test_the_scorecard_is_one_msearch_of_aggregations(opensearch, indexed):
 def test_a_horizon_of_zero_is_refused():
     with pytest.raises(ValueError, match="horizon must be positive"):
         ScorecardRequest(ReportRequest(), timedelta(0))
+
+
+def test_no_signal_counts_evicted_instances_nobody_warned(opensearch, ingest_events):
+    """Evictions (issue 13) with neither a warning nor a rebalance ahead of them, per group."""
+    web = launch(4, tags={"aws:autoscaling:groupName": "web-asg"})
+    batch = launch(1, tags={"aws:autoscaling:groupName": "batch-asg"}, instance_type="c5.large")
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def at(minutes):
+        return (now + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    events = [
+        spot_warning(web[0], time=at(-5)),
+        eviction([web[0]], time=at(-3)),  # warned
+        rebalance(web[1], time=at(-20)),
+        eviction([web[1]], time=at(-3)),  # a rebalance came first
+        eviction([web[2]], time=at(-3)),  # nothing came first
+        eviction([web[3]], time=at(-2)),  # nothing came first
+        eviction([batch[0]], time=at(-1)),  # nothing came first
+    ]
+    prefix, docs = ingest_events(events)
+    scorecard = build_scorecard(opensearch, ScorecardRequest(ReportRequest(index_prefix=prefix)))
+    group_of = {d["instance_id"]: d["capacity_group"] for d in docs}
+    pool_of = {d["instance_id"]: d["pool"] for d in docs}
+    by_group = {s.key: s.no_signal for s in scorecard.capacity_groups}
+    assert by_group == {group_of[web[0]]: 2, group_of[batch[0]]: 1}
+    assert {s.key: s.no_signal for s in scorecard.pools} == {
+        pool_of[web[0]]: 2,
+        pool_of[batch[0]]: 1,
+    }
+    assert scorecard.total.no_signal == 3
+    assert scorecard.total.warnings == 1 and scorecard.total.rebalances == 1
