@@ -43,12 +43,14 @@ def writer_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
             {
                 # The burst ledger (ingest/bursts.py): created on first use, one document per
                 # burst written with op_type=create, deleted again when publishing failed.
+                # Single-document writes run as shard-level bulk requests (bulk[s]).
                 "index_patterns": [burst_index(settings.index_prefix)],
                 "allowed_actions": [
                     "indices:admin/create",
                     "indices:admin/mapping/put",
                     "indices:data/write/index",
                     "indices:data/write/delete",
+                    "indices:data/write/bulk*",
                 ],
             },
         ],

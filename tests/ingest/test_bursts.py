@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import aws_cdk as cdk
 import boto3
 import pytest
 from aws_cdk.assertions import Template
+from opensearchpy.exceptions import AuthorizationException
 
 from lambda_src.contract import (
     BURST_DETAIL_TYPE,
@@ -23,6 +25,8 @@ from lambda_src.contract import (
 from lambda_src.ingest.bursts import BurstDetector, BurstSettings, window_start
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.search_client import ConfigurationError
+from lambda_src.provisioning.security_config import writer_role_body
+from lambda_src.provisioning.settings import ProvisioningSettings
 from spot_insights.ingest_pipeline import IngestPipeline
 from spot_insights.settings import Settings, parse_settings
 from tests.ingest.events import rebalance, spot_warning, sqs_record
@@ -344,3 +348,42 @@ def test_the_construct_validates_its_burst_props(props, message):
     stack = cdk.Stack(synth_app(), "Throwaway")
     with pytest.raises(ValueError, match=message):
         IngestPipeline(stack, "Ingest", opensearch_endpoint="https://search.example", **props)
+
+
+def test_the_writer_role_may_keep_the_ledger_and_nothing_more(bursts, opensearch, opensearch_node):
+    """The ingest function's OpenSearch role (provisioning's `writer_role_body`) is enough to
+    create the ledger on first use, claim a burst and release it, and no more than that."""
+    prefix = bursts.pipeline.index.prefix
+    body = writer_role_body(ProvisioningSettings(endpoint="https://x", master_secret_arn="arn"))
+    body = json.loads(json.dumps(body).replace("spot-interruptions", prefix))
+    api = "/_plugins/_security/api"
+    name = f"si-burst-{uuid.uuid4().hex[:8]}"
+    password = f"Wr-{uuid.uuid4().hex}!"
+    opensearch.transport.perform_request("PUT", f"{api}/roles/{name}", body=body)
+    opensearch.transport.perform_request(
+        "PUT", f"{api}/internalusers/{name}", body={"password": password}
+    )
+    opensearch.transport.perform_request(
+        "PUT", f"{api}/rolesmapping/{name}", body={"users": [name]}
+    )
+    try:
+        writer = opensearch_node.client(name, password)
+        instances = _group(THRESHOLD)
+        assert bursts.pipeline.invoke(_warnings(instances, _now_in_window())) == set()
+        opensearch.indices.delete(index=bursts.ledger)  # the writer creates it again
+        settings = BurstSettings("no-such-bus", bursts.ledger, threshold=THRESHOLD)
+        alias = bursts.pipeline.index.alias
+        failed = BurstDetector(writer, boto3.client("events"), alias, settings).check()
+        # Created, claimed, then released (the bus does not exist): every step was allowed.
+        assert failed.failure and failed.failure.startswith("burst event not published")
+        assert "could not be released" not in failed.failure
+        assert bursts.ledger_entries() == 0
+        settings = BurstSettings("default", bursts.ledger, threshold=THRESHOLD)
+        fired = BurstDetector(writer, boto3.client("events"), alias, settings).check()
+        assert fired.failure is None and len(fired.fired) == 2
+        with pytest.raises(AuthorizationException):
+            writer.index(index=f"{prefix}.other", body={"a": 1})
+    finally:
+        opensearch.transport.perform_request("DELETE", f"{api}/rolesmapping/{name}")
+        opensearch.transport.perform_request("DELETE", f"{api}/internalusers/{name}")
+        opensearch.transport.perform_request("DELETE", f"{api}/roles/{name}")
