@@ -116,6 +116,11 @@ class IngestEnv:
     OPENSEARCH_CA_CERTS: Final = "OPENSEARCH_CA_CERTS"
     OPENSEARCH_MAX_RETRIES: Final = "OPENSEARCH_MAX_RETRIES"
     OPENSEARCH_SIGNING_SERVICE: Final = "OPENSEARCH_SIGNING_SERVICE"
+    # Burst alerts (issue 14): unset BURST_EVENT_BUS turns detection off.
+    BURST_EVENT_BUS: Final = "BURST_EVENT_BUS"
+    BURST_INDEX: Final = "BURST_INDEX"
+    BURST_THRESHOLD: Final = "BURST_THRESHOLD"
+    BURST_WINDOW_MINUTES: Final = "BURST_WINDOW_MINUTES"
 
 
 INGEST_SERVICE_NAME: Final = "spot-insights-ingest"
@@ -179,3 +184,22 @@ class SamplerEnv:
 def hub_sampler_role_name(region: str) -> str:
     """The hub sampler function's role: fixed, so spokes can trust it next to the ingest role."""
     return f"spot-insights-sampler-{region}"
+
+
+# --- Burst alerts (issue 14) ---------------------------------------------------------------
+# The custom event the ingest function puts on the bus when N warnings share an AZ ID or a
+# capacity group within M minutes (lambda_src/ingest/bursts.py).
+BURST_DETAIL_TYPE: Final = "Spot Interruption Burst"
+BURST_EVENT_SOURCE: Final = "spot-insights"
+BURST_DIMENSIONS: Final = ("availability_zone_id", "capacity_group")
+DEFAULT_BURST_THRESHOLD: Final = 10
+DEFAULT_BURST_WINDOW_MINUTES: Final = 10
+BURST_METRIC: Final = "InterruptionBursts"
+BURST_CHECK_FAILED_METRIC: Final = "BurstCheckFailures"
+
+
+def burst_index(prefix: str) -> str:
+    """The ledger of fired bursts (one document per burst, its id the dedupe key). `.`, not
+    `-`: `index_pattern(prefix)` must not match it, or the report, the Dashboards index
+    pattern and the readers' permissions would take ledger entries for events."""
+    return f"{prefix}.bursts"

@@ -24,12 +24,16 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
+    BURST_METRIC,
+    DEFAULT_BURST_THRESHOLD,
+    DEFAULT_BURST_WINDOW_MINUTES,
     DEFAULT_INDEX_PREFIX,
     DETAIL_TYPES,
     EC2_SOURCE,
     INGEST_SERVICE_NAME,
     METRICS_NAMESPACE,
     IngestEnv,
+    burst_index,
     write_alias,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
@@ -90,6 +94,10 @@ class IngestPipeline(Construct):
     :param vpc_subnets: subnets in ``vpc``. Default: the VPC's private subnets.
     :param security_groups: security groups for the function. Default: one created by Lambda.
     :param environment: extra function environment variables. Default: none.
+    :param burst_threshold: warnings in one AZ ID or capacity group within ``burst_window``
+        that make a burst: the `BurstAlarm` fires and a ``Spot Interruption Burst`` event goes
+        on ``event_bus`` (lambda_src/ingest/bursts.py). Default 10, 2-100000.
+    :param burst_window: the burst window, whole minutes from 1 to 1440. Default 10 minutes.
     """
 
     queue: sqs.IQueue
@@ -141,8 +149,12 @@ class IngestPipeline(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         environment: Mapping[str, str] | None = None,
+        burst_threshold: int = DEFAULT_BURST_THRESHOLD,
+        burst_window: cdk.Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        burst_window = burst_window or cdk.Duration.minutes(DEFAULT_BURST_WINDOW_MINUTES)
+        burst_minutes = _burst_minutes(burst_threshold, burst_window)
         _validate(
             detail_types=detail_types,
             max_receive_count=max_receive_count,
@@ -269,6 +281,10 @@ class IngestPipeline(Construct):
                 IngestEnv.ACCEPTED_SOURCES: accepted_sources,
                 IngestEnv.SERVICE_NAME: INGEST_SERVICE_NAME,
                 IngestEnv.METRICS_NAMESPACE: METRICS_NAMESPACE,
+                IngestEnv.BURST_EVENT_BUS: self.event_bus.event_bus_arn,
+                IngestEnv.BURST_INDEX: burst_index(index_prefix),
+                IngestEnv.BURST_THRESHOLD: str(burst_threshold),
+                IngestEnv.BURST_WINDOW_MINUTES: str(burst_minutes),
                 **(environment or {}),
             },
         )
@@ -280,6 +296,8 @@ class IngestPipeline(Construct):
             )
         )
         self.dead_letter_queue.grant_send_messages(self.function)
+        # Burst events go to this one bus only (events:PutEvents on its ARN).
+        self.event_bus.grant_put_events_to(self.function)
         # What SqsEventSource.bind() does, keeping the mapping it creates; the id is the one
         # bind() gives, so deployed stacks update their mapping in place (a new logical id would
         # create a second mapping for the same queue and function, which Lambda refuses).
@@ -324,6 +342,20 @@ class IngestPipeline(Construct):
                 ),
                 threshold=max(900, int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR),
             ),
+            AlarmSpec(
+                "BurstAlarm",
+                "Interruption warnings came in a burst (one AZ ID or capacity group); the "
+                "Spot Interruption Burst event on the bus names it",
+                cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=BURST_METRIC,
+                    # Powertools Metrics adds the service as the default dimension.
+                    dimensions_map={"service": INGEST_SERVICE_NAME},
+                    period=cdk.Duration.minutes(1),
+                    statistic="Sum",
+                ),
+                threshold=1,
+            ),
         ]
         return create_alarms(self, specs, self.alarm_topic)
 
@@ -360,6 +392,19 @@ def _suppress_reviewed_findings(function: lambda_.Function) -> None:
         ],
         apply_to_children=True,
     )
+
+
+def _burst_minutes(threshold: int, window: cdk.Duration) -> int:
+    if not 2 <= threshold <= 100_000:
+        raise ValueError(f"burst_threshold must be between 2 and 100000 warnings, got {threshold}")
+    if window.is_unresolved():
+        raise ValueError("burst_window must be a fixed duration, not a token")
+    seconds = window.to_seconds()
+    if seconds % 60 or not 1 <= seconds // 60 <= 1440:
+        raise ValueError(
+            f"burst_window must be whole minutes between 1 and 1440, got {seconds:g} seconds"
+        )
+    return int(seconds // 60)
 
 
 def _validate(

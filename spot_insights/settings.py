@@ -16,7 +16,13 @@ from typing import Any
 
 # The one module outside the standard library this file may import: spot_cli's preflight loads
 # this file on its own, without the CDK (the contract imports neither aws_cdk nor boto3).
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, INDEX_PREFIX_FORM, validate_index_prefix
+from lambda_src.contract import (
+    DEFAULT_BURST_THRESHOLD,
+    DEFAULT_BURST_WINDOW_MINUTES,
+    DEFAULT_INDEX_PREFIX,
+    INDEX_PREFIX_FORM,
+    validate_index_prefix,
+)
 
 PROFILES = ("small", "production")
 
@@ -69,6 +75,10 @@ class Settings:
     """Also capture `spot-insights simulate` events (source `contract.SIMULATION_SOURCE`)."""
     exposure_interval_minutes: int = 10
     """Minutes between the fleet exposure sampler's ticks (1-1440; the rates' denominator)."""
+    burst_threshold: int = DEFAULT_BURST_THRESHOLD
+    """Burst alerts: warnings in one AZ ID or capacity group within the window that fire."""
+    burst_window_minutes: int = DEFAULT_BURST_WINDOW_MINUTES
+    """Burst alerts: the window, in whole minutes."""
 
 
 def _text(pattern: str, expected: str) -> Callable[[str, Any], str]:
@@ -186,20 +196,28 @@ def _retention(key: str, value: Any) -> int:
     return value
 
 
+def _whole(low: int, high: int, unit: str) -> Callable[[str, Any], int]:
+    expected = f"a whole number of {unit} from {low} to {high}"
+
+    def parse(key: str, value: Any) -> int:
+        # [0-9], not str.isdigit: that accepts '²', which int() then refuses with a traceback.
+        number = (
+            int(value)
+            if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip())
+            else value
+        )
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            raise SettingsError(key, expected, value)
+        return number
+
+    return parse
+
+
 def _index_prefix(key: str, value: Any) -> str:
     try:
         return validate_index_prefix(value)
     except ValueError as exc:
         raise SettingsError(key, INDEX_PREFIX_FORM, value) from exc
-
-
-def _minutes(key: str, value: Any) -> int:
-    expected = "a whole number of minutes from 1 to 1440"
-    if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1440:
-        raise SettingsError(key, expected, value)
-    return value
 
 
 def _profile(key: str, value: Any) -> str:
@@ -228,7 +246,9 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "indexPrefix": ("index_prefix", _index_prefix),
     "readerUsers": ("reader_users", _names),
     "simulationRule": ("simulation_rule", _bool),
-    "exposureIntervalMinutes": ("exposure_interval_minutes", _minutes),
+    "exposureIntervalMinutes": ("exposure_interval_minutes", _whole(1, 1440, "minutes")),
+    "burstThreshold": ("burst_threshold", _whole(2, 100_000, "warnings")),
+    "burstWindowMinutes": ("burst_window_minutes", _whole(1, 1440, "minutes")),
     "organizationId": (
         "organization_id",
         _text(r"o-[a-z0-9]{10,32}", "an organization id such as o-a1b2c3d4e5"),

@@ -62,6 +62,8 @@ class SpotInsightsStack(cdk.Stack):
             alarm_topic=self.alarm_topic,
             vpc=self.vpc,
             test_event_source=SIMULATION_SOURCE if settings.simulation_rule else None,
+            burst_threshold=settings.burst_threshold,
+            burst_window=cdk.Duration.minutes(settings.burst_window_minutes),
         )
         # Messages wait in the queue until the write alias exists, instead of failing into the
         # dead-letter queue during the first deployment.

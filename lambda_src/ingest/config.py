@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lambda_src.contract import (
+    DEFAULT_BURST_THRESHOLD,
+    DEFAULT_BURST_WINDOW_MINUTES,
     DEFAULT_INDEX_PREFIX,
     EC2_SOURCE,
     INGEST_SERVICE_NAME,
@@ -20,6 +22,7 @@ from lambda_src.contract import (
     write_alias,
 )
 from lambda_src.ingest.bulk import DEFAULT_MAX_BYTES
+from lambda_src.ingest.bursts import BurstSettings
 from lambda_src.ingest.search_client import ConfigurationError, SearchSettings
 
 # botocore's retry modes (the EC2 clients' `retries.mode`).
@@ -54,6 +57,8 @@ class IngestConfig:
     # in the function's own account, as without spokes), and the account that needs none.
     spoke_role_name: str | None = None
     home_account: str | None = None
+    # Burst alerts (issue 14); None: no detection (no bus to announce bursts on).
+    bursts: BurstSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestConfig:
@@ -113,7 +118,24 @@ class IngestConfig:
             metrics_namespace=env.get(e.METRICS_NAMESPACE) or defaults.metrics_namespace,
             spoke_role_name=env.get(e.SPOKE_ROLE_NAME, "").strip() or None,
             home_account=env.get(e.HOME_ACCOUNT, "").strip() or None,
+            bursts=_bursts(env),
         )
+
+
+def _bursts(env: Mapping[str, str]) -> BurstSettings | None:
+    e = IngestEnv
+    bus = env.get(e.BURST_EVENT_BUS, "").strip()
+    if not bus:
+        return None
+    index = env.get(e.BURST_INDEX, "").strip()
+    if not index:
+        raise ConfigurationError(f"{e.BURST_INDEX} must be set with {e.BURST_EVENT_BUS}")
+    threshold = _number(env, e.BURST_THRESHOLD, int, DEFAULT_BURST_THRESHOLD, minimum=2)
+    window = _number(env, e.BURST_WINDOW_MINUTES, int, DEFAULT_BURST_WINDOW_MINUTES, minimum=1)
+    try:
+        return BurstSettings(bus, index, threshold=threshold, window_minutes=window)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def _number(

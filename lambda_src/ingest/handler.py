@@ -20,6 +20,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_src.ingest import runtime
+from lambda_src.ingest.bursts import check_and_report
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.runtime import Runtime
 
@@ -56,6 +57,10 @@ def handler_for(rt: Runtime) -> Handler:
                 "duplicates_in_batch": outcome.duplicates_in_batch,
             },
         )
+        if rt.bursts is not None and outcome.stored_total:
+            # After indexing, never failing the batch (issue 14, lambda_src/ingest/bursts.py).
+            metrics = rt.telemetry.metrics if rt.config.metrics_enabled else None
+            check_and_report(rt.bursts, logger, metrics)
         for message_id, reason in outcome.retry.items():
             logger.warning(
                 "record will be retried", extra={"message_id": message_id, "reason": reason}

@@ -14,6 +14,7 @@ import boto3
 
 from lambda_src.ingest.batch import BatchIngestor
 from lambda_src.ingest.bulk import BulkIndexer
+from lambda_src.ingest.bursts import BurstDetector
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.dead_letter import DeadLetterQueue
@@ -28,6 +29,7 @@ class Runtime:
     session: boto3.session.Session
     ingestor: BatchIngestor
     telemetry: Telemetry
+    bursts: BurstDetector | None = None
 
     @classmethod
     def from_config(
@@ -41,13 +43,10 @@ class Runtime:
             "max_attempts": config.ec2_max_attempts,
         }
         home = InstanceDirectory(session, **ec2_options)  # type: ignore[arg-type]
+        search = build_client(config.search, session)
         ingestor = BatchIngestor(
             home,
-            BulkIndexer(
-                build_client(config.search, session),
-                config.index_alias,
-                max_bytes=config.bulk_max_bytes,
-            ),
+            BulkIndexer(search, config.index_alias, max_bytes=config.bulk_max_bytes),
             DeadLetterQueue(dlq_url, session) if dlq_url else None,
             enrichment_max_attempts=config.enrichment_max_attempts,
             accepted_sources=config.accepted_sources,
@@ -58,7 +57,12 @@ class Runtime:
         telemetry = Telemetry.for_service(
             config.service_name, config.metrics_namespace, log_level=config.log_level
         )
-        return cls(config, session, ingestor, telemetry)
+        bursts = (
+            BurstDetector(search, session.client("events"), config.index_alias, config.bursts)
+            if config.bursts
+            else None
+        )
+        return cls(config, session, ingestor, telemetry, bursts)
 
 
 @cache

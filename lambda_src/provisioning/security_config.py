@@ -10,7 +10,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from lambda_src.contract import PROVISIONING_SERVICE_NAME, exposure_index_pattern
+from lambda_src.contract import (
+    PROVISIONING_SERVICE_NAME,
+    burst_index,
+    exposure_index_pattern,
+)
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
 
@@ -39,7 +43,20 @@ def writer_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
                     "indices:data/write/update",
                     "indices:data/read/search",
                 ],
-            }
+            },
+            {
+                # The burst ledger (ingest/bursts.py): created on first use, one document per
+                # burst written with op_type=create, deleted again when publishing failed.
+                # Single-document writes run as shard-level bulk requests (bulk[s]).
+                "index_patterns": [burst_index(settings.index_prefix)],
+                "allowed_actions": [
+                    "indices:admin/create",
+                    "indices:admin/mapping/put",
+                    "indices:data/write/index",
+                    "indices:data/write/delete",
+                    "indices:data/write/bulk*",
+                ],
+            },
         ],
     }
 

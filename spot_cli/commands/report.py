@@ -17,6 +17,7 @@ from spot_cli.commands.options import (
     timestamp,
 )
 from spot_cli.errors import CliError
+from spot_cli.scorecard_command import DEFAULT_HORIZON, horizon, show_scorecard
 
 NAME = "report"
 # option -> report filter field (repeatable options; spot_cli.report.FILTER_FIELDS names them).
@@ -41,6 +42,16 @@ def register(commands: Any) -> None:
         parser.add_argument(option, dest=dest, action="append", default=[], help="repeatable")
     parser.add_argument("--top", type=positive, default=10)
     parser.add_argument("--json", action="store_true")
+    # Issue 14: how good rebalance recommendations are as a signal (spot_cli/scorecard.py).
+    parser.add_argument(
+        "--scorecard", action="store_true", help="rebalance precision, recall and lead time"
+    )
+    parser.add_argument(
+        "--horizon",
+        type=horizon,
+        default=DEFAULT_HORIZON,
+        help="--scorecard: a rebalance followed by a warning within this is a hit (default 2h)",
+    )
     parser.add_argument(
         "--rates",
         action="store_true",
@@ -73,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         top=args.top,
         index_prefix=args.index_prefix,
     )
+    if args.scorecard:
+        return show_scorecard(connect(opensearch_settings(args)), request, args)
     try:
         report = build_report(connect(opensearch_settings(args)), request)
     except LookupError as exc:  # report.NoIndexError, without importing it up front

@@ -86,6 +86,7 @@ SMOKE: dict[str, Smoke] = {
     "spot-insights report --html spot-insights.html": Smoke("spot-insights report --index-prefix {prefix} --html {tmp}/spot-insights.html && grep -c '<svg\\|<table' {tmp}/spot-insights.html", prints=r"(?m)^[1-9]\d*$"),
     "spot-insights report --endpoint https://<DomainEndpoint> --last 24h": Smoke('spot-insights report --endpoint "$OPENSEARCH_URL" --last 24h --index-prefix {prefix}', prints=r"(?i)interruptions"),
     "spot-insights report --endpoint https://search-x.eu-west-1.es.amazonaws.com --last 24h": Smoke('spot-insights report --endpoint "$OPENSEARCH_URL" --last 24h --index-prefix {prefix}', prints=r"(?i)interruptions"),
+    "spot-insights report --scorecard --horizon 2h": Smoke("spot-insights report --index-prefix {prefix} --scorecard --horizon 2h", prints=r"Rebalance scorecard by pool[\s\S]*\(all\)"),
     "spot-insights report --last 7d --region us-west-2 --json": Smoke("spot-insights report --last 7d --region us-west-2 --json --index-prefix {prefix}", prints=r'"warnings": \d+'),
     # Rates need the sampler's exposure documents: the reduced demo writes both families.
     "spot-insights report --rates --last 7d": Smoke(f"spot-insights demo {DEMO} --json >/dev/null && spot-insights report --rates --last 7d --json --index-prefix {{new_prefix}}", prints=r'"instance_hours": [1-9]', timeout=600),

@@ -185,6 +185,8 @@ def test_function_is_arm64_python313_with_log_retention_and_environment(default_
             "sqs:GetQueueUrl",
             "sqs:ReceiveMessage",
         ],
+        # Burst events (issue 14), on the pipeline's bus only.
+        arn(pipeline.event_bus.event_bus_arn): "events:PutEvents",
     }
     policies = str(template.find_resources("AWS::IAM::Policy"))
     assert "autoscaling:" not in policies
@@ -214,6 +216,7 @@ def test_alarms_on_dlq_depth_errors_and_backlog_notify_the_topic(default_pipelin
         "ApproximateNumberOfMessagesVisible",
         "Errors",
         "ApproximateAgeOfOldestMessage",
+        "InterruptionBursts",  # issue 14: tests/ingest/test_bursts.py
     }
     for alarm in by_metric.values():
         assert alarm["AlarmActions"] == [topic_ref]
