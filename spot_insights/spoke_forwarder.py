@@ -31,12 +31,12 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
-    DETAIL_TYPES,
-    EC2_SOURCE,
+    ACCEPTED_DETAIL_TYPES,
     HUB_BUS_NAME,
     SPOKE_ROLE_NAME,
     hub_ingest_role_name,
 )
+from spot_insights._event_rules import rule_event_pattern
 from spot_insights._service_access import source_conditions
 
 ENRICHMENT_ACTIONS = ("ec2:DescribeInstances", "ec2:DescribeAvailabilityZones")
@@ -65,7 +65,7 @@ class SpokeForwarder(Construct):
         enrichment_role_region: str | None = None,
         hub_bus_name: str = HUB_BUS_NAME,
         hub_ingest_role_arn: str | None = None,
-        detail_types: Sequence[str] = DETAIL_TYPES,
+        detail_types: Sequence[str] = ACCEPTED_DETAIL_TYPES,
     ) -> None:
         super().__init__(scope, construct_id)
         if not detail_types:
@@ -128,7 +128,7 @@ class SpokeForwarder(Construct):
                 forwarding,
                 f"Rule{position}",
                 description=f"{detail_type} -> Spot Insights hub bus",
-                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
+                event_pattern=rule_event_pattern(detail_type),
             )
             rule.add_target(
                 targets.EventBus(

@@ -63,9 +63,16 @@ class SpotInsightsStack(cdk.Stack):
             test_event_source=SIMULATION_SOURCE if settings.simulation_rule else None,
         )
         # Messages wait in the queue until the write alias exists, instead of failing into the
-        # dead-letter queue during the first deployment.
+        # dead-letter queue during the first deployment. The function too: on an update its new
+        # code may write fields the mapping gains in the same deploy (strict mapping), so it
+        # is deployed after provisioning has rolled the mapping onto the existing indices (the
+        # function resource alone: its security group must exist before provisioning runs).
         self.search.connect_writer(
-            self.ingest.function, starts_writing=[self.ingest.event_source_mapping]
+            self.ingest.function,
+            starts_writing=[
+                self.ingest.event_source_mapping,
+                self.ingest.function.node.default_child,  # type: ignore[list-item]
+            ],
         )
 
         certificate = (
