@@ -13,10 +13,12 @@ from typing import Any
 
 import boto3
 
-from spot_cli.events import EVENT_PATTERN
+from spot_cli.events import EVENT_PATTERN, EVICTION_PATTERN
 
 DEFAULT_QUEUE_NAME = "spot-insights-events"
 RULE_NAME = "spot-insights-capture"
+# As the stack: evictions have a rule of their own (CloudTrail's detail-type + eventName).
+EVICTION_RULE_NAME = "spot-insights-capture-evictions"
 
 # moto's default SQS delivery drops the envelope's `account`. This transformer rebuilds the
 # whole envelope, so the queue receives what EventBridge delivers without a transformer.
@@ -94,6 +96,13 @@ def create_regional_pipeline(
     )["RuleArn"]
     events.put_targets(
         Rule=RULE_NAME,
+        Targets=[{"Id": "queue", "Arn": queue_arn, "InputTransformer": _FULL_ENVELOPE}],
+    )
+    events.put_rule(
+        Name=EVICTION_RULE_NAME, EventPattern=json.dumps(EVICTION_PATTERN), State="ENABLED"
+    )
+    events.put_targets(
+        Rule=EVICTION_RULE_NAME,
         Targets=[{"Id": "queue", "Arn": queue_arn, "InputTransformer": _FULL_ENVELOPE}],
     )
     return RegionalPipeline(

@@ -18,6 +18,7 @@ from typing import Any
 
 from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
 from spot_cli.local.capture_path import QueueSettings, RegionalPipeline, create_pipelines
+from spot_cli.local.evictions_check import EvictionCheck, check_evictions
 from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet
 from spot_cli.local.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
 from spot_cli.local.storm import PublishResult, Storm, StormSettings, generate_storm, publish
@@ -50,10 +51,16 @@ class RunResult:
     missing_event_ids: list[str]
     dlq_depth: dict[str, int]
     seconds: dict[str, float]
+    evictions: EvictionCheck | None = None
 
     @property
     def events(self) -> int:
         return len(self.storm.events)
+
+    @property
+    def documents(self) -> int:
+        """Documents the storm must leave: one per EC2 event, one per evicted instance."""
+        return len(self.storm.events) + len(self.storm.eviction_truth())
 
     @property
     def events_per_second(self) -> float:
@@ -66,12 +73,14 @@ class RunResult:
             "poison_records": len(self.storm.poison),
             "instances": len(self.fleet.instances),
             "indexed": self.indexed,
+            "documents": self.documents,
             "missing_event_ids": len(self.missing_event_ids),
             "dead_letter_queue": self.dlq_depth,
             "invocations": sum(s.invocations for s in self.poller_stats.values()),
             "failed_records": sum(s.failed_records for s in self.poller_stats.values()),
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "events_per_second": round(self.events_per_second, 1),
+            **({"evictions": self.evictions.summary()} if self.evictions else {}),
         }
 
 
@@ -123,7 +132,7 @@ def run_pipeline(
     seconds["setup"] = time.monotonic() - started
 
     storm = generate_storm(fleet, settings.storm)
-    total_messages = len(storm.events) + len(storm.poison)
+    total_messages = len(storm.events) + len(storm.evictions) + len(storm.poison)
     bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
     deleted: dict[str, int] = dict.fromkeys(pipelines, 0)
     progress_lock = threading.Lock()
@@ -167,7 +176,8 @@ def run_pipeline(
     seconds["drain"] = time.monotonic() - mark
 
     index = index_pattern(settings.index_prefix)
-    indexed, missing = count_indexed(opensearch, index, list(published.delivered_ids.values()))
+    indexed, missing = count_indexed(opensearch, index, storm.document_ids(published.delivered_ids))
+    evictions = check_evictions(opensearch, index, storm)
     dlq = {r: _dlq_depth(session, p) for r, p in pipelines.items()}
     seconds["total"] = time.monotonic() - started
     return RunResult(
@@ -180,6 +190,7 @@ def run_pipeline(
         missing_event_ids=missing,
         dlq_depth=dlq,
         seconds=seconds,
+        evictions=evictions,
     )
 
 
