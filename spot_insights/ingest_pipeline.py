@@ -61,8 +61,10 @@ class IngestPipeline(Construct):
     :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``
         (``write_alias``). Default ``lambda_src.contract.DEFAULT_INDEX_PREFIX``.
     :param event_bus: bus the rules listen on. Default: the account's default bus.
-    :param detail_types: one rule per detail-type. Default: Spot interruption warning and
-        rebalance recommendation.
+    :param detail_types: one rule per detail-type, with the pattern of
+        ``lambda_src.contract.EVENT_PATTERNS`` (CloudTrail's adds ``detail.eventName``).
+        Default: Spot interruption warning, rebalance recommendation and the CloudTrail service
+        event that carries Spot evictions (``BidEvictedEvent``).
     :param test_event_source: a custom source (not `aws.*`, which EventBridge reserves) whose
         events of those detail-types are also captured and accepted by the function, for
         end-to-end checks with synthetic events (`spot-insights simulate`). Default: none, so
