@@ -31,7 +31,12 @@ WARNING = "EC2 Spot Instance Interruption Warning"
 REBALANCE = "EC2 Instance Rebalance Recommendation"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 # Durations are stored as whole seconds; Dashboards shows them as "3 hours", "12 minutes".
-DURATION_FIELDS = ("runtime_seconds", "rebalance_lead_seconds", "warning_after_seconds")
+DURATION_FIELDS = (
+    "runtime_seconds",
+    "rebalance_lead_seconds",
+    "warning_after_seconds",
+    "warning_lead_seconds",
+)
 DURATION_FORMAT = {
     "id": "duration",
     "params": {"inputFormat": "seconds", "outputFormat": "humanize"},
@@ -459,6 +464,56 @@ def controls() -> dict[str, Any]:
     }
 
 
+def eviction_panels() -> list[dict[str, Any]]:
+    """Evictions (CloudTrail BidEvictedEvent, one document per instance) and how many came
+    without a warning first (`warned`, linked at ingest): the share, then where they were."""
+    evictions = phrase("event_type", contract.EVICTION_EVENT_TYPE)
+    unwarned = phrase("warned", False)
+
+    def where(vis_id: str, title: str, field: str, description: str) -> dict[str, Any]:
+        return panel(
+            vis_id,
+            title,
+            description,
+            "horizontal_bar",
+            [count(), terms("2", field, 20, "segment")],
+            [evictions, unwarned],
+            bar_params("horizontal_bar"),
+        )
+
+    return [
+        panel(
+            "spot-insights-evictions-warned",
+            "Evictions with and without a warning",
+            "EC2 Spot evictions (CloudTrail BidEvictedEvent, one per instance) and the share "
+            "that got no interruption warning first (warned is set at ingest).",
+            "table",
+            [
+                count(),
+                query_filters(
+                    "2",
+                    "bucket",
+                    [("warned first", "warned:true"), ("without a warning", "NOT warned:true")],
+                ),
+            ],
+            [evictions],
+            table_params(percentage=True),
+        ),
+        where(
+            "spot-insights-unwarned-by-pool",
+            "Evictions without a warning by pool",
+            "pool",
+            "Evicted with no warning first, per pool (instance type x AZ ID).",
+        ),
+        where(
+            "spot-insights-unwarned-by-capacity-group",
+            "Evictions without a warning by capacity group",
+            "capacity_group",
+            "Evicted with no warning first, per capacity group.",
+        ),
+    ]
+
+
 def visualizations() -> list[dict[str, Any]]:
     """In dashboard order; each row of the grid is a list of (object, width)."""
     not_full = phrase("enrichment", "full", negate=True)
@@ -653,6 +708,8 @@ def visualizations() -> list[dict[str, Any]]:
             [phrase("event_type", REBALANCE), phrase("followed_by_warning", False)],
             metric_params(),
         ),
+        # Evictions: the ground truth (spot_cli/missed_warnings.py is the report's section)
+        *eviction_panels(),
         # Data quality
         panel(
             "spot-insights-enrichment-missing",
@@ -679,7 +736,8 @@ def layout(ids: list[str]) -> list[tuple[str, int, int, int, int]]:
         [(ids[15], 16, 13), (ids[16], 16, 13), (ids[17], 16, 13)],
         [(ids[18], 16, 12), (ids[19], 16, 12), (ids[20], 16, 12)],
         [(ids[21], 16, 12), (ids[22], 16, 12), (ids[23], 16, 12)],
-        [(ids[24], 48, 10)],
+        [(ids[24], 16, 13), (ids[25], 16, 13), (ids[26], 16, 13)],
+        [(ids[27], 48, 10)],
         [(SEARCH_ID, 48, 15)],
     ]
     placed = []

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import RenderableType
 
 from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
+from spot_cli import missed_warnings
 from spot_cli.errors import CliError
 from spot_cli.events import REBALANCE, WARNING
 from spot_cli.report_access import (
@@ -117,6 +118,7 @@ class Report:
     rebalance_lead_seconds: Distribution
     warnings_without_rebalance: int
     rebalances_not_followed: int
+    missed_warnings: missed_warnings.MissedWarnings
     # Accounts whose events could not be enriched for lack of the spoke role (report_access.py).
     no_access: list[NoAccessAccount] = field(default_factory=list)
 
@@ -296,6 +298,7 @@ def section_queries(
                 "lead_percentiles": _percentiles(LEAD_FIELD),
             },
         ),
+        "evictions": missed_warnings.section(base_filter(request), top),
     }
 
 
@@ -358,6 +361,7 @@ def build_report(client: Any, request: ReportRequest) -> Report:
         rebalance_lead_seconds=_distribution(aggs["lead_stats"], aggs["lead_percentiles"]),
         warnings_without_rebalance=int(aggs["without_rebalance"]["doc_count"]),
         rebalances_not_followed=int(aggs["rebalances_not_followed"]["doc_count"]),
+        missed_warnings=missed_warnings.from_aggregations(aggs),
         no_access=no_access_accounts(aggs),
     )
 
@@ -436,6 +440,7 @@ def tables(report: Report) -> list[RenderableType]:
                 ["rebalances never followed by a warning", str(report.rebalances_not_followed)],
             ],
         ),
+        *missed_warnings.tables(report.missed_warnings),
         *no_access_tables(report.no_access),
     ]
 

@@ -19,13 +19,14 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
-    DETAIL_TYPES,
+    ACCEPTED_DETAIL_TYPES,
     EC2_SOURCE,
     HUB_BUS_NAME,
     SPOKE_ROLE_NAME,
     IngestEnv,
     hub_ingest_role_name,
 )
+from spot_insights._event_rules import rule_event_pattern
 
 
 class HubBus(Construct):
@@ -52,7 +53,7 @@ class HubBus(Construct):
         organization_id: str | None = None,
         source_accounts: Sequence[str] = (),
         bus_name: str = HUB_BUS_NAME,
-        detail_types: Sequence[str] = DETAIL_TYPES,
+        detail_types: Sequence[str] = ACCEPTED_DETAIL_TYPES,
     ) -> None:
         super().__init__(scope, construct_id)
         if not organization_id and not source_accounts:
@@ -101,7 +102,7 @@ class HubBus(Construct):
                 f"Rule{position}",
                 description=f"{detail_type} from spokes -> Spot Insights ingest queue",
                 event_bus=self.bus,
-                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
+                event_pattern=rule_event_pattern(detail_type),
             )
             # As the pipeline's default-bus rules: retried for a day, then the dead-letter queue.
             rule.add_target(

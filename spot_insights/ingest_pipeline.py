@@ -24,11 +24,11 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
+    ACCEPTED_DETAIL_TYPES,
     BURST_METRIC,
     DEFAULT_BURST_THRESHOLD,
     DEFAULT_BURST_WINDOW_MINUTES,
     DEFAULT_INDEX_PREFIX,
-    DETAIL_TYPES,
     EC2_SOURCE,
     INGEST_SERVICE_NAME,
     METRICS_NAMESPACE,
@@ -37,6 +37,7 @@ from lambda_src.contract import (
     write_alias,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
+from spot_insights._event_rules import rule_event_pattern
 from spot_insights._lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
 from spot_insights._service_access import (
     KEY_USE,
@@ -64,8 +65,10 @@ class IngestPipeline(Construct):
     :param index_prefix: indices ``<prefix>-*``, written through alias ``<prefix>-write``
         (``write_alias``). Default ``lambda_src.contract.DEFAULT_INDEX_PREFIX``.
     :param event_bus: bus the rules listen on. Default: the account's default bus.
-    :param detail_types: one rule per detail-type. Default: Spot interruption warning and
-        rebalance recommendation.
+    :param detail_types: one rule per detail-type, with the pattern of
+        ``lambda_src.contract.EVENT_PATTERNS`` (CloudTrail's adds ``detail.eventName``).
+        Default: Spot interruption warning, rebalance recommendation and the CloudTrail service
+        event that carries Spot evictions (``BidEvictedEvent``).
     :param test_event_source: a custom source (not `aws.*`, which EventBridge reserves) whose
         events of those detail-types are also captured and accepted by the function, for
         end-to-end checks with synthetic events (`spot-insights simulate`). Default: none, so
@@ -131,7 +134,7 @@ class IngestPipeline(Construct):
         opensearch_endpoint: str,
         index_prefix: str = DEFAULT_INDEX_PREFIX,
         event_bus: events.IEventBus | None = None,
-        detail_types: Sequence[str] = DETAIL_TYPES,
+        detail_types: Sequence[str] = ACCEPTED_DETAIL_TYPES,
         test_event_source: str | None = None,
         queue: sqs.IQueue | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
@@ -221,7 +224,7 @@ class IngestPipeline(Construct):
                 f"Rule{position}",
                 description=f"{detail_type} -> Spot Insights ingest queue",
                 event_bus=event_bus,  # None: the default bus, left implicit in the template
-                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
+                event_pattern=rule_event_pattern(detail_type),
             )
             rule.add_target(
                 targets.SqsQueue(
@@ -310,6 +313,12 @@ class IngestPipeline(Construct):
             max_concurrency=max_concurrency,
         )
         self.queue.grant_consume_messages(self.function)
+        # A rule starts routing its event type only once the code that parses it is deployed:
+        # on an update that adds an event type, the old code would park each such event.
+        # The function resource alone (not its role or security group).
+        function_resource = self.function.node.default_child
+        for rule in [*self.rules, *([self.test_rule] if self.test_rule else [])]:
+            rule.node.add_dependency(function_resource)  # type: ignore[arg-type]
 
         self.alarm_topic = alarm_topic or encrypted_alarm_topic(
             self, "AlarmTopic", key=self.encryption_key, display_name="Spot Insights ingest alarms"

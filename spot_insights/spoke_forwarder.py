@@ -40,13 +40,13 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
-    DETAIL_TYPES,
-    EC2_SOURCE,
+    ACCEPTED_DETAIL_TYPES,
     HUB_BUS_NAME,
     SPOKE_ROLE_NAME,
     hub_ingest_role_name,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
+from spot_insights._event_rules import rule_event_pattern
 from spot_insights._service_access import alarm_conditions, source_conditions
 
 ENRICHMENT_ACTIONS = ("ec2:DescribeInstances", "ec2:DescribeAvailabilityZones")
@@ -77,7 +77,7 @@ class SpokeForwarder(Construct):
         enrichment_role_region: str | None = None,
         hub_bus_name: str = HUB_BUS_NAME,
         hub_ingest_role_arn: str | None = None,
-        detail_types: Sequence[str] = DETAIL_TYPES,
+        detail_types: Sequence[str] = ACCEPTED_DETAIL_TYPES,
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -141,7 +141,7 @@ class SpokeForwarder(Construct):
                 forwarding,
                 f"Rule{position}",
                 description=f"{detail_type} -> Spot Insights hub bus",
-                event_pattern=events.EventPattern(source=[EC2_SOURCE], detail_type=[detail_type]),
+                event_pattern=rule_event_pattern(detail_type),
             )
             rule.add_target(
                 targets.EventBus(

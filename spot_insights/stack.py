@@ -66,9 +66,16 @@ class SpotInsightsStack(cdk.Stack):
             burst_window=cdk.Duration.minutes(settings.burst_window_minutes),
         )
         # Messages wait in the queue until the write alias exists, instead of failing into the
-        # dead-letter queue during the first deployment.
+        # dead-letter queue during the first deployment. The function too: on an update its new
+        # code may write fields the mapping gains in the same deploy (strict mapping), so it
+        # is deployed after provisioning has rolled the mapping onto the existing indices (the
+        # function resource alone: its security group must exist before provisioning runs).
         self.search.connect_writer(
-            self.ingest.function, starts_writing=[self.ingest.event_source_mapping]
+            self.ingest.function,
+            starts_writing=[
+                self.ingest.event_source_mapping,
+                self.ingest.function.node.default_child,  # type: ignore[list-item]
+            ],
         )
 
         # The rates' denominator: running Spot instances per group, every few minutes.

@@ -170,7 +170,15 @@ def run_storm(
         )
         handler.start()  # the first environment is warm, as after Lambda's first invocation
         settings = RunSettings(
-            storm=StormSettings(events=plan.events, seed=plan.seed, poison=plan.poison),
+            # EC2 events only: the checks below count one document per storm event (evictions
+            # are one per instance, keyed by CloudTrail id; the demo and tests/ingest check them).
+            storm=StormSettings(
+                events=plan.events,
+                seed=plan.seed,
+                poison=plan.poison,
+                warned_eviction_ratio=0,
+                unwarned_evictions_ratio=0,
+            ),
             regions=plan.regions,
             queue=plan.queue,
             source=plan.source,

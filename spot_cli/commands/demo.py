@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print("OpenSearch stopped.", file=sys.stderr)
     else:
         _print_access(local.settings, local.started_port)
-    return _verdict(result)
+    return _verdict(result, report)
 
 
 def _run_in_moto(
@@ -276,6 +276,8 @@ def _print_run(result: RunResult, errors: list[BaseException]) -> None:
         f"total {seconds['total']}s); {summary['invocations']} handler invocations, "
         f"{summary['failed_records']} record failures retried."
     )
+    if result.evictions:
+        print(result.evictions.line())
     fresh = summary["freshness_seconds"]
     if fresh.get("events"):
         print(
@@ -308,12 +310,24 @@ def _print_access(settings: OpenSearchSettings, port: int | None) -> None:
     )
 
 
-def _verdict(result: RunResult) -> int:
+def _verdict(result: RunResult, report: Report) -> int:
     problems = []
+    missed = report.missed_warnings
+    if result.evictions and result.indexed == result.documents:
+        # The index holds this run alone (no --keep leftovers): the report's section must say
+        # what the storm did.
+        truth = (result.evictions.instances, result.evictions.without_warning)
+        if (missed.evictions, missed.without_warning) != truth:
+            problems.append(
+                f"the report counts {missed.without_warning} of {missed.evictions} evictions "
+                f"without a warning; the storm had {truth[1]} of {truth[0]}"
+            )
     if result.missing_event_ids:
         problems.append(f"{len(result.missing_event_ids)} events were not indexed")
-    if result.indexed < result.events:
-        problems.append(f"only {result.indexed} of {result.events} documents indexed")
+    if result.indexed < result.documents:
+        problems.append(f"only {result.indexed} of {result.documents} documents indexed")
+    if result.evictions:
+        problems += result.evictions.problems()
     dead = sum(result.dlq_depth.values())
     if dead != len(result.storm.poison):
         problems.append(f"{dead} messages in the DLQs, expected {len(result.storm.poison)}")

@@ -14,11 +14,17 @@ from typing import Any
 import boto3
 
 from lambda_src.contract import HUB_BUS_NAME
-from spot_cli.events import EVENT_PATTERN
+from spot_cli.events import EVENT_PATTERN, EVICTION_PATTERN
 
 DEFAULT_QUEUE_NAME = "spot-insights-events"
 RULE_NAME = "spot-insights-capture"
-SPOKE_RULE_NAME = "spot-insights-forward"
+# As the stack: evictions have a rule of their own (CloudTrail's detail-type + eventName).
+EVICTION_RULE_NAME = "spot-insights-capture-evictions"
+CAPTURE_RULES = ((RULE_NAME, EVENT_PATTERN), (EVICTION_RULE_NAME, EVICTION_PATTERN))
+SPOKE_RULES = (
+    ("spot-insights-forward", EVENT_PATTERN),
+    ("spot-insights-forward-evictions", EVICTION_PATTERN),
+)
 
 # moto's default SQS delivery drops the envelope's `account`. This transformer rebuilds the
 # whole envelope, so the queue receives what EventBridge delivers without a transformer.
@@ -91,12 +97,8 @@ def create_regional_pipeline(
         },
     )
     events = session.client("events", region_name=region)
-    rule_arn = events.put_rule(
-        Name=RULE_NAME, EventPattern=json.dumps(EVENT_PATTERN), State="ENABLED"
-    )["RuleArn"]
-    events.put_targets(
-        Rule=RULE_NAME,
-        Targets=[{"Id": "queue", "Arn": queue_arn, "InputTransformer": _FULL_ENVELOPE}],
+    rule_arn = _rules_to(
+        events, CAPTURE_RULES, {"Id": "queue", "Arn": queue_arn, "InputTransformer": _FULL_ENVELOPE}
     )
     return RegionalPipeline(
         region=region,
@@ -132,16 +134,11 @@ def create_hub_capture(
     pipeline = create_regional_pipeline(hub_region, settings=settings, session=hub_session)
     hub_events = hub_session.client("events", region_name=hub_region)
     bus_arn = hub_events.create_event_bus(Name=HUB_BUS_NAME)["EventBusArn"]
-    hub_events.put_rule(
-        Name=RULE_NAME,
-        EventBusName=HUB_BUS_NAME,
-        EventPattern=json.dumps(EVENT_PATTERN),
-        State="ENABLED",
-    )
-    hub_events.put_targets(
-        Rule=RULE_NAME,
-        EventBusName=HUB_BUS_NAME,
-        Targets=[{"Id": "queue", "Arn": pipeline.queue_arn, "InputTransformer": _FULL_ENVELOPE}],
+    _rules_to(
+        hub_events,
+        CAPTURE_RULES,
+        {"Id": "queue", "Arn": pipeline.queue_arn, "InputTransformer": _FULL_ENVELOPE},
+        bus_name=HUB_BUS_NAME,
     )
     for account, session in sessions.items():
         for region in regions:
@@ -152,5 +149,22 @@ def create_hub_capture(
 
 def _forward_to_hub(events: Any, hub_bus_arn: str) -> None:
     # The spoke's rule needs a role for a bus in another account; moto does not check it.
-    events.put_rule(Name=SPOKE_RULE_NAME, EventPattern=json.dumps(EVENT_PATTERN), State="ENABLED")
-    events.put_targets(Rule=SPOKE_RULE_NAME, Targets=[{"Id": "hub", "Arn": hub_bus_arn}])
+    _rules_to(events, SPOKE_RULES, {"Id": "hub", "Arn": hub_bus_arn})
+
+
+def _rules_to(
+    events: Any,
+    rules: Sequence[tuple[str, Mapping[str, Any]]],
+    target: Mapping[str, Any],
+    bus_name: str = "default",
+) -> str:
+    """One rule per (name, pattern), all to `target`; returns the first rule's ARN."""
+    arns = []
+    for name, pattern in rules:
+        arns.append(
+            events.put_rule(
+                Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED"
+            )["RuleArn"]
+        )
+        events.put_targets(Rule=name, EventBusName=bus_name, Targets=[dict(target)])
+    return arns[0]

@@ -25,6 +25,7 @@ from spot_cli.local.capture_path import (
     create_pipelines,
 )
 from spot_cli.local.enrichment_check import EnrichmentCheck, check_enrichment
+from spot_cli.local.evictions_check import EvictionCheck, check_evictions
 from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet, create_org_fleet
 from spot_cli.local.freshness import FreshnessRecorder
 from spot_cli.local.organisation import Organisation
@@ -64,10 +65,16 @@ class RunResult:
     freshness: dict[str, Any] = field(default_factory=dict)
     enrichment: EnrichmentCheck | None = None
     organisation: Organisation | None = None
+    evictions: EvictionCheck | None = None
 
     @property
     def events(self) -> int:
         return len(self.storm.events)
+
+    @property
+    def documents(self) -> int:
+        """Documents the storm must leave: one per EC2 event, one per evicted instance."""
+        return len(self.storm.events) + len(self.storm.eviction_truth())
 
     @property
     def events_per_second(self) -> float:
@@ -80,6 +87,7 @@ class RunResult:
             "poison_records": len(self.storm.poison),
             "instances": len(self.fleet.instances),
             "indexed": self.indexed,
+            "documents": self.documents,
             "missing_event_ids": len(self.missing_event_ids),
             "dead_letter_queue": self.dlq_depth,
             "invocations": sum(s.invocations for s in self.poller_stats.values()),
@@ -87,6 +95,7 @@ class RunResult:
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "events_per_second": round(self.events_per_second, 1),
             "freshness_seconds": self.freshness,
+            **({"evictions": self.evictions.summary()} if self.evictions else {}),
         } | ({"accounts": self.enrichment.summary()} if self.enrichment else {})
 
 
@@ -137,7 +146,7 @@ def run_pipeline(
     storm = generate_storm(fleet, settings.storm)
     if organisation is not None:
         storm = _poison_bodies_to(storm, organisation.hub_region)
-    total_messages = len(storm.events) + len(storm.poison)
+    total_messages = len(storm.events) + len(storm.evictions) + len(storm.poison)
     bar = ProgressBar("ingest", total_messages) if settings.show_progress else None
     deleted: dict[str, int] = dict.fromkeys(pipelines, 0)
     progress_lock = threading.Lock()
@@ -187,7 +196,8 @@ def run_pipeline(
     seconds["drain"] = time.monotonic() - mark
 
     index = index_pattern(settings.index_prefix)
-    indexed, missing = count_indexed(opensearch, index, list(published.delivered_ids.values()))
+    indexed, missing = count_indexed(opensearch, index, storm.document_ids(published.delivered_ids))
+    evictions = check_evictions(opensearch, index, storm)
     dlq = {r: _dlq_depth(session, p) for r, p in pipelines.items()}
     seconds["total"] = time.monotonic() - started
     enrichment = (
@@ -208,6 +218,7 @@ def run_pipeline(
         freshness=recorder.summary(published.delivered_ids.values()),
         enrichment=enrichment,
         organisation=organisation,
+        evictions=evictions,
     )
 
 

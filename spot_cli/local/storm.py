@@ -18,8 +18,16 @@ from typing import Any
 
 import boto3
 
+from lambda_src.ingest.events import eviction_document_id
 from spot_cli.eventbridge import put_events
-from spot_cli.events import INSTANCE_ACTIONS, REBALANCE, WARNING, ec2_event, parse_time
+from spot_cli.events import (
+    INSTANCE_ACTIONS,
+    REBALANCE,
+    WARNING,
+    ec2_event,
+    eviction_event,
+    parse_time,
+)
 from spot_cli.local.fleet import Fleet, FleetInstance
 
 # Poison kinds. Body-level poison cannot pass through EventBridge (it only emits JSON events),
@@ -40,6 +48,15 @@ class StormSettings:
     ghost_ratio: float = 0.03  # events for instances that no longer exist
     max_lead: timedelta = timedelta(minutes=30)
     poison: int = 0
+    # Evictions (CloudTrail BidEvictedEvent), on top of `events`: some warned instances are
+    # evicted two minutes after their warning; some instances are evicted without one (a
+    # rebalance-only instance, or one never signalled), which is what the report calls missed.
+    # Few enough to add about 13 % to the messages the demo publishes (PutEvents on moto is
+    # its bottleneck), enough for every eviction panel to have data.
+    warned_eviction_ratio: float = 0.15
+    unwarned_evictions_ratio: float = 0.5  # per eviction after a warning
+    # Unwarned evictions of instances never signalled come two to a CloudTrail record.
+    instances_per_record: int = 2
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,8 @@ class Storm:
     poison: tuple[PoisonInput, ...]
     ghost_instance_ids: frozenset[str]
     settings: StormSettings
+    # CloudTrail BidEvictedEvent records (one or more instances each), published with `events`.
+    evictions: tuple[dict[str, Any], ...] = ()
     by_id: Mapping[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,6 +86,37 @@ class Storm:
 
     def of_type(self, detail_type: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["detail-type"] == detail_type]
+
+    def eviction_truth(self) -> dict[str, dict[str, Any]]:
+        """Ground truth per eviction document id: its instance, pool-free context, whether a
+        warning of that instance came at or before it and how long before, whether a
+        rebalance recommendation did."""
+        times: dict[tuple[str, str], list[datetime]] = {}
+        for event in self.events:
+            key = (event["detail"]["instance-id"], event["detail-type"])
+            times.setdefault(key, []).append(parse_time(event["time"]))
+        truth: dict[str, dict[str, Any]] = {}
+        for record in self.evictions:
+            detail = record["detail"]
+            when = parse_time(detail["eventTime"])
+            for instance_id in detail["serviceEventDetails"]["instanceIdSet"]:
+                warnings = [t for t in times.get((instance_id, WARNING), []) if t <= when]
+                rebalances = [t for t in times.get((instance_id, REBALANCE), []) if t <= when]
+                entry: dict[str, Any] = {
+                    "instance_id": instance_id,
+                    "region": record["region"],
+                    "warned": bool(warnings),
+                    "rebalance_recommended": bool(rebalances),
+                }
+                if warnings:
+                    entry["warning_lead_seconds"] = int((when - max(warnings)).total_seconds())
+                truth[eviction_document_id(detail["eventID"], instance_id)] = entry
+        return truth
+
+    def document_ids(self, delivered_ids: Mapping[str, str]) -> list[str]:
+        """Every document the storm must leave: an EC2 event under the id EventBridge gave it,
+        an eviction once per instance under its CloudTrail record's id."""
+        return [delivered_ids[e["id"]] for e in self.events] + list(self.eviction_truth())
 
     def rebalance_lead_seconds(self) -> dict[str, float]:
         """Per instance with both: first warning time minus first rebalance time."""
@@ -147,12 +197,71 @@ def generate_storm(fleet: Fleet, settings: StormSettings | None = None) -> Storm
         if len(events) < settings.events:
             events.append(_event(rng, fleet, subject, WARNING, warned_at))
     poison = tuple(_poison(rng, fleet, i) for i in range(settings.poison))
+    events = events[: settings.events]
     return Storm(
-        events=tuple(events[: settings.events]),
+        events=tuple(events),
         poison=poison,
         ghost_instance_ids=frozenset(ghosts),
         settings=settings,
+        evictions=_evictions(fleet, settings, events, candidates, start, end),
     )
+
+
+def _evictions(  # noqa: PLR0917 (the storm's state, passed once)
+    fleet: Fleet,
+    settings: StormSettings,
+    events: list[dict[str, Any]],
+    unused: list[FleetInstance],
+    start: datetime,
+    end: datetime,
+) -> tuple[dict[str, Any], ...]:
+    """Evictions after warnings, of rebalance-only instances, and of instances never signalled.
+    A generator of its own, so the warnings and rebalances stay what they were for a seed."""
+    rng = random.Random(f"evictions-{settings.seed}")
+    records: list[dict[str, Any]] = []
+
+    def record(account: str, region: str, instance_ids: list[str], when: datetime) -> None:
+        # CloudTrail records an eviction in the account that owned the instance.
+        records.append(
+            eviction_event(
+                cloudtrail_event_id=_uuid(rng),
+                account=account,
+                region=region,
+                instance_ids=instance_ids,
+                when=when.replace(microsecond=0),
+            )
+        )
+
+    warned = [e for e in events if e["detail-type"] == WARNING]
+    for warning in warned:
+        if rng.random() < settings.warned_eviction_ratio:
+            when = parse_time(warning["time"]) + timedelta(minutes=2)
+            record(warning["account"], warning["region"], [warning["detail"]["instance-id"]], when)
+    wanted = round(len(records) * settings.unwarned_evictions_ratio)
+    warned_ids = {w["detail"]["instance-id"] for w in warned}
+    rebalance_only = [
+        e
+        for e in events
+        if e["detail-type"] == REBALANCE and e["detail"]["instance-id"] not in warned_ids
+    ]
+    for rebalance in rebalance_only[: wanted // 2]:
+        when = parse_time(rebalance["time"]) + timedelta(minutes=rng.randint(3, 20))
+        record(
+            rebalance["account"], rebalance["region"], [rebalance["detail"]["instance-id"]], when
+        )
+    by_place: dict[tuple[str, str], list[FleetInstance]] = {}
+    for instance in unused[: max(0, wanted - wanted // 2)]:
+        by_place.setdefault((instance.account or fleet.account, instance.region), []).append(
+            instance
+        )
+    for (account, region), instances in sorted(by_place.items()):
+        size = max(1, settings.instances_per_record)
+        for first in range(0, len(instances), size):
+            group = instances[first : first + size]
+            earliest = max([start, *(i.launch_time + timedelta(minutes=1) for i in group)])
+            when = earliest + (max(end, earliest) - earliest) * rng.random()
+            record(account, region, [i.instance_id for i in group], when)
+    return tuple(records)
 
 
 def _event(
@@ -203,7 +312,7 @@ def publish(
     other than `session`'s."""
     session = session or boto3.session.Session()
     by_region: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for event in storm.events:
+    for event in (*storm.events, *storm.evictions):
         by_region.setdefault((event["account"], event["region"]), []).append(event)
     # Clients are made here: a session must not be shared between threads, a client may.
     sessions = account_sessions or {}

@@ -44,12 +44,22 @@ def test_demo_indexes_every_event_once_and_reports(opensearch, capsys):
         assert code == 0, output + captured.err
         result = json.loads(output)
         run, report = result["run"], result["report"]
-        assert run["events"] == run["indexed"] == 200
+        assert run["events"] == 200
+        # One document per EC2 event and per evicted instance (CloudTrail BidEvictedEvent).
+        evictions = run["evictions"]
+        assert run["indexed"] == run["documents"] == 200 + evictions["instances"]
+        assert evictions["indexed"] == evictions["instances"] > 0
+        assert evictions["links_disagreeing"] == 0
         assert run["missing_event_ids"] == 0
         # Poison records are parked by the function itself, in the home region's DLQ.
         assert run["dead_letter_queue"] == {"us-east-1": 3, "eu-west-1": 0}
         assert report["warnings"] + report["rebalances"] == 200
-        assert opensearch.count(index=f"{prefix}-*")["count"] == 200
+        missed = report["missed_warnings"]
+        assert (missed["evictions"], missed["without_warning"]) == (
+            evictions["instances"],
+            evictions["without_warning"],
+        )
+        assert opensearch.count(index=f"{prefix}-*")["count"] == run["documents"]
         assert dict(os.environ) == before  # the handler's environment does not leak
         # The handler wrote as the local stand-in for the function's IAM role, which reaches
         # OpenSearch only through the writer role's backend-role mapping.

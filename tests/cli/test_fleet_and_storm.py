@@ -100,8 +100,10 @@ def test_storm_through_eventbridge_reaches_each_regions_queue_once(aws):
     pipelines = create_pipelines(REGIONS)
     storm = generate_storm(fleet, StormSettings(events=200, seed=11, poison=3))
     result = publish(storm, {r: p.queue_url for r, p in pipelines.items()})
-    assert len(result.delivered_ids) == 200
+    assert storm.evictions  # CloudTrail BidEvictedEvent records, through their own rule
+    assert len(result.delivered_ids) == 200 + len(storm.evictions)
     delivered_to_generated = {v: k for k, v in result.delivered_ids.items()}
+    published = {e["id"]: e for e in (*storm.events, *storm.evictions)}
     for region, pipeline in pipelines.items():
         bodies = _drain_bodies(pipeline.queue_url, region)
         parsed = []
@@ -112,10 +114,10 @@ def test_storm_through_eventbridge_reaches_each_regions_queue_once(aws):
             except json.JSONDecodeError:
                 raw_poison.append(body)
         events = [p for p in parsed if isinstance(p, dict) and p["id"] in delivered_to_generated]
-        expected = [e for e in storm.events if e["region"] == region]
+        expected = [e for e in (*storm.events, *storm.evictions) if e["region"] == region]
         assert len(events) == len(expected)
         for got in events:
-            generated = storm.by_id[delivered_to_generated[got["id"]]]
+            generated = published[delivered_to_generated[got["id"]]]
             assert got["region"] == region
             for key in ("detail-type", "source", "time", "resources", "detail", "account"):
                 assert got[key] == generated[key]

@@ -57,7 +57,10 @@ def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
     )
     result = run_pipeline(handler, opensearch, settings)
     assert result.missing_event_ids == []
-    assert result.indexed == 300
+    # One document per EC2 event and one per evicted instance (CloudTrail BidEvictedEvent).
+    truth = result.storm.eviction_truth()
+    assert truth and result.indexed == result.documents == 300 + len(truth)
+    assert result.evictions is not None and result.evictions.problems() == []
     assert sum(result.dlq_depth.values()) == 6
     for region, pipeline in result.pipelines.items():
         expected = sum(p.region == region for p in result.storm.poison)
@@ -85,6 +88,10 @@ def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
     assert report.rebalances == len(storm.of_type(REBALANCE))
     assert report.not_enriched == sum(
         e["detail"]["instance-id"] in storm.ghost_instance_ids for e in storm.events
+    ) + sum(t["instance_id"] not in result.fleet.by_id for t in truth.values())
+    assert (report.missed_warnings.evictions, report.missed_warnings.without_warning) == (
+        len(truth),
+        sum(not t["warned"] for t in truth.values()),
     )
     expected_azs = Counter(e["resources"][0].split(":")[3] for e in storm.of_type(WARNING))
     assert {b.key: b.count for b in report.top_azs} == expected_azs
@@ -97,4 +104,4 @@ def test_storm_is_indexed_exactly_once_and_poison_ends_in_the_dlqs(
     assert {b.key: b.count for b in report.capacity_groups} == expected_groups
     assert report.rebalance_lead_seconds.count == len(storm.rebalance_lead_seconds())
     summary = result.summary()
-    assert summary["events"] == 300 and summary["indexed"] == 300
+    assert summary["events"] == 300 and summary["indexed"] == summary["documents"]

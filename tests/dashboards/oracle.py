@@ -30,12 +30,19 @@ def selected(
     return [d for d in docs if all(_matches(d, f) for f in filters)]
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 def _lucene(doc: Mapping[str, Any], query: str) -> bool:
-    """The two query forms the dashboard uses; anything else is a test bug."""
-    if query.startswith("NOT _exists_:"):
-        return query.removeprefix("NOT _exists_:") not in doc
+    """The query forms the dashboard uses (a field exists, a boolean field is true, and their
+    negations); anything else is a test bug."""
+    if query.startswith("NOT "):
+        return not _lucene(doc, query.removeprefix("NOT "))
     if query.startswith("_exists_:"):
         return query.removeprefix("_exists_:") in doc
+    name, _, value = query.partition(":")
+    if value in _BOOLEANS and name.isidentifier():
+        return doc.get(name) is _BOOLEANS[value]
     raise AssertionError(f"oracle does not know the query {query!r}")
 
 

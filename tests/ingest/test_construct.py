@@ -16,10 +16,11 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
-from lambda_src.contract import DETAIL_TYPES
+from lambda_src.contract import ACCEPTED_DETAIL_TYPES
 from lambda_src.ingest.events import registered_detail_types
 from spot_insights.ingest_pipeline import HANDLER, IngestPipeline
 from tests.support.cdk_app import synth_app
+from tests.support.event_patterns import assert_spot_event_patterns
 
 ENDPOINT = "https://vpc-spot-abc.us-east-1.es.amazonaws.com"
 
@@ -112,11 +113,7 @@ def test_callers_topic_means_no_cloudwatch_grant_on_the_key():
 def test_one_rule_per_event_type_with_retries_and_a_dlq(default_pipeline):
     pipeline, template = default_pipeline
     rules = template.find_resources("AWS::Events::Rule")
-    patterns = sorted(r["Properties"]["EventPattern"]["detail-type"][0] for r in rules.values())
-    assert patterns == [
-        "EC2 Instance Rebalance Recommendation",
-        "EC2 Spot Instance Interruption Warning",
-    ]
+    assert_spot_event_patterns(r["Properties"]["EventPattern"] for r in rules.values())
     for rule in rules.values():
         assert rule["Properties"]["EventPattern"]["source"] == ["aws.ec2"]
         assert "EventBusName" not in rule["Properties"]  # the default bus
@@ -128,7 +125,7 @@ def test_one_rule_per_event_type_with_retries_and_a_dlq(default_pipeline):
             "MaximumEventAgeInSeconds": 86400,
             "MaximumRetryAttempts": 185,
         }
-    assert len(pipeline.rules) == 2
+    assert len(pipeline.rules) == 3
 
 
 def test_function_is_arm64_python313_with_log_retention_and_environment(default_pipeline):
@@ -287,7 +284,7 @@ def test_callers_bus_queue_dlq_topic_and_vpc_are_used():
 
 
 def test_rules_cover_every_event_type_the_function_parses():
-    assert set(DETAIL_TYPES) == set(registered_detail_types())
+    assert set(ACCEPTED_DETAIL_TYPES) == set(registered_detail_types())
 
 
 @pytest.mark.parametrize(
@@ -315,3 +312,14 @@ def test_callers_key_encrypts_both_queues_and_no_key_is_created():
     template.resource_count_is("AWS::KMS::Key", 0)
     queues = template.find_resources("AWS::SQS::Queue").values()
     assert [q["Properties"]["KmsMasterKeyId"] for q in queues] == [key.key_arn] * 2
+
+
+def test_rules_wait_for_the_code_that_parses_them(default_pipeline):
+    """On an update that adds an event type, a rule that existed before the new code would send
+    the old code events it parks as unsupported: every rule depends on the function."""
+    pipeline, template = default_pipeline
+    function_id = cdk.Stack.of(pipeline).get_logical_id(pipeline.function.node.default_child)
+    rules = template.find_resources("AWS::Events::Rule")
+    assert len(rules) == 3
+    for logical_id, rule in rules.items():
+        assert function_id in rule.get("DependsOn", []), logical_id

@@ -4,6 +4,7 @@ reconciliation with warnings and rebalance recommendations on the real node in e
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,8 +32,15 @@ from lambda_src.ingest.events import (
     registered_kinds,
 )
 from lambda_src.ingest.instances import InstanceDirectory
+from spot_cli.events import WARNING
+from spot_cli.local.fleet import create_fleet
+from spot_cli.local.provisioning import INGEST_USER, provision_local
+from spot_cli.local.storm import StormSettings, generate_storm
+from spot_cli.opensearch_client import OpenSearchSettings
+from tests.domain.cleanup import remove_provisioned_security
 from tests.ingest.conftest import Pipeline
 from tests.ingest.events import eviction, rebalance, redeliver, spot_warning, sqs_record
+from tests.support.search_index import MAPPING, SearchIndex, create_index
 
 A, B, C, D = (f"i-0{n:016x}" for n in range(0xA, 0xE))
 CLOUDTRAIL_ID = "d27a6096-807b-4bd0-8c20-a33a83375054"
@@ -275,3 +283,91 @@ def test_evictions_are_reconciled_in_any_arrival_order(pipeline: Pipeline, order
     assert pipeline.invoke(redeliver([r for b in reversed(batches) for r in b])) == set()
     assert _links(pipeline) == EXPECTED_LINKS
     assert pipeline.dead_letters() == []
+
+
+# -- the local storm's evictions and their ground truth -----------------------------------------
+
+
+@pytest.mark.aws
+def test_the_storm_evicts_with_and_without_warnings_and_knows_which(aws: str) -> None:
+    fleet = create_fleet(("us-east-1", "eu-west-1"), instances_per_region=150, seed=4)
+    storm = generate_storm(fleet, StormSettings(events=300, seed=5))
+    truth = storm.eviction_truth()
+    # Every record parses into the documents the ground truth names, once per instance.
+    parsed = [e for record in storm.evictions for e in parse_events(record)]
+    assert [e.event_id for e in parsed] == list(truth)
+    assert any(
+        len(r["detail"]["serviceEventDetails"]["instanceIdSet"]) > 1 for r in storm.evictions
+    )
+    warned = [t for t in truth.values() if t["warned"]]
+    unwarned = [t for t in truth.values() if not t["warned"]]
+    assert warned and unwarned
+    assert any(t["rebalance_recommended"] for t in unwarned)  # a rebalance, then no warning
+    assert all(t["warning_lead_seconds"] == 120 for t in warned)
+    warned_instances = {e["detail"]["instance-id"] for e in storm.of_type(WARNING)}
+    assert {t["instance_id"] for t in warned} <= warned_instances
+    assert not {t["instance_id"] for t in unwarned} & warned_instances
+    # Evictions come from a generator of their own: the EC2 events of a seed do not change.
+    quiet = StormSettings(events=300, seed=5, warned_eviction_ratio=0, unwarned_evictions_ratio=0)
+    assert generate_storm(fleet, quiet).events == storm.events
+    assert generate_storm(fleet, quiet).evictions == ()
+
+
+# -- the mapping change on a stack update ---------------------------------------------------------
+
+EVICTION_FIELDS = (
+    "cloudtrail_event_id",
+    "warned",
+    "warning_lead_seconds",
+    "rebalance_recommended",
+    "eviction_confirmed",
+)
+
+
+@pytest.mark.aws
+@pytest.mark.opensearch
+def test_a_stack_update_puts_the_new_fields_on_indices_created_before_it(
+    aws: str, opensearch_node: Any, opensearch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index created under mapping v2 refuses the new code's documents (strict mapping): a
+    warning now carries `eviction_confirmed`. The provisioning run of the update (the custom
+    resource's code; the stack orders the function after it) PUTs v3 on the existing index,
+    and then both are stored and linked, without a rollover or a reindex."""
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    prefix = f"upgrade-{uuid.uuid4().hex[:8]}"
+    old = copy.deepcopy(MAPPING)
+    for name in EVICTION_FIELDS:
+        old["properties"].pop(name)
+    create_index(opensearch, prefix, mapping=old)
+    try:
+        ingestor = BatchIngestor(
+            InstanceDirectory(), BulkIndexer(opensearch, f"{prefix}-write"), None
+        )
+        warning = sqs_record(spot_warning(A, time="2026-11-30T10:00:00Z"))
+        refused = ingestor.ingest([warning])
+        assert "strict_dynamic_mapping_exception" in refused.retry[warning["messageId"]]
+        provision_local(
+            OpenSearchSettings(
+                endpoint=opensearch_node.url,
+                user=opensearch_node.user,
+                password=opensearch_node.password,
+                ca_certs=opensearch_node.ca_certs,
+            ),
+            prefix,
+        )
+        evicted = sqs_record(eviction([A], time="2026-11-30T10:02:00Z"))
+        outcome = ingestor.ingest([*redeliver([warning]), evicted])
+        assert not outcome.retry and len(outcome.stored_messages) == 2
+        properties = opensearch.indices.get_mapping(index=f"{prefix}-000001")[f"{prefix}-000001"]
+        assert set(EVICTION_FIELDS) <= set(properties["mappings"]["properties"])
+        docs = SearchIndex(opensearch, prefix).documents()
+        assert {
+            d["event_type"]: d.get("eviction_confirmed", d.get("warned")) for d in docs.values()
+        } == {
+            "EC2 Spot Instance Interruption Warning": True,
+            EVICTION_EVENT_TYPE: True,
+        }
+    finally:
+        opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+        opensearch.indices.delete_index_template(name=prefix, ignore=[404])
+        remove_provisioned_security(opensearch, [INGEST_USER])

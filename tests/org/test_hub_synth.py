@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lambda_src.contract import (
+    ACCEPTED_DETAIL_TYPES,
     DETAIL_TYPES,
     HUB_BUS_NAME,
     SPOKE_ROLE_NAME,
@@ -26,6 +27,7 @@ from tests.org.synth import (
     synth_org,
     template,
 )
+from tests.support.event_patterns import assert_spot_event_patterns
 
 WARNING, REBALANCE = DETAIL_TYPES
 
@@ -58,7 +60,9 @@ def _put(account: str, org: str | None, *, source: str = "aws.ec2", types=(WARNI
 def test_the_organisation_and_listed_accounts_may_put_spot_events(hub: dict[str, Any]) -> None:
     statements = _bus_statements(hub)
     assert allows(statements, "events:PutEvents", _put("999988887777", ORGANIZATION))
-    assert allows(statements, "events:PutEvents", _put(LISTED[0], None, types=DETAIL_TYPES))
+    assert allows(
+        statements, "events:PutEvents", _put(LISTED[0], None, types=ACCEPTED_DETAIL_TYPES)
+    )
     assert allows(statements, "events:PutEvents", _put(LISTED[1], None, types=(REBALANCE,)))
 
 
@@ -107,7 +111,7 @@ def test_hub_bus_rules_feed_the_ingest_queue_with_retries_and_dead_letters(
         for r in of_type(hub, "AWS::Events::Rule").values()
         if r["Properties"].get("EventBusName") == {"Ref": bus_id}
     ]
-    assert sorted(r["EventPattern"]["detail-type"][0] for r in on_hub) == sorted(DETAIL_TYPES)
+    assert_spot_event_patterns(r["EventPattern"] for r in on_hub)
     for rule in on_hub:
         assert rule["EventPattern"]["source"] == ["aws.ec2"]
         (target,) = rule["Targets"]
@@ -123,7 +127,7 @@ def test_hub_bus_rules_feed_the_ingest_queue_with_retries_and_dead_letters(
         for r in of_type(hub, "AWS::Events::Rule").values()
         if "EventBusName" not in r["Properties"]
     ]
-    assert len(on_default) == len(DETAIL_TYPES)
+    assert_spot_event_patterns(r["Properties"]["EventPattern"] for r in on_default)
 
 
 def _ingest(tmpl: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambda_src.contract import DETAIL_TYPES, HUB_BUS_NAME, SPOKE_ROLE_NAME, hub_ingest_role_name
+from lambda_src.contract import HUB_BUS_NAME, SPOKE_ROLE_NAME, hub_ingest_role_name
 from spot_insights.spoke_stack import SPOKE_STACK_ID, STACK_SET_STACK_ID, TEMPLATE_BODY_LIMIT
 from tests.org.policy import Caller, allows, resolve
 from tests.org.synth import (
@@ -22,6 +22,7 @@ from tests.org.synth import (
     synth_org,
     template,
 )
+from tests.support.event_patterns import assert_spot_event_patterns
 
 MEMBER = "555566667777"
 HUB_BUS_ARN = f"arn:aws:events:{HUB_REGION}:{HUB_ACCOUNT}:event-bus/{HUB_BUS_NAME}"
@@ -110,7 +111,7 @@ def test_rules_forward_the_spot_types_to_the_hub_bus_in_one_hop(spoke: dict[str,
         resolve(r["Properties"], account=MEMBER, region="eu-west-1")
         for r in of_type(spoke, "AWS::Events::Rule").values()
     ]
-    assert sorted(r["EventPattern"]["detail-type"][0] for r in rules) == sorted(DETAIL_TYPES)
+    assert_spot_event_patterns(r["EventPattern"] for r in rules)
     roles = of_type(spoke, "AWS::IAM::Role")
     for rule in rules:
         assert "EventBusName" not in rule, "on the default bus"

@@ -164,13 +164,14 @@ def test_production_with_certificate(production: Template) -> None:
 
 
 def test_simulation_rule_only_when_enabled(default: Template) -> None:
-    default.resource_count_is("AWS::Events::Rule", 2)
+    # One rule per accepted detail-type: warning, rebalance recommendation, eviction.
+    default.resource_count_is("AWS::Events::Rule", 3)
     default.has_resource_properties(
         "AWS::Lambda::Function",
         {"Environment": {"Variables": Match.object_like({"ACCEPTED_SOURCES": "aws.ec2"})}},
     )
     enabled = Template.from_stack(synth_stack({"simulationRule": "true"}))
-    enabled.resource_count_is("AWS::Events::Rule", 3)
+    enabled.resource_count_is("AWS::Events::Rule", 4)
     enabled.has_resource_properties(
         "AWS::Events::Rule",
         {"EventPattern": Match.object_like({"source": [SIMULATION_SOURCE]})},
