@@ -95,7 +95,12 @@ def test_demo_with_three_accounts_enriches_where_the_role_exists(opensearch, cap
         assert code == 0, captured.out + captured.err
         result = json.loads(captured.out)
         run, report = result["run"], result["report"]
-        assert run["events"] == run["indexed"] == 240
+        # An eviction is one document per instance, on top of the 240 EC2 events.
+        evictions = run["evictions"]
+        assert run["events"] == 240
+        assert run["indexed"] == 240 + evictions["instances"]
+        assert evictions["indexed"] == evictions["instances"] > 0
+        assert evictions["links_disagreeing"] == 0
         assert run["missing_event_ids"] == 0
         # One queue, the hub's: every region's poison lands in its DLQ.
         assert run["dead_letter_queue"] == {"us-east-1": 3}
@@ -113,10 +118,16 @@ def test_demo_with_three_accounts_enriches_where_the_role_exists(opensearch, cap
         # The report's section names the same account with the same count, in both regions.
         (section,) = report["no_access"]
         assert section["account"] == lacking
-        assert section["events"] == accounts[lacking]["documents"]["no_access"]
+        # Every document of that account (its evictions too, which the enrichment check leaves
+        # to the eviction check) is no_access, and the section counts them all.
+        of_lacking = opensearch.count(
+            index=f"{prefix}-*", body={"query": {"term": {"account": lacking}}}
+        )["count"]
+        assert of_lacking > accounts[lacking]["documents"]["no_access"]
+        assert section["events"] == of_lacking
         assert section["regions"] == ["eu-west-1", "us-east-1"]
         fresh = run["freshness_seconds"]
-        assert fresh["events"] == 240
+        assert fresh["events"] == 240 + evictions["records"]  # every message published
         assert 0 < fresh["p50"] <= fresh["p95"] <= fresh["p99"] <= fresh["max"]
     finally:
         runtime.reset()

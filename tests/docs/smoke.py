@@ -90,7 +90,7 @@ SMOKE: dict[str, Smoke] = {
     "spot-insights report --last 7d --region us-west-2 --json": Smoke("spot-insights report --last 7d --region us-west-2 --json --index-prefix {prefix}", prints=r'"warnings": \d+'),
     # Rates need the sampler's exposure documents: the reduced demo writes both families.
     "spot-insights report --rates --last 7d": Smoke(f"spot-insights demo {DEMO} --json >/dev/null && spot-insights report --rates --last 7d --json --index-prefix {{new_prefix}}", prints=r'"instance_hours": [1-9]', timeout=600),
-    ".venv/bin/python scripts/bench_sampler.py --days 3": Smoke(".venv/bin/python scripts/bench_sampler.py --days 1 --groups 5 --runs 1", prints=r'"bytes_per_document": [\d.]+'),
+    "scripts/bench_sampler.py --days 3": Smoke("scripts/bench_sampler.py --days 1 --groups 5 --runs 1", prints=r'"bytes_per_document": [\d.]+'),
     "spot-insights simulate --count 20 --region eu-west-1 --discover --rebalance-lead 5m": Smoke("spot-insights simulate --count 20 --region eu-west-1 --rebalance-lead 5m --dry-run", prints=r"spot-insights\.simulate"),
 }
 
