@@ -161,7 +161,11 @@ def run_case(
         "zones": calls["ec2:DescribeAvailabilityZones"],
         "autoscaling": sum(v for k, v in calls.items() if k.startswith("autoscaling:")),
         "bulk": proxy.requests["POST _bulk"],
-        "other_os": sum(proxy.requests.values()) - proxy.requests["POST _bulk"],
+        # Linking reads the batch's linked events back with one search per batch (linking.py).
+        "link_searches": proxy.requests["POST _search"],
+        "other_os": sum(proxy.requests.values())
+        - proxy.requests["POST _bulk"]
+        - proxy.requests["POST _search"],
         "max_bulk_mb": round(max(proxy.bulk_bodies) / 1e6, 2),
         "ms_per_event": round(handler_seconds * 1000 / n, 2),
         "records_retried": retried,
