@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lambda_src.contract import SCHEDULED_TIME_KEY, exposure_write_alias
+from lambda_src.ingest.bulk import Verdict
 from lambda_src.ingest.search_client import SearchSettings
 from lambda_src.sampler.config import DEFAULT_INTERVAL_SECONDS, SamplerConfig
-from lambda_src.sampler.handler import build_handler
+from lambda_src.sampler.fleet_count import exposure_documents, sample
+from lambda_src.sampler.handler import Sampler, build_handler
 from spot_cli.local.lambda_context import LambdaContext
 from spot_cli.local.moto_lifecycle import teach_moto_instance_lifecycle
 from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
@@ -79,7 +81,30 @@ def run_sampler(
 ) -> SamplerRun:
     """Invoke the sampler handler once per scheduled time; raises what the handler raises."""
     teach_moto_instance_lifecycle()
-    config = SamplerConfig(
+    config = _config(
+        writer, prefix, regions, interval_seconds, accounts, spoke_role_name, home_account
+    )
+    handle = build_handler(config, session)
+    documents = pages = instances = 0
+    for at in scheduled:
+        context = LambdaContext("spot-insights-sampler", regions[0])
+        summary = handle({SCHEDULED_TIME_KEY: at.isoformat()}, context)
+        documents += summary["documents"]
+        pages += summary["describe_pages"]
+        instances = summary["instances"]
+    return SamplerRun(len(scheduled), documents, instances, pages)
+
+
+def _config(  # noqa: PLR0917 (run_sampler's and replay_sampler's options, passed once)
+    writer: OpenSearchSettings,
+    prefix: str,
+    regions: Sequence[str],
+    interval_seconds: int,
+    accounts: Sequence[str],
+    spoke_role_name: str | None,
+    home_account: str | None,
+) -> SamplerConfig:
+    return SamplerConfig(
         search=SearchSettings(
             endpoint=writer.endpoint,
             user=writer.user,
@@ -94,15 +119,52 @@ def run_sampler(
         home_account=home_account,
         log_level="WARNING",
     )
-    handle = build_handler(config, session)
-    documents = pages = instances = 0
-    for at in scheduled:
-        context = LambdaContext("spot-insights-sampler", regions[0])
-        summary = handle({SCHEDULED_TIME_KEY: at.isoformat()}, context)
-        documents += summary["documents"]
-        pages += summary["describe_pages"]
-        instances = summary["instances"]
-    return SamplerRun(len(scheduled), documents, instances, pages)
+
+
+def replay_sampler(
+    writer: OpenSearchSettings,
+    session: Any,
+    *,
+    prefix: str,
+    regions: Sequence[str],
+    scheduled: Sequence[datetime],
+    interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+    accounts: Sequence[str] = (),
+    spoke_role_name: str | None = None,
+    home_account: str | None = None,
+) -> SamplerRun:
+    """The demo's replay of a past window. The moto fleet does not change between ticks, so the
+    deployed handler samples the first tick and every later tick is the same count at its own
+    scheduled time, written with the sampler's own document code and indexer: a 7-hour window
+    is 45 ticks, and describing 3,600 moto instances in every account and region 45 times took
+    most of ten minutes of the demo (`run_sampler` invokes the handler for every tick)."""
+    first = run_sampler(
+        writer,
+        session,
+        prefix=prefix,
+        regions=regions,
+        scheduled=scheduled[:1],
+        interval_seconds=interval_seconds,
+        accounts=accounts,
+        spoke_role_name=spoke_role_name,
+        home_account=home_account,
+    )
+    config = _config(
+        writer, prefix, regions, interval_seconds, accounts, spoke_role_name, home_account
+    )
+    sampler = Sampler.from_config(config, session)
+    tick = sample(sampler.directories, config.accounts, config.regions)
+    documents = first.documents
+    for at in scheduled[1:]:
+        batch = exposure_documents(tick, at, interval_seconds)
+        results = sampler.indexer.index(batch)
+        unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
+        if tick.failures or unstored:
+            raise RuntimeError(
+                f"sampler replay at {at.isoformat()}: {tick.failures or unstored[:3]}"
+            )
+        documents += len(batch)
+    return SamplerRun(len(scheduled), documents, first.instances_per_tick, first.describe_pages)
 
 
 def demo_rates(
@@ -122,7 +184,7 @@ def demo_rates(
 
     since, until = window_of(result.storm, result.fleet)
     scheduled = ticks(since, until, DEFAULT_INTERVAL_SECONDS)
-    run_sampler(
+    replay_sampler(
         sampler_user(admin),
         session,
         prefix=prefix,

@@ -21,7 +21,7 @@ from spot_cli.local.ingest import LocalFunction, ingest_handler
 from spot_cli.local.pipeline import RunSettings, run_pipeline, window_of
 from spot_cli.local.poller import EventSourceSettings
 from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
-from spot_cli.local.sampler import run_sampler, sampler_user, ticks
+from spot_cli.local.sampler import replay_sampler, run_sampler, sampler_user, ticks
 from spot_cli.local.storm import StormSettings
 from spot_cli.opensearch_client import OpenSearchSettings, connect
 from spot_cli.rates import RatesRequest, build_rates
@@ -119,6 +119,40 @@ def test_a_retried_tick_overwrites_and_the_sampler_may_write_nothing_else(
         client.index(index=write_alias(prefix), body={"event_id": "x"}, id="x")
     with pytest.raises(AuthorizationException):
         client.search(index=pattern, body={"size": 0})
+
+
+def test_the_demo_replay_writes_exactly_what_the_handler_writes_for_every_tick(
+    aws, opensearch, opensearch_node, admin, prefix
+):
+    """The demo samples the static moto fleet once and writes every later tick from that count:
+    the documents must be the handler's own, tick for tick (same ids, same sources)."""
+    _provision(opensearch_node, prefix)
+    session = boto3.session.Session()
+    ec2 = session.client("ec2", region_name=REGIONS[0])
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    for instance_type in ("m5.large", "c5.large", "c5.large"):
+        ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType=instance_type,
+            InstanceMarketOptions={"MarketType": "spot"},
+        )
+    writer = sampler_user(admin)
+    scheduled = ticks(parse_time("2026-12-01T12:00:00Z"), parse_time("2026-12-01T12:40:00Z"), 600)
+    pattern = exposure_index_pattern(prefix)
+
+    def documents() -> dict[str, dict]:
+        opensearch.indices.refresh(index=pattern)
+        hits = opensearch.search(index=pattern, body={"size": 100})["hits"]["hits"]
+        return {hit["_id"]: hit["_source"] for hit in hits}
+
+    replayed = replay_sampler(writer, session, prefix=prefix, regions=REGIONS, scheduled=scheduled)
+    assert (replayed.ticks, replayed.documents) == (4, 4 * 2)
+    by_replay = documents()
+    run_sampler(writer, session, prefix=prefix, regions=REGIONS, scheduled=scheduled)
+    assert documents() == by_replay
+    assert sum(d["instance_count"] for d in by_replay.values()) == 4 * 3
 
 
 def test_rates_match_the_ground_truth_of_a_seeded_fleet_and_storm(
