@@ -74,7 +74,8 @@ def render_bench_ingest(record: dict[str, Any]) -> str:
         f"{imp['runs']} fresh interpreters (target < 300 ms)",
         "",
         "| N events | unique instances | DescribeInstances (target) | DescribeAZs | "
-        "Auto Scaling | OpenSearch _bulk (largest body) | link searches | other OpenSearch requests | "
+        "Auto Scaling | OpenSearch _bulk (largest body) | link searches | "
+        "other OpenSearch requests | "
         "handler ms/event | records retried |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -82,7 +83,8 @@ def render_bench_ingest(record: dict[str, Any]) -> str:
         lines.append(
             f"| {r['events']:,} | {r['unique_instances']:,} | {r['ec2']} ({r['target']}) | "
             f"{r['zones']} | {r['autoscaling']} | {r['bulk']} ({r['max_bulk_mb']:.2f} MB) | "
-            f"{r['link_searches']} | {r['other_os']} | {r['ms_per_event']:.2f} | {r.get('records_retried', 0)} |"
+            f"{r['link_searches']} | {r['other_os']} | {r['ms_per_event']:.2f} | "
+            f"{r.get('records_retried', 0)} |"
         )
     faults = f["fault_cases"]
     lines += [
