@@ -22,6 +22,7 @@ from pathlib import Path
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, IgnoreMode, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from cdk_nag import NagPackSuppression, NagSuppressions
 
 from spot_insights._assets import LAMBDA_ASSET_SOURCES, LAMBDA_SRC
 
@@ -35,6 +36,13 @@ PIP_PLATFORM = (
     "--python-version",
     "3.13",
     "--only-binary=:all:",
+)
+
+
+_MANAGED = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+# ec2:Describe* has no resource-level permissions: every function reading instances needs "*".
+DESCRIBE_ANY_RESOURCE = (
+    "ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no resource-level permissions."
 )
 
 
@@ -115,4 +123,30 @@ def lambda_code() -> lambda_.Code:
             image=RUNTIME.bundling_image,
             local=_PipLocalBundling(),
         ),
+    )
+
+
+def explain_shared_asset_findings(function: lambda_.Function, *own: NagPackSuppression) -> None:
+    """The reviewed cdk-nag findings of a function built from this asset: its runtime (L1: one
+    runtime for every function, moved at once) and Lambda's own managed policies (IAM4, only
+    those two), plus the function's `own` reviewed findings, on the function and its role."""
+    NagSuppressions.add_resource_suppressions(
+        function,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-L1",
+                reason="Every function runs the one shared asset built for python3.13 "
+                "(spot_insights/_lambda_asset.py); the runtime moves for all of them at once.",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM4",
+                reason="Lambda's own managed policies for logs and VPC network interfaces.",
+                applies_to=[
+                    f"{_MANAGED}AWSLambdaBasicExecutionRole",
+                    f"{_MANAGED}AWSLambdaVPCAccessExecutionRole",
+                ],
+            ),
+            *own,
+        ],
+        apply_to_children=True,
     )

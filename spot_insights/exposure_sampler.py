@@ -42,7 +42,13 @@ from lambda_src.contract import (
     exposure_write_alias,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
-from spot_insights._lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
+from spot_insights._lambda_asset import (
+    ARCHITECTURE,
+    DESCRIBE_ANY_RESOURCE,
+    RUNTIME,
+    explain_shared_asset_findings,
+    lambda_code,
+)
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
 from spot_insights._validation import index_prefix_prop
 
@@ -261,31 +267,11 @@ class ExposureSampler(Construct):
 
 
 def _explain_nag_findings(sampler: ExposureSampler, schedule_role: iam.Role) -> None:
-    managed = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    NagSuppressions.add_resource_suppressions(
+    explain_shared_asset_findings(
         sampler.function,
-        [
-            NagPackSuppression(
-                id="AwsSolutions-L1",
-                reason="Every function runs the one shared asset built for python3.13 "
-                "(spot_insights/_lambda_asset.py); the runtime moves for all of them at once.",
-            ),
-            NagPackSuppression(
-                id="AwsSolutions-IAM4",
-                reason="Lambda's own managed policies for logs and VPC network interfaces.",
-                applies_to=[
-                    f"{managed}AWSLambdaBasicExecutionRole",
-                    f"{managed}AWSLambdaVPCAccessExecutionRole",
-                ],
-            ),
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
-                "resource-level permissions.",
-                applies_to=["Resource::*"],
-            ),
-        ],
-        apply_to_children=True,
+        NagPackSuppression(
+            id="AwsSolutions-IAM5", reason=DESCRIBE_ANY_RESOURCE, applies_to=["Resource::*"]
+        ),
     )
     NagSuppressions.add_resource_suppressions(
         schedule_role,

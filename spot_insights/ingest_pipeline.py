@@ -20,7 +20,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from cdk_nag import NagPackSuppression, NagSuppressions
+from cdk_nag import NagPackSuppression
 from constructs import Construct
 
 from lambda_src.contract import (
@@ -38,7 +38,13 @@ from lambda_src.contract import (
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
 from spot_insights._event_rules import rule_event_pattern
-from spot_insights._lambda_asset import ARCHITECTURE, RUNTIME, lambda_code
+from spot_insights._lambda_asset import (
+    ARCHITECTURE,
+    DESCRIBE_ANY_RESOURCE,
+    RUNTIME,
+    explain_shared_asset_findings,
+    lambda_code,
+)
 from spot_insights._service_access import (
     KEY_USE,
     RETAIN_UNLESS_CREATE_FAILS,
@@ -370,36 +376,18 @@ class IngestPipeline(Construct):
 
 
 def _suppress_reviewed_findings(function: lambda_.Function) -> None:
-    managed = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    NagSuppressions.add_resource_suppressions(
+    explain_shared_asset_findings(
         function,
-        [
-            NagPackSuppression(
-                id="AwsSolutions-L1",
-                reason="Every function runs the one shared asset built for python3.13 "
-                "(spot_insights/_lambda_asset.py); the runtime moves for all of them at once.",
-            ),
-            NagPackSuppression(
-                id="AwsSolutions-IAM4",
-                reason="Lambda's own managed policies for logs and VPC network interfaces.",
-                applies_to=[
-                    f"{managed}AWSLambdaBasicExecutionRole",
-                    f"{managed}AWSLambdaVPCAccessExecutionRole",
-                ],
-            ),
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                reason="ec2:DescribeInstances and ec2:DescribeAvailabilityZones support no "
-                "resource-level permissions; the KMS wildcards are CDK's grant on the one queue "
-                "key.",
-                applies_to=[
-                    "Resource::*",
-                    "Action::kms:ReEncrypt*",
-                    "Action::kms:GenerateDataKey*",
-                ],
-            ),
-        ],
-        apply_to_children=True,
+        NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=f"{DESCRIBE_ANY_RESOURCE} The KMS wildcards are CDK's grant on the one queue "
+            "key.",
+            applies_to=[
+                "Resource::*",
+                "Action::kms:ReEncrypt*",
+                "Action::kms:GenerateDataKey*",
+            ],
+        ),
     )
 
 
