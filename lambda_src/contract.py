@@ -203,3 +203,9 @@ def burst_index(prefix: str) -> str:
     `-`: `index_pattern(prefix)` must not match it, or the report, the Dashboards index
     pattern and the readers' permissions would take ledger entries for events."""
     return f"{prefix}.bursts"
+
+
+def burst_index_pattern(prefix: str) -> str:
+    """The ledger's indices, one per month of the bursts' window start (`<ledger>-YYYY.MM`,
+    lambda_src/ingest/bursts.py): what its template, retention policy and permissions name."""
+    return f"{burst_index(prefix)}-*"

@@ -20,7 +20,10 @@ a whole rather than at what one batch carried.
   checked: an alert about an older window is no use for pre-scaling, and a backlog drained
   after an outage must not page anyone.
 
-The ledger is its own index, `contract.burst_index(prefix)`, outside the events' pattern."""
+The ledger is its own index family, `contract.burst_index(prefix)` + `-YYYY.MM`, outside the
+events' pattern: one index per month of the burst's window start, so a burst always lands in the
+same index whenever it is checked (`op_type=create` still decides), and retention deletes whole
+months (lambda_src/provisioning/burst_ledger.py: strict mapping, ISM policy)."""
 
 from __future__ import annotations
 
@@ -60,7 +63,7 @@ MAX_VALUES = 1000
 @dataclass(frozen=True)
 class BurstSettings:
     event_bus: str  # name or ARN of the bus the burst event goes to
-    index: str  # the ledger (contract.burst_index)
+    index: str  # the ledger family's prefix (contract.burst_index); see `ledger_index`
     threshold: int = DEFAULT_BURST_THRESHOLD
     window_minutes: int = DEFAULT_BURST_WINDOW_MINUTES
 
@@ -117,6 +120,11 @@ class CheckFailed(Exception):
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def ledger_index(ledger: str, start: datetime) -> str:
+    """The ledger index of a burst whose window starts at `start`: `<ledger>-YYYY.MM`."""
+    return f"{ledger}-{start.astimezone(UTC):%Y.%m}"
 
 
 def window_start(moment: datetime, window: timedelta) -> datetime:
@@ -230,7 +238,7 @@ class BurstDetector:
         """True when this invocation created the burst's ledger document (and so fires)."""
         try:
             self.client.index(
-                index=self.settings.index,
+                index=ledger_index(self.settings.index, burst.window_start),
                 id=burst.burst_id,
                 op_type="create",
                 body={**burst.detail(), "detected_at": _iso(self.clock())},
@@ -264,7 +272,9 @@ class BurstDetector:
         # Release the claim so that the next check fires the burst; if even that fails, the
         # burst stays claimed and unpublished (logged by the caller with this reason).
         try:
-            self.client.delete(index=self.settings.index, id=burst.burst_id)
+            self.client.delete(
+                index=ledger_index(self.settings.index, burst.window_start), id=burst.burst_id
+            )
         except (TransportConnectionError, TransportError) as exc:
             problem += f"; its ledger entry could not be released ({_describe(exc)})"
         raise CheckFailed(f"burst event not published: {problem}"[:500])

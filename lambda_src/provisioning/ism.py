@@ -45,14 +45,19 @@ def ism_policy_body(settings: ProvisioningSettings) -> dict[str, Any]:
             {"index_patterns": [settings.index_pattern], "priority": ISM_TEMPLATE_PRIORITY}
         ],
     }
-    # The digest in the description tells a later run whether the stored policy is current.
-    digest = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
-    policy["description"] = (
+    return described(
+        policy,
         f"Spot Insights lifecycle for {settings.index_pattern}: rollover at "
         f"{settings.rollover_size}/{settings.rollover_age}, delete {settings.retention_days}d "
-        f"after rollover [content {digest}]"
+        f"after rollover",
     )
-    return {"policy": policy}
+
+
+def described(policy: dict[str, Any], summary: str) -> dict[str, Any]:
+    """The policy's request body, its description `summary` plus a digest of its content: the
+    digest tells a later run whether the stored policy is current (`ensure_ism_policy`)."""
+    digest = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
+    return {"policy": {**policy, "description": f"{summary} [content {digest}]"}}
 
 
 def ism_available(http: HttpClient) -> bool:
@@ -60,10 +65,13 @@ def ism_available(http: HttpClient) -> bool:
     return any(row.get("component") == ISM_PLUGIN for row in plugins)
 
 
-def ensure_ism_policy(http: HttpClient, settings: ProvisioningSettings) -> str:
-    """Create or update the policy; returns "created", "updated" or "unchanged"."""
+def ensure_ism_policy(
+    http: HttpClient, settings: ProvisioningSettings, body: dict[str, Any] | None = None
+) -> str:
+    """Create or update the policy (`body`, default the rollover policy of `settings`, with a
+    content digest in its description); returns "created", "updated" or "unchanged"."""
     path = f"/_plugins/_ism/policies/{settings.ism_policy_id}"
-    body = ism_policy_body(settings)
+    body = body or ism_policy_body(settings)
     current = http.request("GET", path, expected=(200, 404))
     if current.status_code == 404:
         http.request("PUT", path, json_body=body)

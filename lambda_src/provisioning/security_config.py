@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from lambda_src.contract import (
     PROVISIONING_SERVICE_NAME,
-    burst_index,
+    burst_index_pattern,
     exposure_index_pattern,
 )
 from lambda_src.provisioning.http_client import HttpClient
@@ -45,13 +45,13 @@ def writer_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
                 ],
             },
             {
-                # The burst ledger (ingest/bursts.py): created on first use, one document per
-                # burst written with op_type=create, deleted again when publishing failed.
-                # Single-document writes run as shard-level bulk requests (bulk[s]).
-                "index_patterns": [burst_index(settings.index_prefix)],
+                # The burst ledger (ingest/bursts.py): a month's index created on first use
+                # (its strict mapping from the provisioned template, so no mapping updates),
+                # one document per burst written with op_type=create, deleted again when
+                # publishing failed. Single-document writes run as shard-level bulk requests.
+                "index_patterns": [burst_index_pattern(settings.index_prefix)],
                 "allowed_actions": [
                     "indices:admin/create",
-                    "indices:admin/mapping/put",
                     "indices:data/write/index",
                     "indices:data/write/delete",
                     "indices:data/write/bulk*",

@@ -73,7 +73,7 @@ def bursts(pipeline, opensearch):
         BURST_WINDOW_MINUTES="10",
     )
     yield Subscriber(pipeline, url, ledger, opensearch)
-    opensearch.indices.delete(index=ledger, ignore_unavailable=True)
+    opensearch.indices.delete(index=f"{ledger}-*", ignore_unavailable=True)
 
 
 class Subscriber:
@@ -95,10 +95,11 @@ class Subscriber:
                 sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     def ledger_entries(self) -> int:
-        if not self.opensearch.indices.exists(index=self.ledger):
+        months = f"{self.ledger}-*"  # one ledger index per month (ingest/bursts.py)
+        if not self.opensearch.indices.exists(index=months):
             return 0
-        self.opensearch.indices.refresh(index=self.ledger)
-        return self.opensearch.count(index=self.ledger)["count"]
+        self.opensearch.indices.refresh(index=months)
+        return self.opensearch.count(index=months)["count"]
 
 
 def _warnings(instances: list[str], when: datetime) -> list[dict[str, Any]]:
@@ -196,7 +197,7 @@ def test_racing_invocations_fire_one_burst(bursts, opensearch):
     assert bursts.pipeline.invoke(_warnings(instances, _now_in_window())) == set()
     assert len(bursts.events()) == 2
     # Forget the ledger, then let eight detectors race for the same two bursts.
-    opensearch.indices.delete(index=bursts.ledger)
+    opensearch.indices.delete(index=f"{bursts.ledger}-*")
     settings = BurstSettings("default", bursts.ledger, threshold=THRESHOLD, window_minutes=10)
     detectors = [
         BurstDetector(opensearch, boto3.client("events"), bursts.pipeline.index.alias, settings)
@@ -372,7 +373,7 @@ def test_the_writer_role_may_keep_the_ledger_and_nothing_more(bursts, opensearch
         writer = opensearch_node.client(name, password)
         instances = _group(THRESHOLD)
         assert bursts.pipeline.invoke(_warnings(instances, _now_in_window())) == set()
-        opensearch.indices.delete(index=bursts.ledger)  # the writer creates it again
+        opensearch.indices.delete(index=f"{bursts.ledger}-*")  # the writer creates it again
         settings = BurstSettings("no-such-bus", bursts.ledger, threshold=THRESHOLD)
         alias = bursts.pipeline.index.alias
         failed = BurstDetector(writer, boto3.client("events"), alias, settings).check()
