@@ -179,6 +179,10 @@ class SamplerEnv:
     REGIONS: Final = "SAMPLE_REGIONS"
     ACCOUNTS: Final = "SAMPLE_ACCOUNTS"
     INTERVAL_SECONDS: Final = "SAMPLE_INTERVAL_SECONDS"
+    # Account discovery (lambda_src/sampler/account_discovery.py): accounts and regions that
+    # sent an event within this many days, read from this index pattern, are counted too.
+    DISCOVERY_DAYS: Final = "SAMPLE_DISCOVERY_DAYS"
+    EVENTS_INDEX: Final = "SAMPLE_EVENTS_INDEX"
 
 
 def hub_sampler_role_name(region: str) -> str:

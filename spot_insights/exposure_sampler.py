@@ -37,9 +37,12 @@ from lambda_src.contract import (
     EXPOSURE_SERVICE_NAME,
     SCHEDULED_TIME_KEY,
     SCHEDULED_TIME_PLACEHOLDER,
+    SPOKE_ROLE_NAME,
     IngestEnv,
     SamplerEnv,
     exposure_write_alias,
+    hub_sampler_role_name,
+    index_pattern,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
 from spot_insights._lambda_asset import (
@@ -50,6 +53,7 @@ from spot_insights._lambda_asset import (
     lambda_code,
 )
 from spot_insights._service_access import RETAIN_UNLESS_CREATE_FAILS, allow_log_encryption
+from spot_insights._spoke_access import assume_spoke_roles
 from spot_insights._validation import index_prefix_prop
 
 HANDLER = "lambda_src.sampler.handler.handler"
@@ -57,6 +61,10 @@ HANDLER = "lambda_src.sampler.handler.handler"
 # makes a rate over a day meaningful.
 MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES = 1, 1440
 DEFAULT_INTERVAL_MINUTES = 10
+# Spoke accounts that sent an event within this many days are counted (lambda_src/sampler/
+# account_discovery.py). A month spans the quiet weeks of a steady fleet; a longer look-back
+# only adds empty DescribeInstances pages for accounts that left Spot.
+DEFAULT_DISCOVERY_DAYS, MAX_DISCOVERY_DAYS = 30, 365
 
 
 def interval_minutes_prop(value: object, name: str = "interval_minutes") -> int:
@@ -86,7 +94,14 @@ class ExposureSampler(Construct):
     :param interval_minutes: minutes between ticks, 1-1440. Default 10.
     :param regions: regions to count in. Default: the stack's region.
     :param accounts: other accounts to count in, through ``spoke_role_name``. Default none.
-    :param spoke_role_name: the read-only role each of ``accounts`` holds; required with them.
+    :param organization_id: count the organisation's accounts too: those that sent an event in
+        the last ``discovery_days`` (read from the events index), through ``spoke_role_name``.
+        Default none. With this or ``accounts`` the function's role gets the fixed name
+        ``hub_sampler_role_name(region)`` that spokes trust (spot_insights/_spoke_access.py).
+    :param spoke_role_name: the read-only role every spoke account holds. Default
+        ``spot-insights-enrichment`` (``SpokeForwarder``'s).
+    :param discovery_days: with spoke accounts, also count every account (and region) that
+        sent an event in this many days, 0-365. Default 30; 0: only ``accounts``.
     :param home_account: the account needing no role. Default: the stack's account.
     :param encryption_key: key for the function's log group. Default: a new key with rotation
         (a caller's key needs the CloudWatch Logs grant, as `IngestPipeline.encryption_key` has).
@@ -119,7 +134,9 @@ class ExposureSampler(Construct):
         interval_minutes: int = DEFAULT_INTERVAL_MINUTES,
         regions: Sequence[str] = (),
         accounts: Sequence[str] = (),
-        spoke_role_name: str | None = None,
+        organization_id: str | None = None,
+        spoke_role_name: str = SPOKE_ROLE_NAME,
+        discovery_days: int = DEFAULT_DISCOVERY_DAYS,
         home_account: str | None = None,
         encryption_key: kms.IKey | None = None,
         alarm_topic: sns.ITopic | None = None,
@@ -138,8 +155,10 @@ class ExposureSampler(Construct):
             raise ValueError(
                 f"retry_attempts must be 0-2 (Lambda's asynchronous limit), got {retry_attempts}"
             )
-        if accounts and not spoke_role_name:
-            raise ValueError("accounts need spoke_role_name (the role to assume in each)")
+        if not 0 <= discovery_days <= MAX_DISCOVERY_DAYS:
+            raise ValueError(
+                f"discovery_days must be 0-{MAX_DISCOVERY_DAYS} days, got {discovery_days!r}"
+            )
         stack = cdk.Stack.of(self)
         timeout = timeout or cdk.Duration.minutes(2)
         interval = cdk.Duration.minutes(self.interval_minutes)
@@ -171,8 +190,9 @@ class ExposureSampler(Construct):
         }
         if accounts:
             environment[SamplerEnv.ACCOUNTS] = ",".join(accounts)
-            environment[IngestEnv.SPOKE_ROLE_NAME] = spoke_role_name  # type: ignore[assignment]
-            environment[IngestEnv.HOME_ACCOUNT] = home_account or stack.account
+        if (accounts or organization_id) and discovery_days:
+            environment[SamplerEnv.DISCOVERY_DAYS] = str(discovery_days)
+            environment[SamplerEnv.EVENTS_INDEX] = index_pattern(index_prefix)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -202,6 +222,16 @@ class ExposureSampler(Construct):
                 resources=["*"],
             )
         )
+        if accounts or organization_id:
+            assume_spoke_roles(
+                self.function,
+                role_name=hub_sampler_role_name(stack.region),
+                organization_id=organization_id,
+                source_accounts=accounts,
+                spoke_role_name=spoke_role_name,
+            )
+            if home_account:
+                self.function.add_environment(IngestEnv.HOME_ACCOUNT, home_account)
         # A run that fails every retry, or waits longer than a tick, lands in the DLQ.
         self.function.configure_async_invoke(
             retry_attempts=retry_attempts,

@@ -15,18 +15,16 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
     ACCEPTED_DETAIL_TYPES,
     EC2_SOURCE,
     HUB_BUS_NAME,
-    SPOKE_ROLE_NAME,
-    IngestEnv,
     hub_ingest_role_name,
 )
 from spot_insights._event_rules import rule_event_pattern
+from spot_insights._spoke_access import assume_spoke_roles
 
 
 class HubBus(Construct):
@@ -121,51 +119,9 @@ class HubBus(Construct):
 
         Its role gets a fixed name (`hub_ingest_role_name(region)`): the spokes' trust policy
         names it by ARN in a condition, so it must be known before the hub is deployed."""
-        stack = cdk.Stack.of(self)
-        role = function.role
-        if not isinstance(role, iam.Role):
-            raise ValueError("the ingest function's role must be one this app creates")
-        role.node.default_child.role_name = hub_ingest_role_name(stack.region)  # type: ignore[union-attr]
-        spoke_role = stack.format_arn(
-            service="iam", region="", account="*", resource="role", resource_name=SPOKE_ROLE_NAME
-        )
-        if self.organization_id:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="AssumeSpokeRolesInTheOrganization",
-                    actions=["sts:AssumeRole"],
-                    resources=[spoke_role],
-                    conditions={"StringEquals": {"aws:ResourceOrgID": self.organization_id}},
-                )
-            )
-        if self.source_accounts:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="AssumeSpokeRolesInListedAccounts",
-                    actions=["sts:AssumeRole"],
-                    resources=[
-                        stack.format_arn(
-                            service="iam",
-                            region="",
-                            account=account,
-                            resource="role",
-                            resource_name=SPOKE_ROLE_NAME,
-                        )
-                        for account in self.source_accounts
-                    ],
-                )
-            )
-        function.add_environment(IngestEnv.SPOKE_ROLE_NAME, SPOKE_ROLE_NAME)
-        function.add_environment(IngestEnv.HOME_ACCOUNT, stack.account)
-        NagSuppressions.add_resource_suppressions(
-            role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="The spoke enrichment role has one name in every account of the "
-                    "organisation; aws:ResourceOrgID limits the account wildcard to it.",
-                    applies_to=[f"Resource::arn:<AWS::Partition>:iam::*:role/{SPOKE_ROLE_NAME}"],
-                )
-            ],
-            apply_to_children=True,
+        assume_spoke_roles(
+            function,
+            role_name=hub_ingest_role_name(cdk.Stack.of(self).region),
+            organization_id=self.organization_id,
+            source_accounts=self.source_accounts,
         )

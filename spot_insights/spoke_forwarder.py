@@ -5,9 +5,10 @@
   rule assumes it and calls PutEvents on the hub bus, whose policy admits the organisation or
   the listed accounts); events it cannot deliver for 24 hours wait in a dead-letter queue here.
 - A read-only enrichment role (ec2:DescribeInstances, ec2:DescribeAvailabilityZones) that only
-  the hub's ingest role can assume. IAM is global, so an account holds it once: in the region
-  named by `enrichment_role_region`; the hub account itself needs none (the ingest function
-  reads its own account with its own role).
+  the hub's ingest role (enrichment) and the hub's exposure sampler role (counting running Spot
+  instances, the rates' denominator) can assume. IAM is global, so an account holds it once: in
+  the region named by `enrichment_role_region`; the hub account itself needs none (the hub's
+  functions read their own account with their own roles).
 - An alarm on that dead-letter queue (a message in it is an event the hub never got), notifying
   a topic in the spoke itself, with the platform team's address subscribed when one is given.
   Not through the hub: the usual reason events end there is that the hub bus refuses or is
@@ -16,13 +17,14 @@
   $1/month in every spoke account and region, and alarms cannot publish to a topic under the
   AWS-managed SNS key.
 
-The trust policy names the hub account as principal and the ingest role's ARN in an
-`aws:PrincipalArn` condition, not the role ARN as principal: IAM resolves a role principal to
+The trust policy names the hub account as principal and the ARNs of the two hub roles (ingest
+and sampler, fixed region-qualified names, spot_insights/_spoke_access.py) in an
+`aws:PrincipalArn` condition, not the role ARNs as principals: IAM resolves a role principal to
 the role's unique id when the policy is saved, so a hub role deleted and created again (a
 replaced stack, a renamed construct) would silently lose access in every spoke until each
 spoke's policy was rewritten; and a role principal must exist when the spoke is created, so
 spokes could not be rolled out before the hub. A condition on the ARN has neither problem, and
-still admits only that role's sessions (the hub account's identity policies must allow the
+still admits only those roles' sessions (the hub account's identity policies must allow the
 call as well)."""
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from lambda_src.contract import (
     HUB_BUS_NAME,
     SPOKE_ROLE_NAME,
     hub_ingest_role_name,
+    hub_sampler_role_name,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
 from spot_insights._event_rules import rule_event_pattern
@@ -60,8 +63,10 @@ class SpokeForwarder(Construct):
     :param enrichment_role_region: the region whose stack holds the account's enrichment role
         (a token such as a CloudFormation parameter is fine). Default: ``hub_region``.
     :param hub_bus_name: Default ``spot-insights-hub`` (``HubBus``'s default).
-    :param hub_ingest_role_arn: the role allowed to assume the enrichment role. Default: the
+    :param hub_ingest_role_arn: a role allowed to assume the enrichment role. Default: the
         hub ingest function's fixed name in ``hub_account`` (``hub_ingest_role_name``).
+    :param hub_sampler_role_arn: the other role allowed to. Default: the hub exposure
+        sampler's fixed name in ``hub_account`` (``hub_sampler_role_name``).
     :param detail_types: event types forwarded. Default: the ones the ingest function knows.
     :param alarm_email: subscribed to the dead-letter alarm's topic; a token (a stack parameter)
         may resolve to "" for none. Default: none (the alarm and topic exist, nobody subscribed).
@@ -77,6 +82,7 @@ class SpokeForwarder(Construct):
         enrichment_role_region: str | None = None,
         hub_bus_name: str = HUB_BUS_NAME,
         hub_ingest_role_arn: str | None = None,
+        hub_sampler_role_arn: str | None = None,
         detail_types: Sequence[str] = ACCEPTED_DETAIL_TYPES,
         alarm_email: str | None = None,
     ) -> None:
@@ -97,6 +103,13 @@ class SpokeForwarder(Construct):
             account=hub_account,
             resource="role",
             resource_name=hub_ingest_role_name(hub_region),
+        )
+        self.hub_sampler_role_arn = hub_sampler_role_arn or stack.format_arn(
+            service="iam",
+            region="",
+            account=hub_account,
+            resource="role",
+            resource_name=hub_sampler_role_name(hub_region),
         )
         in_hub_account = cdk.Fn.condition_equals(cdk.Aws.ACCOUNT_ID, hub_account)
         # The hub's own default-bus rules already capture the hub account's home region.
@@ -161,7 +174,11 @@ class SpokeForwarder(Construct):
             role_name=SPOKE_ROLE_NAME,
             description="Spot Insights hub reads instance metadata of this account (read-only)",
             assumed_by=iam.AccountPrincipal(hub_account).with_conditions(
-                {"ArnEquals": {"aws:PrincipalArn": self.hub_ingest_role_arn}}
+                {
+                    "ArnEquals": {
+                        "aws:PrincipalArn": [self.hub_ingest_role_arn, self.hub_sampler_role_arn]
+                    }
+                }
             ),
             inline_policies={
                 "DescribeInstances": iam.PolicyDocument(

@@ -89,6 +89,11 @@ class SpotInsightsStack(cdk.Stack):
             encryption_key=self.ingest.encryption_key,
             alarm_topic=self.alarm_topic,
             vpc=self.vpc,
+            # Hub: every spoke account too, through its enrichment role (listed or discovered
+            # from the events; lambda_src/sampler/account_discovery.py), in the spokes' regions.
+            regions=tuple(dict.fromkeys((self.region, *settings.spoke_regions))),
+            accounts=settings.source_accounts,
+            organization_id=settings.organization_id,
         )
         self.search.connect_exposure_writer(
             self.sampler.function, starts_writing=[self.sampler.schedule]

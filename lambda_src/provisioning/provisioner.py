@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 
 from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.burst_ledger import ensure_burst_ledger
+from lambda_src.provisioning.discovery_role import ensure_discovery_role
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.exposure_family import ensure_exposure_family
 from lambda_src.provisioning.http_client import HttpClient
@@ -62,9 +63,11 @@ class Provisioner:
             readers = self.reader_users
             summary["DashboardsReadOnlyRole"] = ensure_security(http, s, readers)
         summary["ReaderUsers"] = ",".join(sorted(self.reader_users))
-        # Before the ingest function starts (the stack orders it after this).
+        # Before the ingest function and the sampler start (the stack orders them after this).
         with step("burst ledger"):
             summary.update(ensure_burst_ledger(http, s, with_ism=with_ism))
+        with step("account discovery role"):
+            summary["DiscoveryRole"] = ensure_discovery_role(http, s)
         if s.import_saved_objects:
             if self.dashboards is None:
                 raise ProvisioningError("saved objects import requested but no Dashboards client")

@@ -2,8 +2,9 @@
 
 The OpenSearch, EC2-retry and spoke variables are the ingest function's own (`IngestEnv`),
 parsed by `IngestConfig.from_env`, so both functions accept and refuse the same values; the
-sampler adds where to look (`SamplerEnv.REGIONS`, `SamplerEnv.ACCOUNTS`) and how long one tick
-stands for (`SamplerEnv.INTERVAL_SECONDS`)."""
+sampler adds where to look (`SamplerEnv.REGIONS`, `SamplerEnv.ACCOUNTS`, and with
+`SamplerEnv.DISCOVERY_DAYS` the accounts and regions found in `SamplerEnv.EVENTS_INDEX`) and how
+long one tick stands for (`SamplerEnv.INTERVAL_SECONDS`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from lambda_src.ingest.search_client import ConfigurationError, SearchSettings
 _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2,5}(?:-[a-z]+)+-\d{1,2}")
 DEFAULT_INTERVAL_SECONDS = 600
+MAX_DISCOVERY_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class SamplerConfig:
     accounts: tuple[str, ...] = ()
     spoke_role_name: str | None = None
     home_account: str | None = None
+    # Also count accounts and regions with an event in this many days (0: off), read from
+    # `events_index` (account_discovery.py).
+    discovery_days: int = 0
+    events_index: str | None = None
     ec2_retry_mode: str = "standard"
     ec2_max_attempts: int = 4
     service_name: str = EXPOSURE_SERVICE_NAME
@@ -58,6 +64,7 @@ class SamplerConfig:
             raise ConfigurationError(
                 f"{SamplerEnv.ACCOUNTS} needs {IngestEnv.SPOKE_ROLE_NAME} (the role to assume)"
             )
+        days, events_index = _discovery(env, shared.spoke_role_name)
         raw = env.get(SamplerEnv.INTERVAL_SECONDS, "").strip() or str(DEFAULT_INTERVAL_SECONDS)
         if not raw.isdigit() or not 60 <= int(raw) <= 86400:
             raise ConfigurationError(
@@ -71,10 +78,34 @@ class SamplerConfig:
             accounts=accounts,
             spoke_role_name=shared.spoke_role_name,
             home_account=shared.home_account,
+            discovery_days=days,
+            events_index=events_index,
             ec2_retry_mode=shared.ec2_retry_mode,
             ec2_max_attempts=shared.ec2_max_attempts,
             service_name=env.get(IngestEnv.SERVICE_NAME) or cls.service_name,
         )
+
+
+def _discovery(env: Mapping[str, str], spoke_role_name: str | None) -> tuple[int, str | None]:
+    raw = env.get(SamplerEnv.DISCOVERY_DAYS, "").strip() or "0"
+    if not raw.isdigit() or int(raw) > MAX_DISCOVERY_DAYS:
+        raise ConfigurationError(
+            f"{SamplerEnv.DISCOVERY_DAYS} must be whole days from 0 to {MAX_DISCOVERY_DAYS}, "
+            f"got {raw!r}"
+        )
+    days = int(raw)
+    if not days:
+        return 0, None
+    if not spoke_role_name:
+        raise ConfigurationError(
+            f"{SamplerEnv.DISCOVERY_DAYS} needs {IngestEnv.SPOKE_ROLE_NAME} (the role to assume)"
+        )
+    index = env.get(SamplerEnv.EVENTS_INDEX, "").strip()
+    if not index:
+        raise ConfigurationError(
+            f"{SamplerEnv.DISCOVERY_DAYS} needs {SamplerEnv.EVENTS_INDEX} (the events' pattern)"
+        )
+    return days, index
 
 
 def _listed(

@@ -23,6 +23,9 @@ from lambda_src.ingest.cross_account import AccountDirectories, NoAccess
 from lambda_src.ingest.instances import PAGE_SIZE, InstanceDirectory
 from lambda_src.ingest.tags import tag_fields, tag_map
 
+# What EC2 answers in a region the account has not opted into: a discovered region is one some
+# account sent events from, not necessarily one every account has enabled.
+REGION_NOT_ENABLED = frozenset({"AuthFailure", "OptInRequired"})
 RUNNING_SPOT = (
     {"Name": "instance-lifecycle", "Values": ["spot"]},
     {"Name": "instance-state-name", "Values": ["running"]},
@@ -51,6 +54,9 @@ class Tick:
     failures: dict[tuple[str, str], str] = field(default_factory=dict)
     # Accounts whose spoke role could not be assumed: skipped, as the ingest skips them.
     no_access: dict[str, str] = field(default_factory=dict)
+    # (spoke account, region) where EC2 refused the role's credentials because the account has
+    # not enabled that (opt-in) region: nothing runs there, so nothing to count.
+    not_enabled: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def count_region(directory: InstanceDirectory, region: str, tick: Tick) -> None:
@@ -103,7 +109,13 @@ def sample(
         for region in regions:
             try:
                 count_region(directory, region, tick)
-            except (ClientError, BotoCoreError) as exc:
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if account != "home" and code in REGION_NOT_ENABLED:
+                    tick.not_enabled[(account, region)] = str(exc)[:300]
+                else:
+                    tick.failures[(account, region)] = str(exc)[:300]
+            except BotoCoreError as exc:
                 tick.failures[(account, region)] = str(exc)[:300]
     return tick
 

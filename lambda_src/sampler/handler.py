@@ -24,6 +24,7 @@ from lambda_src.ingest.bulk import BulkIndexer, Verdict
 from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.search_client import build_client
+from lambda_src.sampler.account_discovery import Discovered, DiscoveryFailed, discover
 from lambda_src.sampler.config import SamplerConfig
 from lambda_src.sampler.fleet_count import exposure_documents, sample
 
@@ -60,6 +61,7 @@ class Sampler:
         cls, config: SamplerConfig, session: boto3.session.Session | None = None
     ) -> Sampler:
         session = session or boto3.session.Session()
+        client = build_client(config.search, session)
         options = {"retry_mode": config.ec2_retry_mode, "max_attempts": config.ec2_max_attempts}
         home = InstanceDirectory(session, **options)  # type: ignore[arg-type]
         access = (
@@ -70,15 +72,16 @@ class Sampler:
         return cls(
             config,
             AccountDirectories(home, access, directory_options=options),
-            BulkIndexer(
-                build_client(config.search, session), config.index_alias, id_field="sample_id"
-            ),
+            BulkIndexer(client, config.index_alias, id_field="sample_id"),
             Logger(service=config.service_name, level=config.log_level),
         )
 
     def run(self, event: dict[str, Any]) -> dict[str, Any]:
         at = scheduled_time(event)
-        tick = sample(self.directories, self.config.accounts, self.config.regions)
+        found, discovery_failure = self._discover(at)
+        accounts = tuple(dict.fromkeys((*self.config.accounts, *found.accounts)))
+        regions = tuple(dict.fromkeys((*self.config.regions, *found.regions)))
+        tick = sample(self.directories, accounts, regions)
         documents = exposure_documents(tick, at, self.config.interval_seconds)
         results = self.indexer.index(documents) if documents else []
         unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
@@ -87,11 +90,18 @@ class Sampler:
             "documents": len(documents),
             "instances": sum(tick.counts.values()),
             "describe_pages": tick.pages,
+            "accounts": len(accounts),
+            "regions": list(regions),
+            "discovered_accounts": len(found.accounts),
             "no_access": sorted(tick.no_access),
+            "regions_not_enabled": sorted(f"{a}/{r}" for a, r in tick.not_enabled),
         }
         self.logger.info("tick sampled", extra=summary)
         for account, reason in tick.no_access.items():
             self.logger.warning("account not sampled", extra={"account": account, "reason": reason})
+        if discovery_failure:
+            # Counted what it could; the retry (same scheduled time) overwrites and completes.
+            raise TickFailed(f"tick {at.isoformat()}: {discovery_failure}")
         if tick.failures or unstored:
             failed = [f"{a}/{r}: {why}" for (a, r), why in sorted(tick.failures.items())]
             raise TickFailed(
@@ -100,6 +110,18 @@ class Sampler:
                 f"({'; '.join(unstored[:3])[:500]})"
             )
         return summary
+
+    def _discover(self, at: datetime) -> tuple[Discovered, str | None]:
+        config = self.config
+        if not config.discovery_days or not config.events_index:
+            return Discovered(), None
+        try:
+            return discover(
+                self.indexer.client, config.events_index, config.discovery_days, at
+            ), None
+        except DiscoveryFailed as exc:
+            self.logger.error("account discovery failed", extra={"reason": str(exc)})
+            return Discovered(), str(exc)
 
 
 def build_handler(config: SamplerConfig, session: boto3.session.Session | None = None) -> Handler:

@@ -167,7 +167,7 @@ def test_the_construct_works_alone_and_validates_its_props():
     for kwargs, message in (
         ({"interval_minutes": 0}, "interval_minutes must be a whole number of minutes"),
         ({"retry_attempts": 3}, "retry_attempts must be 0-2"),
-        ({"accounts": ["111111111111"]}, "accounts need spoke_role_name"),
+        ({"discovery_days": 366}, "discovery_days must be 0-365"),
         ({"index_prefix": "Bad Prefix"}, "index_prefix"),
     ):
         with pytest.raises(ValueError, match=message):
