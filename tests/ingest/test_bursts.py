@@ -25,6 +25,8 @@ from lambda_src.contract import (
 from lambda_src.ingest.bursts import BurstDetector, BurstSettings, window_start
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.search_client import ConfigurationError
+from lambda_src.provisioning.burst_ledger import ensure_burst_ledger
+from lambda_src.provisioning.http_client import HttpClient, RetryPolicy
 from lambda_src.provisioning.security_config import writer_role_body
 from lambda_src.provisioning.settings import ProvisioningSettings
 from spot_insights.ingest_pipeline import IngestPipeline
@@ -358,6 +360,17 @@ def test_the_writer_role_may_keep_the_ledger_and_nothing_more(bursts, opensearch
     create the ledger on first use, claim a burst and release it, and no more than that."""
     prefix = bursts.pipeline.index.prefix
     body = writer_role_body(ProvisioningSettings(endpoint="https://x", master_secret_arn="arn"))
+    # As deployed: provisioning has put the ledger's strict template before the writer runs.
+    admin = HttpClient(
+        opensearch_node.url,
+        auth=(opensearch_node.user, opensearch_node.password),
+        verify=opensearch_node.ca_certs or True,
+        retry=RetryPolicy(max_attempts=2),
+    )
+    settings = ProvisioningSettings(
+        endpoint=opensearch_node.url, master_secret_arn="arn", index_prefix=prefix
+    )
+    ensure_burst_ledger(admin, settings, with_ism=False)
     body = json.loads(json.dumps(body).replace("spot-interruptions", prefix))
     api = "/_plugins/_security/api"
     name = f"si-burst-{uuid.uuid4().hex[:8]}"
@@ -387,6 +400,7 @@ def test_the_writer_role_may_keep_the_ledger_and_nothing_more(bursts, opensearch
         with pytest.raises(AuthorizationException):
             writer.index(index=f"{prefix}.other", body={"a": 1})
     finally:
+        opensearch.indices.delete_index_template(name=burst_index(prefix), ignore=[404])
         opensearch.transport.perform_request("DELETE", f"{api}/rolesmapping/{name}")
         opensearch.transport.perform_request("DELETE", f"{api}/internalusers/{name}")
         opensearch.transport.perform_request("DELETE", f"{api}/roles/{name}")
