@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from lambda_src.contract import HUB_BUS_NAME, SPOKE_ROLE_NAME, hub_ingest_role_name
+from lambda_src.contract import (
+    HUB_BUS_NAME,
+    SPOKE_ROLE_NAME,
+    hub_ingest_role_name,
+    hub_sampler_role_name,
+)
 from spot_insights.spoke_stack import SPOKE_STACK_ID, STACK_SET_STACK_ID, TEMPLATE_BODY_LIMIT
 from tests.org.policy import Caller, allows, resolve
 from tests.org.synth import (
@@ -91,7 +96,11 @@ def test_trust_names_the_hub_role_in_a_condition_not_as_principal(spoke: dict[st
     # lose every spoke, and a spoke could not be created before the hub. See spoke_forwarder.py.
     (statement,) = _enrichment_trust(spoke)
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{HUB_ACCOUNT}:root"}
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": INGEST_ROLE_ARN}}
+    # The sampler's role too: it counts this account's Spot instances (test_spoke_sampler_trust).
+    sampler_role = f"arn:aws:iam::{HUB_ACCOUNT}:role/{hub_sampler_role_name(HUB_REGION)}"
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": [INGEST_ROLE_ARN, sampler_role]}
+    }
 
 
 def test_enrichment_role_is_read_only(spoke: dict[str, Any]) -> None:
