@@ -19,13 +19,14 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
-from lambda_src.contract import SCHEDULED_TIME_KEY
+from lambda_src.contract import MARKET_MODE, MODE_KEY, SCHEDULED_TIME_KEY
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
 from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.search_client import build_client
 from lambda_src.sampler.config import SamplerConfig
 from lambda_src.sampler.fleet_count import exposure_documents, sample
+from lambda_src.sampler.market import MarketSettings, market_run
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -54,6 +55,8 @@ class Sampler:
     directories: AccountDirectories
     indexer: BulkIndexer
     logger: Logger
+    # The market family's writer (the daily run, `{"mode": "market"}`).
+    market_indexer: BulkIndexer | None = None
 
     @classmethod
     def from_config(
@@ -67,17 +70,22 @@ class Sampler:
             if config.spoke_role_name
             else None
         )
+        client = build_client(config.search, session)
         return cls(
             config,
             AccountDirectories(home, access, directory_options=options),
-            BulkIndexer(
-                build_client(config.search, session), config.index_alias, id_field="sample_id"
-            ),
+            BulkIndexer(client, config.index_alias, id_field="sample_id"),
             Logger(service=config.service_name, level=config.log_level),
+            BulkIndexer(client, config.market_alias, id_field="market_id"),
         )
 
     def run(self, event: dict[str, Any]) -> dict[str, Any]:
         at = scheduled_time(event)
+        mode = event.get(MODE_KEY)
+        if mode == MARKET_MODE:
+            return self.run_market(at)
+        if mode is not None:
+            raise ValueError(f"unknown sampler {MODE_KEY} {mode!r} (only {MARKET_MODE!r})")
         tick = sample(self.directories, self.config.accounts, self.config.regions)
         documents = exposure_documents(tick, at, self.config.interval_seconds)
         results = self.indexer.index(documents) if documents else []
@@ -96,6 +104,28 @@ class Sampler:
             failed = [f"{a}/{r}: {why}" for (a, r), why in sorted(tick.failures.items())]
             raise TickFailed(
                 f"tick {at.isoformat()}: {len(failed)} account-regions not counted "
+                f"({'; '.join(failed)[:500]}), {len(unstored)} documents not stored "
+                f"({'; '.join(unstored[:3])[:500]})"
+            )
+        return summary
+
+    def run_market(self, at: datetime) -> dict[str, Any]:
+        """The daily market run (lambda_src/sampler/market.py): an advisor failure is logged
+        and stored, not raised; a pricing or storing failure raises so the run is retried."""
+        settings = MarketSettings(self.config.advisor_url, self.config.advisor_timeout_seconds)
+        run = market_run(self.directories, self.config.accounts, self.config.regions, settings, at)
+        if self.market_indexer is None:
+            raise RuntimeError("this sampler has no market indexer (build it with from_config)")
+        results = self.market_indexer.index(run.documents(at))
+        unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
+        summary = {"scheduled_time": at.isoformat(), **run.summary()}
+        self.logger.info("market sampled", extra=summary)
+        if run.advisor_error:
+            self.logger.warning("advisor data not read", extra={"reason": run.advisor_error})
+        if run.failures or unstored:
+            failed = [f"{a}/{r}: {why}" for (a, r), why in sorted(run.failures.items())]
+            raise TickFailed(
+                f"market run {at.isoformat()}: {len(failed)} account-regions not read "
                 f"({'; '.join(failed)[:500]}), {len(unstored)} documents not stored "
                 f"({'; '.join(unstored[:3])[:500]})"
             )
