@@ -124,12 +124,16 @@ def test_the_sampler_writes_the_exposure_family_only_and_starts_after_provisioni
         {
             "Action": ["es:ESHttpPost", "es:ESHttpPut"],
             "Effect": "Allow",
-            "Resource": {
-                "Fn::Join": [
-                    "",
-                    [{"Fn::GetAtt": [domain_id, "Arn"]}, "/spot-interruptions.exposure-*"],
-                ]
-            },
+            # And the market context family (tests/market), both families only.
+            "Resource": [
+                {
+                    "Fn::Join": [
+                        "",
+                        [{"Fn::GetAtt": [domain_id, "Arn"]}, f"/spot-interruptions.{family}-*"],
+                    ]
+                }
+                for family in ("exposure", "market")
+            ],
         }
     ]
     ec2 = [s for s in statements if "ec2:" in json.dumps(s["Action"])]
