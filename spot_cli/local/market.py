@@ -182,13 +182,17 @@ def demo_market(
     result: Any,
     rates: Any,
     *,
-    accounts: Sequence[str] = (),
-    spoke_role_name: str | None = None,
-    home_account: str | None = None,
+    organisation: Any = None,
 ) -> Any:
-    """The demo's market context: one market run (the deployed handler) against the served
-    advisor file, then `report --market` over the rates' window, checked against ground truth;
-    RuntimeError names what differs. Returns the Market."""
+    """The demo's market context: one market run (the deployed handler, through the spoke roles
+    of `organisation`'s accounts as the demo's sampler) against the served advisor file, then
+    `report --market` over the rates' window, checked against ground truth; RuntimeError names
+    what differs. Returns the Market."""
+    from lambda_src.contract import SPOKE_ROLE_NAME  # noqa: PLC0415
+
+    accounts: Sequence[str] = organisation.with_role if organisation else ()
+    spoke_role_name = SPOKE_ROLE_NAME if organisation else None
+    home_account = organisation.hub_account if organisation else None
     from spot_cli.local.sampler import sampler_user, ticks  # noqa: PLC0415
     from spot_cli.market import MarketRequest, build_market  # noqa: PLC0415
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
