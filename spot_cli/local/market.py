@@ -168,8 +168,6 @@ def truth_problems(
         should = index == 0 and percent > 5
         if row.flagged != should:
             problems.append(f"{pool}: flagged {row.flagged}, ground truth {should}")
-    if not market.flagged:
-        problems.append("no pool flagged, though the storm's pools run far above 5 %")
     if market.advisor_stale:
         problems.append("advisor context reported stale right after the market run")
     return problems
