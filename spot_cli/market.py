@@ -312,12 +312,11 @@ def market_tables(market: Market, top: int | None = None) -> list[RenderableType
     return [
         table("Market context", ["item", "value"], status),
         table(
-            "Pools: Spot price and observed monthly interruption rate vs the advisor's bucket",
+            "Pools: Spot price, observed monthly interruption rate and the advisor's bucket",
             [
                 "pool",
-                "region",
                 "last price",
-                "avg price",
+                "30-day avg",
                 "warnings",
                 "instance-hours",
                 "monthly %",
@@ -327,18 +326,17 @@ def market_tables(market: Market, top: int | None = None) -> list[RenderableType
             [
                 [
                     r.pool,
-                    r.region or "-",
                     f"{_num(r.last_price)} {r.currency or ''}".strip(),
                     _num(r.average_price),
                     r.warnings,
                     f"{r.instance_hours:.1f}",
                     _num(r.monthly_interruption_percent, 2),
                     r.advisor_bucket or "-",
-                    "ABOVE BUCKET" if r.flagged else "",
+                    "ABOVE" if r.flagged else "",
                 ]
                 for r in market.pools[:top]
             ],
-            left=(0, 1, 7, 8),
+            left=(0, 6, 7),
         ),
         table(
             "Spot Instance Advisor: interruption frequency by instance type and region",
