@@ -3,8 +3,8 @@
 The advisor's public data file is JSON: `ranges` (one per bucket: `index`, `label` such as
 "<5%", "5-10%" or ">20%", `max`) and `spot_advisor` -> region -> OS -> instance type ->
 {"r": range index, "s": savings in percent}. The sampler fetches it once a day (an HTTP GET
-with a timeout and a size cap, 8 MB: the file's size is not ours to control) and keeps the entries of the
-regions and instance types in use. Fetching or parsing fails as `AdvisorError`, which the
+with a timeout and an 8 MB cap: the file's size is not ours to control) and keeps the entries
+of the regions and instance types in use. Fetching or parsing fails as `AdvisorError`, which the
 market run records and survives; an entry naming an unknown range is skipped and reported."""
 
 from __future__ import annotations
