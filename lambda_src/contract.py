@@ -185,6 +185,41 @@ class SamplerEnv:
     EVENTS_INDEX: Final = "SAMPLE_EVENTS_INDEX"
 
 
+# --- Market context (issue 14) -------------------------------------------------------------
+# Spot price history and the Spot Instance Advisor's buckets, written once a day by the sampler
+# function (its daily schedule sends `{MODE_KEY: MARKET_MODE}` with the scheduled time) into
+# `<prefix>.market-*`: a '.' family like the exposure one, for the same reason.
+MARKET_FAMILY: Final = "market"
+MODE_KEY: Final = "mode"
+MARKET_MODE: Final = "market"
+# The advisor's public data file (what the Spot Instance Advisor page reads).
+DEFAULT_ADVISOR_URL: Final = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+# `record_type` of the market family's documents.
+PRICE_RECORD: Final = "spot_price"
+ADVISOR_RECORD: Final = "advisor_bucket"
+
+
+def market_prefix(prefix: str) -> str:
+    """`<prefix>.market`: the prefix of the market context family."""
+    return f"{prefix}.{MARKET_FAMILY}"
+
+
+def market_write_alias(prefix: str) -> str:
+    return write_alias(market_prefix(prefix))
+
+
+def market_index_pattern(prefix: str) -> str:
+    return index_pattern(market_prefix(prefix))
+
+
+class MarketEnv:
+    """The sampler's market variables (read by `lambda_src.sampler.config`)."""
+
+    INDEX_ALIAS: Final = "MARKET_INDEX_ALIAS"
+    ADVISOR_URL: Final = "ADVISOR_URL"
+    ADVISOR_TIMEOUT_SECONDS: Final = "ADVISOR_TIMEOUT_SECONDS"
+
+
 def hub_sampler_role_name(region: str) -> str:
     """The hub sampler function's role: fixed, so spokes can trust it next to the ingest role."""
     return f"spot-insights-sampler-{region}"

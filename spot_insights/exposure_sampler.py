@@ -11,6 +11,14 @@ permission) is retried by Scheduler's retry policy, a failed run by Lambda's asy
 retries; both end, with the tick's input, in one dead-letter queue (alarmed), so no failed tick
 goes unnoticed. Retries never duplicate: a tick's documents are named by its scheduled time.
 The flexible time window is off, so ticks are exactly `interval` apart (count x interval holds).
+
+Market context (issue 14): a second schedule invokes the same function once a day (00:15 UTC,
+after the day it prices has ended) with `{"mode": "market"}`: the same code counts the pools in
+use, reads their Spot price history and fetches the Spot Instance Advisor's public data file
+over HTTPS (egress: the stack places the function in private subnets with a NAT gateway), and
+writes into `<prefix>.market-*`. A second schedule, not a mode chosen inside the tick: the
+daily run has its own scheduled time (naming its documents), its own retries and dead letters,
+and a failing market run never fails a tick's instance-hours.
 """
 
 from __future__ import annotations
@@ -33,16 +41,21 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from lambda_src.contract import (
+    DEFAULT_ADVISOR_URL,
     DEFAULT_INDEX_PREFIX,
     EXPOSURE_SERVICE_NAME,
+    MARKET_MODE,
+    MODE_KEY,
     SCHEDULED_TIME_KEY,
     SCHEDULED_TIME_PLACEHOLDER,
     SPOKE_ROLE_NAME,
     IngestEnv,
+    MarketEnv,
     SamplerEnv,
     exposure_write_alias,
     hub_sampler_role_name,
     index_pattern,
+    market_write_alias,
 )
 from spot_insights._alarms import AlarmSpec, create_alarms
 from spot_insights._lambda_asset import (
@@ -65,6 +78,8 @@ DEFAULT_INTERVAL_MINUTES = 10
 # account_discovery.py). A month spans the quiet weeks of a steady fleet; a longer look-back
 # only adds empty DescribeInstances pages for accounts that left Spot.
 DEFAULT_DISCOVERY_DAYS, MAX_DISCOVERY_DAYS = 30, 365
+# The market run: daily at 00:15 UTC, pricing the UTC day that has just ended.
+MARKET_SCHEDULE = scheduler.ScheduleExpression.cron(minute="15", hour="0")
 
 
 def interval_minutes_prop(value: object, name: str = "interval_minutes") -> int:
@@ -113,11 +128,16 @@ class ExposureSampler(Construct):
     :param memory_size: function memory in MiB. Default 256.
     :param log_retention: function log retention. Default one month.
     :param vpc / vpc_subnets / security_groups: where the function runs (next to a private
-        domain, with egress to the EC2 and STS APIs). Default: no VPC.
+        domain, with egress to the EC2 and STS APIs and, for the market run, to the advisor's
+        URL). Default: no VPC.
+    :param advisor_url: the Spot Instance Advisor's data file (http or https). Default
+        ``lambda_src.contract.DEFAULT_ADVISOR_URL``.
     """
 
     function: lambda_.Function
     schedule: scheduler.Schedule
+    market_schedule: scheduler.Schedule
+    """Daily: the market run (Spot prices of the pools in use, the advisor's buckets)."""
     dead_letter_queue: sqs.Queue
     """Ticks Scheduler could not deliver and runs that failed every retry, with their input."""
     alarms: list[cloudwatch.Alarm]
@@ -147,6 +167,7 @@ class ExposureSampler(Construct):
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        advisor_url: str = DEFAULT_ADVISOR_URL,
     ) -> None:
         super().__init__(scope, construct_id)
         index_prefix_prop(index_prefix)
@@ -159,6 +180,8 @@ class ExposureSampler(Construct):
             raise ValueError(
                 f"discovery_days must be 0-{MAX_DISCOVERY_DAYS} days, got {discovery_days!r}"
             )
+        if not isinstance(advisor_url, str) or not advisor_url.startswith(("https://", "http://")):
+            raise ValueError(f"advisor_url must be an http(s) URL, got {advisor_url!r}")
         stack = cdk.Stack.of(self)
         timeout = timeout or cdk.Duration.minutes(2)
         interval = cdk.Duration.minutes(self.interval_minutes)
@@ -187,6 +210,8 @@ class ExposureSampler(Construct):
             IngestEnv.SERVICE_NAME: EXPOSURE_SERVICE_NAME,
             SamplerEnv.REGIONS: ",".join(regions) or stack.region,
             SamplerEnv.INTERVAL_SECONDS: str(self.interval_minutes * 60),
+            MarketEnv.INDEX_ALIAS: market_write_alias(index_prefix),
+            MarketEnv.ADVISOR_URL: advisor_url,
         }
         if accounts:
             environment[SamplerEnv.ACCOUNTS] = ",".join(accounts)
@@ -217,8 +242,12 @@ class ExposureSampler(Construct):
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                # Neither action supports resource-level permissions.
-                actions=["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"],
+                # None of these actions supports resource-level permissions.
+                actions=[
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeSpotPriceHistory",
+                ],
                 resources=["*"],
             )
         )
@@ -273,6 +302,23 @@ class ExposureSampler(Construct):
                 dead_letter_queue=self.dead_letter_queue,
             ),
         )
+        self.market_schedule = scheduler.Schedule(
+            self,
+            "MarketSchedule",
+            description="Spot Insights market context: Spot prices and advisor buckets, daily",
+            schedule=MARKET_SCHEDULE,
+            time_window=scheduler.TimeWindow.off(),
+            target=scheduler_targets.LambdaInvoke(
+                self.function,
+                role=role,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {SCHEDULED_TIME_KEY: SCHEDULED_TIME_PLACEHOLDER, MODE_KEY: MARKET_MODE}
+                ),
+                retry_attempts=retry_attempts,
+                max_event_age=cdk.Duration.hours(6),
+                dead_letter_queue=self.dead_letter_queue,
+            ),
+        )
         self.alarms = create_alarms(
             self,
             [
@@ -300,7 +346,9 @@ def _explain_nag_findings(sampler: ExposureSampler, schedule_role: iam.Role) -> 
     explain_shared_asset_findings(
         sampler.function,
         NagPackSuppression(
-            id="AwsSolutions-IAM5", reason=DESCRIBE_ANY_RESOURCE, applies_to=["Resource::*"]
+            id="AwsSolutions-IAM5",
+            reason=f"{DESCRIBE_ANY_RESOURCE} Neither does ec2:DescribeSpotPriceHistory.",
+            applies_to=["Resource::*"],
         ),
     )
     NagSuppressions.add_resource_suppressions(

@@ -33,6 +33,7 @@ from lambda_src.contract import (
     DEFAULT_INDEX_PREFIX,
     exposure_index_pattern,
     index_pattern,
+    market_index_pattern,
     write_alias,
 )
 from spot_insights._alarms import AT_LEAST, AT_MOST, AlarmSpec, create_alarms
@@ -348,6 +349,16 @@ class SearchDomain(Construct):
         domain, and `starts_writing` (e.g. `ExposureSampler.schedule`) after provisioning."""
         return self._connect(
             writer, starts_writing, exposure_index_pattern(self.index_prefix), exposure=True
+        )
+
+    def connect_market_writer(
+        self, writer: iam.IGrantable, *, starts_writing: Sequence[IConstruct] = ()
+    ) -> iam.Grant:
+        """`connect_exposure_writer` for the market context family (`<prefix>.market-*`, the
+        sampler's daily run): es:ESHttpPost/Put there; the provisioner maps the same role to
+        `spot_insights_market_writer` (index and bulk there, nothing else)."""
+        return self._connect(
+            writer, starts_writing, market_index_pattern(self.index_prefix), exposure=True
         )
 
     def _connect(

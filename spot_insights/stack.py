@@ -98,6 +98,9 @@ class SpotInsightsStack(cdk.Stack):
         self.search.connect_exposure_writer(
             self.sampler.function, starts_writing=[self.sampler.schedule]
         )
+        self.search.connect_market_writer(
+            self.sampler.function, starts_writing=[self.sampler.market_schedule]
+        )
 
         certificate = (
             acm.Certificate.from_certificate_arn(self, "Certificate", settings.certificate_arn)

@@ -14,6 +14,7 @@ from lambda_src.contract import (
     PROVISIONING_SERVICE_NAME,
     burst_index_pattern,
     exposure_index_pattern,
+    market_index_pattern,
 )
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
@@ -71,6 +72,8 @@ def reader_role_body(settings: ProvisioningSettings) -> dict[str, Any]:
                 "index_patterns": [
                     settings.index_pattern,
                     exposure_index_pattern(settings.index_prefix),
+                    # Market context (issue 14): prices and advisor buckets next to the rates.
+                    market_index_pattern(settings.index_prefix),
                 ],
                 "allowed_actions": ["read"],
             }

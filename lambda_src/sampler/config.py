@@ -14,11 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambda_src.contract import (
+    DEFAULT_ADVISOR_URL,
     DEFAULT_INDEX_PREFIX,
     EXPOSURE_SERVICE_NAME,
     IngestEnv,
+    MarketEnv,
     SamplerEnv,
     exposure_write_alias,
+    market_write_alias,
 )
 from lambda_src.ingest.config import IngestConfig
 from lambda_src.ingest.search_client import ConfigurationError, SearchSettings
@@ -48,6 +51,10 @@ class SamplerConfig:
     service_name: str = EXPOSURE_SERVICE_NAME
     # For local runs: a log level (None: Powertools' own). Not read by `from_env`.
     log_level: str | None = None
+    # The daily market run (lambda_src/sampler/market.py).
+    market_alias: str = market_write_alias(DEFAULT_INDEX_PREFIX)
+    advisor_url: str = DEFAULT_ADVISOR_URL
+    advisor_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SamplerConfig:
@@ -83,6 +90,9 @@ class SamplerConfig:
             ec2_retry_mode=shared.ec2_retry_mode,
             ec2_max_attempts=shared.ec2_max_attempts,
             service_name=env.get(IngestEnv.SERVICE_NAME) or cls.service_name,
+            market_alias=env.get(MarketEnv.INDEX_ALIAS) or cls.market_alias,
+            advisor_url=_advisor_url(env),
+            advisor_timeout_seconds=_advisor_timeout(env),
         )
 
 
@@ -106,6 +116,26 @@ def _discovery(env: Mapping[str, str], spoke_role_name: str | None) -> tuple[int
             f"{SamplerEnv.DISCOVERY_DAYS} needs {SamplerEnv.EVENTS_INDEX} (the events' pattern)"
         )
     return days, index
+
+
+def _advisor_url(env: Mapping[str, str]) -> str:
+    url = env.get(MarketEnv.ADVISOR_URL, "").strip() or DEFAULT_ADVISOR_URL
+    if not url.startswith(("https://", "http://")):
+        raise ConfigurationError(f"{MarketEnv.ADVISOR_URL} must be an http(s) URL, got {url!r}")
+    return url
+
+
+def _advisor_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get(MarketEnv.ADVISOR_TIMEOUT_SECONDS, "").strip() or "10"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 60:
+        raise ConfigurationError(
+            f"{MarketEnv.ADVISOR_TIMEOUT_SECONDS} must be seconds from 1 to 60, got {raw!r}"
+        )
+    return value
 
 
 def _listed(

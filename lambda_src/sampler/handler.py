@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
-from lambda_src.contract import SCHEDULED_TIME_KEY
+from lambda_src.contract import MARKET_MODE, MODE_KEY, SCHEDULED_TIME_KEY
 from lambda_src.ingest.bulk import BulkIndexer, Verdict
 from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.instances import InstanceDirectory
@@ -27,6 +27,7 @@ from lambda_src.ingest.search_client import build_client
 from lambda_src.sampler.account_discovery import Discovered, DiscoveryFailed, discover
 from lambda_src.sampler.config import SamplerConfig
 from lambda_src.sampler.fleet_count import exposure_documents, sample
+from lambda_src.sampler.market import MarketSettings, market_run
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -55,6 +56,8 @@ class Sampler:
     directories: AccountDirectories
     indexer: BulkIndexer
     logger: Logger
+    # The market family's writer (the daily run, `{"mode": "market"}`).
+    market_indexer: BulkIndexer | None = None
 
     @classmethod
     def from_config(
@@ -69,18 +72,24 @@ class Sampler:
             if config.spoke_role_name
             else None
         )
+        client = build_client(config.search, session)
         return cls(
             config,
             AccountDirectories(home, access, directory_options=options),
             BulkIndexer(client, config.index_alias, id_field="sample_id"),
             Logger(service=config.service_name, level=config.log_level),
+            BulkIndexer(client, config.market_alias, id_field="market_id"),
         )
 
     def run(self, event: dict[str, Any]) -> dict[str, Any]:
         at = scheduled_time(event)
+        mode = event.get(MODE_KEY)
+        if mode == MARKET_MODE:
+            return self.run_market(at)
+        if mode is not None:
+            raise ValueError(f"unknown sampler {MODE_KEY} {mode!r} (only {MARKET_MODE!r})")
         found, discovery_failure = self._discover(at)
-        accounts = tuple(dict.fromkeys((*self.config.accounts, *found.accounts)))
-        regions = tuple(dict.fromkeys((*self.config.regions, *found.regions)))
+        accounts, regions = self._targets(found)
         tick = sample(self.directories, accounts, regions)
         documents = exposure_documents(tick, at, self.config.interval_seconds)
         results = self.indexer.index(documents) if documents else []
@@ -111,6 +120,12 @@ class Sampler:
             )
         return summary
 
+    def _targets(self, found: Discovered) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The listed accounts and regions, then the discovered ones, each once."""
+        accounts = tuple(dict.fromkeys((*self.config.accounts, *found.accounts)))
+        regions = tuple(dict.fromkeys((*self.config.regions, *found.regions)))
+        return accounts, regions
+
     def _discover(self, at: datetime) -> tuple[Discovered, str | None]:
         config = self.config
         if not config.discovery_days or not config.events_index:
@@ -122,6 +137,31 @@ class Sampler:
         except DiscoveryFailed as exc:
             self.logger.error("account discovery failed", extra={"reason": str(exc)})
             return Discovered(), str(exc)
+
+    def run_market(self, at: datetime) -> dict[str, Any]:
+        """The daily market run (lambda_src/sampler/market.py): an advisor failure is logged
+        and stored, not raised; a pricing or storing failure raises so the run is retried."""
+        settings = MarketSettings(self.config.advisor_url, self.config.advisor_timeout_seconds)
+        # Pools in use across every counted account; a failed discovery prices what is listed
+        # (market context is best-effort, the tick's retry is what completes discovery).
+        accounts, regions = self._targets(self._discover(at)[0])
+        run = market_run(self.directories, accounts, regions, settings, at)
+        if self.market_indexer is None:
+            raise RuntimeError("this sampler has no market indexer (build it with from_config)")
+        results = self.market_indexer.index(run.documents(at))
+        unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
+        summary = {"scheduled_time": at.isoformat(), **run.summary()}
+        self.logger.info("market sampled", extra=summary)
+        if run.advisor_error:
+            self.logger.warning("advisor data not read", extra={"reason": run.advisor_error})
+        if run.failures or unstored:
+            failed = [f"{a}/{r}: {why}" for (a, r), why in sorted(run.failures.items())]
+            raise TickFailed(
+                f"market run {at.isoformat()}: {len(failed)} account-regions not read "
+                f"({'; '.join(failed)[:500]}), {len(unstored)} documents not stored "
+                f"({'; '.join(unstored[:3])[:500]})"
+            )
+        return summary
 
 
 def build_handler(config: SamplerConfig, session: boto3.session.Session | None = None) -> Handler:

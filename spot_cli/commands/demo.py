@@ -20,6 +20,7 @@ from lambda_src.contract import (
     SPOKE_ROLE_NAME,
     exposure_index_pattern,
     index_pattern,
+    market_index_pattern,
     write_alias,
 )
 from spot_cli.commands.options import positive
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         show_progress=not args.json,
     )
     with moto_server(gate_assume_role=True) as moto_url:
-        result, report, page, rates = _run_in_moto(
+        result, report, page, rates, market = _run_in_moto(
             moto_url,
             accounts=args.accounts,
             writer=writer,
@@ -125,15 +126,17 @@ def run(args: argparse.Namespace) -> int:
                     "run": summary,
                     "report": report.to_dict(),
                     "rates": rates.to_dict(),
+                    "market": market.to_dict(),
                     "html": page,
                 },
                 indent=2,
             )
         )
     else:
+        from spot_cli.market import market_tables  # noqa: PLC0415
         from spot_cli.rates import rate_tables  # noqa: PLC0415
 
-        show([*tables(report), *rate_tables(rates, top=10)])
+        show([*tables(report), *rate_tables(rates, top=10), *market_tables(market, top=10)])
         print()
         _print_run(result, errors)
         print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
@@ -153,7 +156,7 @@ def _run_in_moto(
     admin: OpenSearchSettings,
     run_settings: RunSettings,
     errors: list[BaseException],
-) -> tuple[RunResult, Report, str, Any]:
+) -> tuple[RunResult, Report, str, Any, Any]:
     """The organisation (with more than one account), the capture path and the run, in moto."""
     from spot_cli.local.capture_path import create_hub_capture, create_pipelines  # noqa: PLC0415
     from spot_cli.local.ingest import (  # noqa: PLC0415
@@ -208,7 +211,16 @@ def _run_in_moto(
         spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
         home_account=organisation.hub_account if organisation else None,
     )
-    return result, report, page, rates
+    # Issue 14's market context: one daily market run, checked against ground truth.
+    from spot_cli.local.market import demo_market  # noqa: PLC0415
+
+    try:
+        market = demo_market(
+            admin, session, run_settings.index_prefix, result, rates, organisation=organisation
+        )
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from exc
+    return result, report, page, rates, market
 
 
 def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
@@ -216,7 +228,7 @@ def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
     node is ever emptied; a cluster named by OPENSEARCH_URL is never written over."""
     pattern = index_pattern(prefix)
     if local.started_port is not None:
-        for family in (pattern, exposure_index_pattern(prefix)):
+        for family in (pattern, exposure_index_pattern(prefix), market_index_pattern(prefix)):
             client.indices.delete(
                 index=family, ignore_unavailable=True, expand_wildcards="open,closed"
             )

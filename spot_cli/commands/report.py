@@ -58,6 +58,11 @@ def register(commands: Any) -> None:
         help="warnings per 1,000 instance-hours (needs the exposure sampler's data)",
     )
     parser.add_argument(
+        "--market",
+        action="store_true",
+        help="Spot prices, advisor buckets, pools above their bucket (default window 30 days)",
+    )
+    parser.add_argument(
         "--html", metavar="FILE", help="write the dashboard's panels as one offline HTML page"
     )
 
@@ -65,6 +70,10 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.html:
         return _html(args)
+    if args.market:
+        from spot_cli.commands.market_report import run_market  # noqa: PLC0415
+
+        return run_market(args)
     if args.rates:
         from spot_cli.commands.rates_report import run_rates  # noqa: PLC0415
 

@@ -42,6 +42,10 @@ CHAOS_HELP = Smoke(
     "make chaos CHAOS_ARGS=--help", prints=r"usage: python -m spot_cli.chaos[\s\S]*--reduced"
 )
 
+# Every family of {new_prefix} provisioned by the deploy-time code (empty: the report's tables
+# are empty and the advisor context stale).
+PROVISION_NEW = "import os; from lambda_src.provisioning.local import provision; provision(os.environ['OPENSEARCH_URL'], (os.environ['OPENSEARCH_USER'], os.environ['OPENSEARCH_PASSWORD']), ca_certs=os.environ.get('OPENSEARCH_CA_CERTS'), prefix='{new_prefix}')"
+
 # fmt: off
 SMOKE: dict[str, Smoke] = {
     # -- make targets (`make test` runs one small test file: no recursion into this suite)
@@ -91,6 +95,8 @@ SMOKE: dict[str, Smoke] = {
     # Rates need the sampler's exposure documents: the reduced demo writes both families.
     "spot-insights report --rates --last 7d": Smoke(f"spot-insights demo {DEMO} --json >/dev/null && spot-insights report --rates --last 7d --json --index-prefix {{new_prefix}}", prints=r'"instance_hours": [1-9]', timeout=600),
     "scripts/bench_sampler.py --days 3": Smoke("scripts/bench_sampler.py --days 1 --groups 5 --runs 1", prints=r'"bytes_per_document": [\d.]+'),
+    "spot-insights report --market": Smoke(f"python -c {PROVISION_NEW!r} && spot-insights report --market --json --index-prefix {{new_prefix}}", prints=r'"advisor_stale": true'),
+    "scripts/bench_market.py": Smoke("scripts/bench_market.py --days 2 --pools 5", prints=r'"bytes_per_document": [\d.]+'),
     "spot-insights simulate --count 20 --region eu-west-1 --discover --rebalance-lead 5m": Smoke("spot-insights simulate --count 20 --region eu-west-1 --rebalance-lead 5m --dry-run", prints=r"spot-insights\.simulate"),
 }
 

@@ -116,6 +116,8 @@ def prefixes(opensearch: OpenSearch) -> Iterator[dict[str, str]]:
         # The exposure family (issue 14) that provisioning creates next to the events.
         opensearch.indices.delete(index=f"{prefix}.exposure-*", ignore_unavailable=True)
         opensearch.indices.delete_index_template(name=f"{prefix}.exposure", ignore=404)
+        opensearch.indices.delete(index=f"{prefix}.market-*", ignore_unavailable=True)
+        opensearch.indices.delete_index_template(name=f"{prefix}.market", ignore=404)
 
 
 def run(line: str, env: dict[str, str], timeout: float) -> tuple[int, str]:

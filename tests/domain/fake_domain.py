@@ -35,7 +35,12 @@ def managed_domain(request: Recorded) -> Answer:
         return 200, []
     if request.method in {"GET", "HEAD"} and (
         path.startswith(("/_alias/", "/_plugins/_ism/policies/", "/_plugins/_security/api/roles/"))
-        or path in {"/spot-interruptions-write", "/spot-interruptions.exposure-write"}
+        or path
+        in {
+            "/spot-interruptions-write",
+            "/spot-interruptions.exposure-write",
+            "/spot-interruptions.market-write",
+        }
     ):
         return 404, {}
     if path.startswith("/_plugins/_ism/add/"):

@@ -22,7 +22,7 @@ def test_managed_domain_first_run_order() -> None:
         client = HttpClient(server.url, auth=("a", "b"), retry=RetryPolicy(max_attempts=1))
         summary = Provisioner(SETTINGS, client).run()
     calls = [f"{r.method} {r.path}" for r in server.requests]
-    assert calls[:21] == [
+    assert calls[:31] == [
         "GET /_cluster/health",
         "GET /_cat/plugins",
         "PUT /_index_template/spot-interruptions",
@@ -44,6 +44,17 @@ def test_managed_domain_first_run_order() -> None:
         "PUT /spot-interruptions.exposure-000001",
         "PUT /_plugins/_security/api/roles/spot_insights_exposure_writer",
         "PUT /_plugins/_security/api/rolesmapping/spot_insights_exposure_writer",
+        # The market context family (issue 14): the same again.
+        "PUT /_index_template/spot-interruptions.market",
+        "GET /_plugins/_ism/policies/spot-interruptions.market-lifecycle",
+        "PUT /_plugins/_ism/policies/spot-interruptions.market-lifecycle",
+        "POST /_plugins/_ism/add/spot-interruptions.market-*",
+        "GET /_alias/spot-interruptions.market-write",
+        "HEAD /spot-interruptions.market-write",
+        "GET /_cat/indices/spot-interruptions.market-*",
+        "PUT /spot-interruptions.market-000001",
+        "PUT /_plugins/_security/api/roles/spot_insights_market_writer",
+        "PUT /_plugins/_security/api/rolesmapping/spot_insights_market_writer",
         "PUT /_plugins/_security/api/roles/spot_insights_writer",
     ]
     template = server.requests[2].json()

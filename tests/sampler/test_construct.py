@@ -27,7 +27,12 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def _schedule(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    [(logical_id, schedule)] = _of_type(template, "AWS::Scheduler::Schedule").items()
+    """The tick's schedule (the daily market schedule is tests/market's)."""
+    [(logical_id, schedule)] = [
+        (k, s)
+        for k, s in _of_type(template, "AWS::Scheduler::Schedule").items()
+        if s["Properties"]["ScheduleExpression"].startswith("rate(")
+    ]
     return logical_id, schedule
 
 
@@ -119,18 +124,26 @@ def test_the_sampler_writes_the_exposure_family_only_and_starts_after_provisioni
         {
             "Action": ["es:ESHttpPost", "es:ESHttpPut"],
             "Effect": "Allow",
-            "Resource": {
-                "Fn::Join": [
-                    "",
-                    [{"Fn::GetAtt": [domain_id, "Arn"]}, "/spot-interruptions.exposure-*"],
-                ]
-            },
+            # And the market context family (tests/market), both families only.
+            "Resource": [
+                {
+                    "Fn::Join": [
+                        "",
+                        [{"Fn::GetAtt": [domain_id, "Arn"]}, f"/spot-interruptions.{family}-*"],
+                    ]
+                }
+                for family in ("exposure", "market")
+            ],
         }
     ]
     ec2 = [s for s in statements if "ec2:" in json.dumps(s["Action"])]
     assert ec2 == [
         {
-            "Action": ["ec2:DescribeAvailabilityZones", "ec2:DescribeInstances"],
+            "Action": [
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeInstances",
+                "ec2:DescribeSpotPriceHistory",
+            ],
             "Effect": "Allow",
             "Resource": "*",
         }
@@ -162,7 +175,7 @@ def test_the_construct_works_alone_and_validates_its_props():
     stack = cdk.Stack(synth_app(), "Alone")
     ExposureSampler(stack, "Sampler", opensearch_endpoint="https://search.example")
     template = Template.from_stack(stack)
-    template.resource_count_is("AWS::Scheduler::Schedule", 1)
+    template.resource_count_is("AWS::Scheduler::Schedule", 2)  # ticks and the market run
     template.resource_count_is("AWS::KMS::Key", 1)
     for kwargs, message in (
         ({"interval_minutes": 0}, "interval_minutes must be a whole number of minutes"),
