@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         show_progress=not args.json,
     )
     with moto_server(gate_assume_role=True) as moto_url:
-        result, report, page, rates = _run_in_moto(
+        result, report, page, insights = _run_in_moto(
             moto_url,
             accounts=args.accounts,
             writer=writer,
@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "run": summary,
                     "report": report.to_dict(),
-                    "rates": rates.to_dict(),
+                    "rates": insights.rates.to_dict(),
+                    "scorecard": insights.scorecard.to_dict(),
                     "html": page,
                 },
                 indent=2,
@@ -132,17 +133,20 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         from spot_cli.rates import rate_tables  # noqa: PLC0415
+        from spot_cli.scorecard import scorecard_tables  # noqa: PLC0415
 
-        show([*tables(report), *rate_tables(rates, top=10)])
+        show([*tables(report), *rate_tables(insights.rates, top=10)])
+        show(scorecard_tables(insights.printed_scorecard()))
         print()
         _print_run(result, errors)
+        print(insights.line())
         print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
     if args.stop and local.started_port:
         stop_opensearch(local.started_port)
         print("OpenSearch stopped.", file=sys.stderr)
     else:
         _print_access(local.settings, local.started_port)
-    return _verdict(result, report)
+    return _verdict(result, report, insights.problems)
 
 
 def _run_in_moto(
@@ -155,13 +159,17 @@ def _run_in_moto(
     errors: list[BaseException],
 ) -> tuple[RunResult, Report, str, Any]:
     """The organisation (with more than one account), the capture path and the run, in moto."""
+    from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
+    from spot_cli.html_report import write_html  # noqa: PLC0415
     from spot_cli.local.capture_path import create_hub_capture, create_pipelines  # noqa: PLC0415
     from spot_cli.local.ingest import (  # noqa: PLC0415
         LocalFunction,
         PerThreadEnvironments,
         ingest_handler,
     )
+    from spot_cli.local.insights_check import demo_insights  # noqa: PLC0415
     from spot_cli.local.organisation import create_organisation  # noqa: PLC0415
+    from spot_cli.local.pipeline import window_of  # noqa: PLC0415
     from spot_cli.local.sampler import demo_rates  # noqa: PLC0415 - issue 14's sampler
     from spot_cli.local.servers import local_session  # noqa: PLC0415
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
@@ -208,7 +216,12 @@ def _run_in_moto(
         spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
         home_account=organisation.hub_account if organisation else None,
     )
-    return result, report, page, rates
+    # Issue 14: the scorecard too, both against the storm's ground truth; the page after them.
+    insights = demo_insights(connect(admin), rates, result, run_settings.index_prefix)
+    window = TimeRange(*window_of(result.storm, result.fleet))
+    write_html(connect(admin), Path(page), index=index_pattern(run_settings.index_prefix),
+               window=window, rates=rates, scorecard=insights.scorecard)  # fmt: skip
+    return result, report, page, insights
 
 
 def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
@@ -238,8 +251,6 @@ def _run(
     errors: list[BaseException],
     organisation: Organisation | None = None,
 ) -> tuple[RunResult, Report, str]:
-    from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
-    from spot_cli.html_report import write_html  # noqa: PLC0415
     from spot_cli.local.pipeline import run_pipeline, window_of  # noqa: PLC0415
     from spot_cli.report import ReportRequest, build_report  # noqa: PLC0415
 
@@ -255,8 +266,7 @@ def _run(
     since, until = window_of(result.storm, result.fleet)
     prefix = run_settings.index_prefix
     report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))
-    page = Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html"
-    write_html(client, page, index=index_pattern(prefix), window=TimeRange(since, until))
+    page = Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html"  # written after rates
     return result, report, str(page)
 
 
@@ -310,8 +320,8 @@ def _print_access(settings: OpenSearchSettings, port: int | None) -> None:
     )
 
 
-def _verdict(result: RunResult, report: Report) -> int:
-    problems = []
+def _verdict(result: RunResult, report: Report, insights: list[str]) -> int:
+    problems = list(insights)
     missed = report.missed_warnings
     if result.evictions and result.indexed == result.documents:
         # The index holds this run alone (no --keep leftovers): the report's section must say
