@@ -218,9 +218,14 @@ def _run_in_moto(
     )
     # Issue 14: the scorecard too, both against the storm's ground truth; the page after them.
     insights = demo_insights(connect(admin), rates, result, run_settings.index_prefix)
-    window = TimeRange(*window_of(result.storm, result.fleet))
-    write_html(connect(admin), Path(page), index=index_pattern(run_settings.index_prefix),
-               window=window, rates=rates, scorecard=insights.scorecard)  # fmt: skip
+    write_html(
+        connect(admin),
+        Path(page),
+        index=index_pattern(run_settings.index_prefix),
+        window=TimeRange(*window_of(result.storm, result.fleet)),
+        rates=rates,
+        scorecard=insights.printed_scorecard(),
+    )
     return result, report, page, insights
 
 
