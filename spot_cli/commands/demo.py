@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                     "report": report.to_dict(),
                     "rates": insights.rates.to_dict(),
                     "scorecard": insights.scorecard.to_dict(),
+                    "insights_check": {"figures": insights.compared, "problems": insights.problems},
                     "html": page,
                 },
                 indent=2,

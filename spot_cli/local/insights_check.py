@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,14 +118,14 @@ def check_rates(rates: Rates, result: Any) -> tuple[list[str], int]:
         for key, (warnings, hours) in truth[name].items():
             row = shown[key]
             rate = round(warnings * PER_INSTANCE_HOURS / hours, 3) if hours else None
+            # The report rounds hours and rates to 3 decimals.
             same_rate = rate == row.rate or (
-                rate is not None and row.rate is not None and math.isclose(rate, row.rate)
+                rate is not None
+                and row.rate is not None
+                and math.isclose(rate, row.rate, abs_tol=1e-3)
             )
-            if (
-                row.warnings != warnings
-                or not math.isclose(row.instance_hours, hours)
-                or not (same_rate)
-            ):
+            same_hours = math.isclose(row.instance_hours, hours, abs_tol=1e-3)
+            if row.warnings != warnings or not same_hours or not same_rate:
                 problems.append(
                     f"rates by {name} {key}: {row.warnings} warnings / {row.instance_hours} h "
                     f"= {row.rate}; ground truth {warnings} / {round(hours, 3)} h = {rate}"
@@ -135,7 +134,7 @@ def check_rates(rates: Rates, result: Any) -> tuple[list[str], int]:
     return problems, compared
 
 
-def _instance_truth(result: Any, horizon: timedelta) -> dict[str, dict[str, Any]]:
+def instance_truth(result: Any, horizon: timedelta) -> dict[str, dict[str, Any]]:
     first: dict[str, dict[str, datetime]] = defaultdict(dict)
     keys: dict[str, dict[str, str]] = {}
     for event in result.storm.events:
@@ -177,9 +176,25 @@ def _instance_truth(result: Any, horizon: timedelta) -> dict[str, dict[str, Any]
     return truth
 
 
+def expected_scores(
+    truth: dict[str, dict[str, Any]],
+) -> tuple[dict[str, dict[str, Counter]], Counter]:
+    """The scorecard's counts per grouping and key, and in total, from `instance_truth`."""
+    groups: dict[str, dict[str, Counter]] = {}
+    for grouping, name in GROUPINGS.items():
+        want: dict[str, Counter] = defaultdict(Counter)
+        for entry in truth.values():
+            want[entry["keys"][name]].update({n: entry[n] for n in COUNTS})
+        groups[grouping] = dict(want)
+    total: Counter = Counter()
+    for entry in truth.values():
+        total.update({n: entry[n] for n in COUNTS})
+    return groups, total
+
+
 def check_scorecard(scorecard: Scorecard, result: Any) -> tuple[list[str], int]:
     horizon = timedelta(seconds=scorecard.horizon_seconds)
-    truth = _instance_truth(result, horizon)
+    truth = instance_truth(result, horizon)
     problems: list[str] = []
     compared = 0
 
@@ -191,10 +206,9 @@ def check_scorecard(scorecard: Scorecard, result: Any) -> tuple[list[str], int]:
             problems.append(f"scorecard {where}: {got}; ground truth {expected}")
         compared += len(COUNTS)
 
+    groups, total = expected_scores(truth)
     for grouping, name in GROUPINGS.items():
-        want: dict[str, Counter] = defaultdict(Counter)
-        for entry in truth.values():
-            want[entry["keys"][name]].update({n: entry[n] for n in COUNTS})
+        want = groups[grouping]
         scores = {s.key: s for s in getattr(scorecard, grouping)}
         if scores.keys() != want.keys():
             differ = sorted(scores.keys() ^ want.keys())[:5]
@@ -202,9 +216,6 @@ def check_scorecard(scorecard: Scorecard, result: Any) -> tuple[list[str], int]:
             continue
         for key, score in scores.items():
             compare(f"{name} {key}", score, want[key])
-    total: Counter = Counter()
-    for entry in truth.values():
-        total.update({n: entry[n] for n in COUNTS})
     compare("total", scorecard.total, total)
     leads = sorted(e["lead"] for e in truth.values() if e["lead"] is not None)
     median = scorecard.total.lead_seconds.get("p50")

@@ -60,6 +60,9 @@ def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]
         # One document per EC2 event and per evicted instance; the demo checked each by id.
         assert run["indexed"] == run["documents"] > EVENTS
         assert run["evictions"]["without_warning"] > 0
+        # Issue 14: the demo held its rates and scorecard to the storm's ground truth.
+        assert answer["insights_check"]["figures"] > 0 and not answer["insights_check"]["problems"]
+        assert answer["rates"]["instance_hours"] > 0 and answer["scorecard"]["total"]["warnings"]
         opensearch.indices.refresh(index=f"{prefix}-*")
         yield SeededStorm(prefix, run, Path(answer["html"]))
     finally:
