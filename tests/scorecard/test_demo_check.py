@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.aws]
 
 @pytest.fixture
 def result(aws):
-    fleet = create_fleet(("us-east-1",), instances_per_region=40, seed=5)
+    fleet = create_fleet(("us-east-1",), instances_per_region=150, seed=5)
     storm = generate_storm(fleet, StormSettings(events=120, seed=9))
     return SimpleNamespace(fleet=fleet, storm=storm, organisation=None)
 
