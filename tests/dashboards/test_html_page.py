@@ -119,32 +119,30 @@ class _Tables(HTMLParser):
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
         self._title = ""
-        self._in: str | None = None
-        self._row: list[str] | None = None
+        self._table: list[list[str]] | None = None  # the figures table being read
+        self._in_title = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "h3":
-            self._in, self._title = "h3", ""
+            self._in_title, self._title = True, ""
         elif tag == "table" and ("class", "figures") in attrs:
-            self.tables[self._title] = []
-        elif tag == "tr" and self._title in self.tables:
-            self._row = []
-        elif tag in {"td", "th"} and self._row is not None:
-            self._in = "cell"
-            self._row.append("")
+            self._table = self.tables[self._title] = []
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in {"td", "th"} and self._table is not None:
+            self._table[-1].append("")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "tr" and self._row is not None:
-            self.tables[self._title].append(self._row)
-            self._row = None
-        if tag in {"h3", "td", "th"}:
-            self._in = None
+        if tag == "h3":
+            self._in_title = False
+        elif tag == "table":
+            self._table = None
 
     def handle_data(self, data: str) -> None:
-        if self._in == "h3":
+        if self._in_title:
             self._title += data
-        elif self._in == "cell" and self._row is not None:
-            self._row[-1] += data
+        elif self._table and self._table[-1]:
+            self._table[-1][-1] += data
 
 
 def test_the_page_shows_the_rates_and_scorecard_of_the_reports(
