@@ -9,7 +9,9 @@ in the innermost bucket), a terms "Other" bucket is a second search, and the ans
 into rows. Anything it does not know (an aggregation type, a field missing from the index
 pattern, a filter type, a non-empty query bar) raises `UnsupportedPanel` rather than guessing,
 so a panel nobody can check never passes silently. `spot-insights report --html` draws these
-rows; tests/dashboards runs them against the real node and compares them with the report."""
+rows; tests/dashboards runs them against the real node and compares them with the report.
+The Vega panels (rates and scorecard) are not legacy visualizations: spot_cli/vega_panels.py
+runs those."""
 
 from __future__ import annotations
 
