@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src import contract
+from spot_cli import rates, report, scorecard
+from spot_cli.percentiles import PERCENTS
+from spot_cli.percentiles import label as label_of
+from spot_cli.scorecard_command import DEFAULT_HORIZON
 
 ROOT = Path(__file__).resolve().parents[1]
 NDJSON = ROOT / "dashboards" / "spot-insights-visualizations.ndjson"
@@ -514,6 +518,355 @@ def eviction_panels() -> list[dict[str, Any]]:
     ]
 
 
+# -- Vega panels: rates and the rebalance scorecard ----------------------------------------------
+#
+# A rate divides numbers from two index families (warnings in `<prefix>-*`, instance-hours in
+# `<prefix>.exposure-*`) joined by key. Of what Dashboards 2.19 offers, only Vega does that with
+# the dashboard's time range and filters on both: each `data` entry is its own search with
+# `%context%` (the dashboard's filters and controls) and `%timefield%` (its time range on that
+# family's time field), and Vega's own transforms join and divide. TSVB's math aggregation only
+# combines metrics of one series over one index pattern and one time field; legacy
+# visualizations cannot divide at all. spot_cli/vega_panels.py runs these specs as Dashboards
+# does, and tests/dashboards/test_vega_panels.py holds them to `report --rates/--scorecard`.
+
+VEGA_SCHEMA = "https://vega.github.io/schema/vega/v5.json"  # the Vega major Dashboards 2.19 ships
+EVENTS_INDEX = contract.index_pattern(contract.DEFAULT_INDEX_PREFIX)
+EXPOSURE_INDEX = contract.exposure_index_pattern(contract.DEFAULT_INDEX_PREFIX)
+# A rate needs both numbers of a key, so neither side may be cut: as many keys as `report --rates`.
+RATE_KEYS = rates.MAX_KEYS
+RATES_SHOWN = 20  # bars drawn, highest rate first (the data set holds every key)
+SCORE_KEYS = 25  # groups in a scorecard table, busiest first (terms order, as the report's)
+
+
+def _context(index: str, time_field: str, aggs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "index": index,
+        "%context%": True,
+        "%timefield%": time_field,
+        "body": {"size": 0, "aggs": aggs},
+    }
+
+
+def _keys(field: str, size: int, **sub: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"terms": {"field": field, "size": size, "missing": report.UNKNOWN}}
+    if sub:
+        body["aggs"] = sub
+    return body
+
+
+def rate_spec(field: str, label: str) -> dict[str, Any]:
+    """Warnings per 1,000 instance-hours by `field`: `rates` holds every key (the report's rows),
+    `shown` the highest rates as bars."""
+    per = rates.PER_INSTANCE_HOURS
+    exposure = _keys(field, RATE_KEYS, hours={"sum": {"field": "instance_hours"}})
+    warned = {
+        "filter": {"term": {"event_type": WARNING}},
+        "aggs": {"keys": _keys(field, RATE_KEYS)},
+    }
+    tooltip = (
+        "{'" + label + "': datum.key, 'warnings': datum.warnings, "
+        "'instance-hours': format(datum.hours, ',.1f'), 'rate': format(datum.rate, '.2f')}"
+    )
+    return {
+        "$schema": VEGA_SCHEMA,
+        "autosize": {"type": "fit", "contains": "padding"},
+        "data": [
+            {
+                "name": "exposure",
+                "url": _context(EXPOSURE_INDEX, "sampled_at", {"keys": exposure}),
+                "format": {"property": "aggregations.keys.buckets"},
+                "transform": [
+                    {"type": "formula", "as": "hours", "expr": "datum.hours.value"},
+                    {"type": "formula", "as": "warnings", "expr": "0"},
+                ],
+            },
+            {
+                "name": "warned",
+                "url": _context(EVENTS_INDEX, "event_time", {"warned": warned}),
+                "format": {"property": "aggregations.warned.keys.buckets"},
+                "transform": [
+                    {"type": "formula", "as": "warnings", "expr": "datum.doc_count"},
+                    {"type": "formula", "as": "hours", "expr": "0"},
+                ],
+            },
+            {
+                "name": "rates",
+                "source": ["exposure", "warned"],
+                "transform": [
+                    {
+                        "type": "aggregate",
+                        "groupby": ["key"],
+                        "fields": ["warnings", "hours"],
+                        "ops": ["sum", "sum"],
+                        "as": ["warnings", "hours"],
+                    },
+                    {
+                        "type": "formula",
+                        "as": "rate",
+                        "expr": f"datum.hours > 0 ? {per} * datum.warnings / datum.hours : null",
+                    },
+                ],
+            },
+            {
+                "name": "shown",
+                "source": "rates",
+                "transform": [
+                    {"type": "filter", "expr": "datum.rate != null"},
+                    {
+                        "type": "window",
+                        "sort": {
+                            "field": ["rate", "warnings", "key"],
+                            "order": ["descending", "descending", "ascending"],
+                        },
+                        "ops": ["row_number"],
+                        "as": ["rank"],
+                    },
+                    {"type": "filter", "expr": f"datum.rank <= {RATES_SHOWN}"},
+                ],
+            },
+        ],
+        "scales": [
+            {
+                "name": "y",
+                "type": "band",
+                "domain": {"data": "shown", "field": "key", "sort": {"field": "rank", "op": "min"}},
+                "range": "height",
+                "padding": 0.15,
+            },
+            {
+                "name": "x",
+                "type": "linear",
+                "domain": {"data": "shown", "field": "rate"},
+                "range": "width",
+                "nice": True,
+                "zero": True,
+            },
+        ],
+        "axes": [
+            {"orient": "left", "scale": "y", "title": label},
+            {
+                "orient": "bottom",
+                "scale": "x",
+                "grid": True,
+                "title": f"warnings per {per:,} instance-hours",
+            },
+        ],
+        "marks": [
+            {
+                "type": "rect",
+                "from": {"data": "shown"},
+                "encode": {
+                    "update": {
+                        "y": {"scale": "y", "field": "key"},
+                        "height": {"scale": "y", "band": 1},
+                        "x": {"scale": "x", "value": 0},
+                        "x2": {"scale": "x", "field": "rate"},
+                        "fill": {"value": "#5b8db8"},
+                        "tooltip": {"signal": tooltip},
+                    }
+                },
+            },
+            {
+                "type": "text",
+                "from": {"data": "shown"},
+                "encode": {
+                    "update": {
+                        "y": {"scale": "y", "field": "key", "band": 0.5},
+                        "x": {"scale": "x", "field": "rate", "offset": 4},
+                        "baseline": {"value": "middle"},
+                        "fontSize": {"value": 10},
+                        "text": {
+                            "signal": "format(datum.rate, '.2f') + ' (' + datum.warnings + "
+                            "' in ' + format(datum.hours, ',.0f') + ' h)'"
+                        },
+                    }
+                },
+            },
+        ],
+    }
+
+
+def _share(expr: str) -> str:
+    return f"{expr} == null ? '-' : format({expr}, '.1%')"
+
+
+def _duration(expr: str) -> str:
+    return (
+        f"{expr} == null ? '-' : {expr} >= 3600 ? format({expr} / 3600, '.1f') + ' h' : "
+        f"{expr} >= 60 ? format({expr} / 60, '.0f') + ' min' : format({expr}, '.0f') + ' s'"
+    )
+
+
+def _formula(name: str, expr: str) -> dict[str, str]:
+    return {"type": "formula", "as": name, "expr": expr}
+
+
+def scorecard_spec(field: str, label: str) -> dict[str, Any]:
+    """The rebalance scorecard by `field` at the default horizon, as a table of text marks:
+    `scores` holds one row per group with the report's figures."""
+    seconds = int(DEFAULT_HORIZON.total_seconds())
+    selected = {
+        "filter": {"terms": {"event_type": list(scorecard.EVENT_TYPES)}},
+        "aggs": {"keys": _keys(field, SCORE_KEYS, **scorecard.score_aggs(seconds))},
+    }
+    leads = [
+        {
+            "type": "formula",
+            "as": f"lead_{label_of(p)}",
+            "expr": f"datum.warnings.lead.values['{float(p)}']",
+        }
+        for p in PERCENTS
+    ]
+    transform = [
+        # Nested answers read before the names they live under are reused for the counts.
+        _formula("rebalances_followed", "datum.rebalances.followed.doc_count"),
+        _formula("warnings_preceded", "datum.warnings.preceded.doc_count"),
+        *leads,
+        {"type": "formula", "as": "no_signal", "expr": "datum.no_signal.instances.value"},
+        {"type": "formula", "as": "rebalances", "expr": "datum.rebalances.doc_count"},
+        {"type": "formula", "as": "warnings", "expr": "datum.warnings.doc_count"},
+        {
+            "type": "formula",
+            "as": "precision",
+            "expr": "datum.rebalances > 0 ? datum.rebalances_followed / datum.rebalances : null",
+        },
+        {
+            "type": "formula",
+            "as": "recall",
+            "expr": "datum.warnings > 0 ? datum.warnings_preceded / datum.warnings : null",
+        },
+    ]
+    horizon = "2 h" if seconds == 7200 else f"{seconds} s"
+    columns = [
+        (label, "datum.key"),
+        ("rebalances", "datum.rebalances"),
+        (f"precision ({horizon})", _share("datum.precision")),
+        ("warnings", "datum.warnings"),
+        (f"recall ({horizon})", _share("datum.recall")),
+        *((f"lead {label_of(p)}", _duration(f"datum.lead_{label_of(p)}")) for p in PERCENTS),
+        ("no signal", "datum.no_signal"),
+    ]
+    first = 0.28  # the group names' share of the width; the figures share the rest
+    step = (1 - first) / (len(columns) - 1)
+    marks = []
+    for number, (title, expr) in enumerate(columns):
+        x = {"signal": f"width * {first + step * number if number else 0:.4f}"}
+        align = {"value": "right" if number else "left"}
+        marks += [
+            {
+                "type": "text",
+                "encode": {
+                    "update": {
+                        "x": x,
+                        "y": {"value": -6},
+                        "align": align,
+                        "fontWeight": {"value": "bold"},
+                        "fontSize": {"value": 11},
+                        "text": {"value": title},
+                    }
+                },
+            },
+            {
+                "type": "text",
+                "from": {"data": "scores"},
+                "encode": {
+                    "update": {
+                        "x": x,
+                        "y": {"scale": "row", "field": "key", "band": 0.5},
+                        "align": align,
+                        "baseline": {"value": "middle"},
+                        "fontSize": {"value": 11},
+                        "limit": {"signal": f"width * {first - 0.01:.2f}"} if not number else {},
+                        "text": {"signal": f"'' + ({expr})"},
+                    }
+                },
+            },
+        ]
+    for mark in marks:  # an empty encoding entry is not valid Vega
+        mark["encode"]["update"] = {k: v for k, v in mark["encode"]["update"].items() if v}
+    return {
+        "$schema": VEGA_SCHEMA,
+        "autosize": {"type": "fit", "contains": "padding"},
+        "padding": {"top": 18, "left": 5, "right": 5, "bottom": 5},
+        "data": [
+            {
+                "name": "scores",
+                "url": _context(EVENTS_INDEX, "event_time", {"selected": selected}),
+                "format": {"property": "aggregations.selected.keys.buckets"},
+                "transform": transform,
+            }
+        ],
+        "scales": [
+            {
+                "name": "row",
+                "type": "band",
+                "domain": {
+                    "data": "scores",
+                    "field": "key",
+                    "sort": {"field": "doc_count", "op": "max", "order": "descending"},
+                },
+                "range": "height",
+            }
+        ],
+        "marks": marks,
+    }
+
+
+def vega_panel(vis_id: str, title: str, description: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A Vega visualization: no index pattern reference (the spec names its indices), an
+    empty search source (Dashboards applies the dashboard's filters through %context%)."""
+    params = {"spec": _dumps(spec)}
+    source = {"query": {"query": "", "language": "kuery"}, "filter": []}
+    return {
+        "id": vis_id,
+        "type": "visualization",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "visState": _dumps({"title": title, "type": "vega", "params": params, "aggs": []}),
+            "uiStateJSON": "{}",
+            "version": 1,
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _dumps(source)},
+        },
+        "references": [],
+        "migrationVersion": {"visualization": "7.10.0"},
+    }
+
+
+def vega_panels() -> list[dict[str, Any]]:
+    horizon = "2 hours (the report's default --horizon)"
+    return [
+        vega_panel(
+            "spot-insights-rate-by-pool",
+            "Warnings per 1,000 instance-hours by pool",
+            "Interruption warnings divided by the sampler's instance-hours, per pool (instance "
+            "type x AZ ID), highest first: which pools to drop from a node pool or group.",
+            rate_spec("pool", "pool"),
+        ),
+        vega_panel(
+            "spot-insights-rate-by-capacity-group",
+            "Warnings per 1,000 instance-hours by capacity group",
+            "Interruption warnings divided by the sampler's instance-hours, per capacity group: "
+            "a small group's count compared fairly with a large one's.",
+            rate_spec("capacity_group", "capacity group"),
+        ),
+        vega_panel(
+            "spot-insights-scorecard-by-pool",
+            "Rebalance scorecard by pool",
+            f"Precision, recall and lead time of rebalance recommendations within {horizon}, and "
+            "instances evicted with no signal at all, per pool.",
+            scorecard_spec("pool", "pool"),
+        ),
+        vega_panel(
+            "spot-insights-scorecard-by-capacity-group",
+            "Rebalance scorecard by capacity group",
+            f"Precision, recall and lead time of rebalance recommendations within {horizon}, and "
+            "instances evicted with no signal at all, per capacity group.",
+            scorecard_spec("capacity_group", "capacity group"),
+        ),
+    ]
+
+
 def visualizations() -> list[dict[str, Any]]:
     """In dashboard order; each row of the grid is a list of (object, width)."""
     not_full = phrase("enrichment", "full", negate=True)
@@ -738,6 +1091,9 @@ def layout(ids: list[str]) -> list[tuple[str, int, int, int, int]]:
         [(ids[21], 16, 12), (ids[22], 16, 12), (ids[23], 16, 12)],
         [(ids[24], 16, 13), (ids[25], 16, 13), (ids[26], 16, 13)],
         [(ids[27], 48, 10)],
+        [(ids[28], 24, 15), (ids[29], 24, 15)],
+        [(ids[30], 48, 16)],
+        [(ids[31], 48, 16)],
         [(SEARCH_ID, 48, 15)],
     ]
     placed = []
@@ -865,7 +1221,7 @@ def index_pattern() -> dict[str, Any]:
 
 
 def saved_objects() -> list[dict[str, Any]]:
-    panels = visualizations()
+    panels = [*visualizations(), *vega_panels()]
     ids = [p["id"] for p in panels]
     return [index_pattern(), controls(), *panels, recent_events(), dashboard(ids)]
 

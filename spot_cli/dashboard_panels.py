@@ -9,7 +9,9 @@ in the innermost bucket), a terms "Other" bucket is a second search, and the ans
 into rows. Anything it does not know (an aggregation type, a field missing from the index
 pattern, a filter type, a non-empty query bar) raises `UnsupportedPanel` rather than guessing,
 so a panel nobody can check never passes silently. `spot-insights report --html` draws these
-rows; tests/dashboards runs them against the real node and compares them with the report."""
+rows; tests/dashboards runs them against the real node and compares them with the report.
+The Vega panels (rates and scorecard) are not legacy visualizations: spot_cli/vega_panels.py
+runs those."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ SAVED_OBJECTS = (
 )
 DASHBOARD_ID = "spot-insights-dashboard"
 CONTROL_VIS = "input_control_vis"
+VEGA_VIS = "vega"
 MISSING_KEY = "__missing__"  # the value Dashboards asks terms to use for documents without one
 # histogram:barTarget, Dashboards' advanced-settings default.
 BAR_TARGET = 50
@@ -232,6 +235,8 @@ def load_dashboard(path: Path = SAVED_OBJECTS, dashboard_id: str = DASHBOARD_ID)
             )
             continue
         panel = _panel(obj)
+        if panel.type == VEGA_VIS:  # spot_cli/vega_panels.py runs these
+            continue
         if panel.type == CONTROL_VIS:
             controls += [(c["fieldName"], c["label"]) for c in panel.params["controls"]]
         else:
@@ -273,7 +278,7 @@ def control_filter(name: str, values: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def _filter_clause(item: Mapping[str, Any], pattern: IndexPattern, where: str) -> dict[str, Any]:
+def filter_clause(item: Mapping[str, Any], pattern: IndexPattern, where: str) -> dict[str, Any]:
     meta = item.get("meta", {})
     kind = meta.get("type")
     if kind not in {"phrase", "phrases", "exists"}:
@@ -298,14 +303,14 @@ def query_for(
     for item in filters:
         if item.get("meta", {}).get("disabled"):
             continue
-        clause = _filter_clause(item, pattern, where)
+        clause = filter_clause(item, pattern, where)
         (must_not if item.get("meta", {}).get("negate") else must).append(clause)
     must.append(
         {
             "range": {
                 pattern.time_field: {
-                    "gte": _iso(window.start),
-                    "lte": _iso(window.end),
+                    "gte": iso_millis(window.start),
+                    "lte": iso_millis(window.end),
                     "format": "strict_date_optional_time",
                 }
             }
@@ -314,7 +319,7 @@ def query_for(
     return {"bool": {"must": [], "filter": must, "should": [], "must_not": must_not}}
 
 
-def _iso(value: datetime) -> str:
+def iso_millis(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -422,7 +427,7 @@ def search_body(
     """The request body Dashboards sends for this panel, and the date interval it chose."""
     check_panel(panel, pattern)
     where = f"panel {panel.id!r}"
-    filters = [*panel.filters, *_selection_filters(selections, pattern, where)]
+    filters = [*panel.filters, *selection_filters(selections, pattern, where)]
     metrics: dict[str, Any] = {}
     for agg in panel.metrics:
         dsl = _metric_dsl(agg, pattern, where)
@@ -445,7 +450,7 @@ def search_body(
     return body, interval
 
 
-def _selection_filters(
+def selection_filters(
     selections: Mapping[str, Sequence[Any]] | None, pattern: IndexPattern, where: str
 ) -> list[dict[str, Any]]:
     result = []
@@ -635,7 +640,7 @@ def run_search(
         "size": size,
         "sort": [{name: {"order": order}} for name, order in search.sort],
         "_source": [pattern.time_field, *search.columns],
-        "query": query_for(_selection_filters(selections, pattern, where), pattern, window, where),
+        "query": query_for(selection_filters(selections, pattern, where), pattern, window, where),
     }
     response = client.search(index=index or pattern.title, body=body)
     return [hit["_source"] for hit in response["hits"]["hits"]]

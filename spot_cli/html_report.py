@@ -41,6 +41,7 @@ CSP = (
     "style-src 'unsafe-inline'; img-src data:; font-src data:"
 )
 RECENT_ROWS = 50
+SECTION_ROWS = 10  # rows per rates/scorecard table, as `make demo` prints them
 _SOURCE_MAP = re.compile(r"//# sourceMappingURL=\S+")
 _SCRIPT_END = re.compile(r"</script|<!--", re.IGNORECASE)
 
@@ -251,6 +252,100 @@ def vega_lite_spec(result: PanelResult) -> dict[str, Any]:  # noqa: PLR0911 (one
     raise CliError(f"panel {panel.id!r} ({panel.type} with {kinds}) has no chart in the page yet")
 
 
+# -- the report's tables (rates, scorecard) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableSection:
+    """A part of the page drawn from the terminal report's own tables (`rate_tables`,
+    `scorecard_tables`): the same rows, so the page can never disagree with `report --rates`
+    or `report --scorecard`. `tables` is empty and `note` says why when there is no data."""
+
+    id: str
+    title: str
+    tables: tuple[Any, ...] = ()
+    note: str = ""
+
+
+def _table_html(renderable: Any) -> str:
+    """A `terminal.table` (a rich Group of its title and a Table) as an HTML table."""
+    title, grid = renderable.renderables
+    headers = [str(column.header) for column in grid.columns]
+    cells = [[str(cell) for cell in column.cells] for column in grid.columns]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = (
+        "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in zip(*cells, strict=True)
+        )
+        or f'<tr><td colspan="{len(headers)}">(no data)</td></tr>'
+    )
+    return (
+        f"<h3>{html.escape(str(title.plain))}</h3>"
+        f'<div class="scroll"><table class="figures"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _section_html(section: TableSection) -> str:
+    inner = "".join(_table_html(t) for t in section.tables)
+    note = f"<p>{html.escape(section.note)}</p>" if section.note else ""
+    return (
+        f'<section class="panel wide" data-section="{html.escape(section.id)}">'
+        f"<h2>{html.escape(section.title)}</h2>{note}{inner}</section>"
+    )
+
+
+def report_sections(
+    client: Any,
+    *,
+    index_prefix: str,
+    window: TimeRange,
+    selections: Mapping[str, Sequence[str]],
+    rates: Any = None,
+    scorecard: Any = None,
+) -> list[TableSection]:
+    """The rates and the scorecard of the page's window and filters, built by the commands'
+    own code unless the caller (the demo) already has them."""
+    # Imported here: these load the report's queries, and rates needs lambda_src.contract.
+    from spot_cli.rates import RatesRequest, build_rates, rate_tables  # noqa: PLC0415
+    from spot_cli.report import ReportRequest  # noqa: PLC0415
+    from spot_cli.scorecard import (  # noqa: PLC0415
+        ScorecardRequest,
+        build_scorecard,
+        scorecard_tables,
+    )
+
+    filters = {k: list(v) for k, v in selections.items() if v}
+    sections = []
+    try:
+        rates = rates or build_rates(
+            client, RatesRequest(window.start, window.end, filters, index_prefix)
+        )
+        sections.append(
+            TableSection(
+                "rates",
+                "Interruption rates (warnings per 1,000 instance-hours)",
+                tuple(rate_tables(rates, top=SECTION_ROWS)),
+            )
+        )
+    except LookupError as exc:  # no exposure index yet: the rest of the page still stands
+        sections.append(TableSection("rates", "Interruption rates", note=f"No rates: {exc}."))
+    try:
+        scorecard = scorecard or build_scorecard(
+            client,
+            ScorecardRequest(
+                ReportRequest(window.start, window.end, filters, SECTION_ROWS, index_prefix)
+            ),
+        )
+        sections.append(
+            TableSection("scorecard", "Rebalance scorecard", tuple(scorecard_tables(scorecard)))
+        )
+    except LookupError as exc:
+        sections.append(TableSection("scorecard", "Rebalance scorecard", note=f"{exc}."))
+    return sections
+
+
 # -- the page -------------------------------------------------------------------------------------
 
 
@@ -282,6 +377,9 @@ h1{margin:0 0 4px}.meta{color:#555;margin-bottom:16px}
 .scroll{overflow-x:auto}table.events{border-collapse:collapse;font-size:12px;width:100%}
 .events th,.events td{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;
 white-space:nowrap}
+.panel h3{font-size:13px;margin:12px 0 4px}table.figures{border-collapse:collapse;font-size:12px}
+.figures th,.figures td{border-bottom:1px solid #eee;padding:3px 8px;text-align:right;
+white-space:nowrap}.figures th:first-child,.figures td:first-child{text-align:left}
 """
 
 SCRIPT = """
@@ -304,6 +402,7 @@ def render_page(
     window: TimeRange,
     selections: Mapping[str, Sequence[str]],
     libraries: str,
+    tables: Sequence[TableSection] = (),
 ) -> str:
     specs = {r.panel.id: vega_lite_spec(r) for r in results}
     chosen = "; ".join(f"{k} = {', '.join(v)}" for k, v in selections.items() if v) or "none"
@@ -315,6 +414,7 @@ def render_page(
             f'<section class="panel{wide}"><h2>{html.escape(panel.title)}</h2>'
             f'<div class="chart" data-panel="{html.escape(panel.id)}"></div></section>'
         )
+    sections += [_section_html(t) for t in tables]
     durations = {n for n in board.pattern.fields if board.pattern.is_duration(n)}
     if board.search is not None:
         columns = [board.pattern.time_field, *board.search.columns]
@@ -349,8 +449,12 @@ def write_html(
     index: str,
     window: TimeRange | None = None,
     selections: Mapping[str, Sequence[str]] | None = None,
+    rates: Any = None,
+    scorecard: Any = None,
 ) -> PageSummary:
-    """Without a window the dashboard's own default time range (last 7 days) applies."""
+    """Without a window the dashboard's own default time range (last 7 days) applies. `index`
+    is the events family's pattern (`<prefix>-*`); the rates and the scorecard are built for
+    its prefix unless given (the demo passes the ones it printed)."""
     board = load_dashboard()
     window = window or TimeRange.parse(board.time_from, board.time_to)
     selections = {k: list(v) for k, v in (selections or {}).items() if v}
@@ -372,6 +476,14 @@ def write_html(
         if board.search
         else []
     )
+    tables = report_sections(
+        client,
+        index_prefix=index.removesuffix("-*"),
+        window=window,
+        selections=selections,
+        rates=rates,
+        scorecard=scorecard,
+    )
     path.write_text(
         render_page(
             board,
@@ -380,6 +492,7 @@ def write_html(
             window=window,
             selections=selections,
             libraries=libraries,
+            tables=tables,
         )
     )
     return PageSummary(path=path.resolve(), panels=len(results), window=window)

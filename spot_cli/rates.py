@@ -19,9 +19,9 @@ from typing import Any
 from rich.console import RenderableType
 
 from lambda_src.contract import DEFAULT_INDEX_PREFIX, exposure_index_pattern, index_pattern
+from spot_cli.percentiles import PERCENTS, label, percentile_values, percentiles_agg
 from spot_cli.report import (
     FILTER_FIELDS,
-    PERCENTS,
     UNKNOWN,
     WARNING_EVENT_TYPE,
     NoIndexError,
@@ -151,15 +151,7 @@ def rate_queries(
         warning_aggs[name] = {"filter": {"range": {"runtime_seconds": {"lte": seconds}}}}
     warning_aggs["runtime_by_group"] = {
         "terms": {"field": "capacity_group", "size": MAX_KEYS, "missing": UNKNOWN},
-        "aggs": {
-            "runtime": {
-                "percentiles": {
-                    "field": "runtime_seconds",
-                    "percents": list(PERCENTS),
-                    "hdr": {"number_of_significant_value_digits": 3},
-                }
-            }
-        },
+        "aggs": {"runtime": percentiles_agg("runtime_seconds")},
     }
     filters = _filters(request)
     return {
@@ -228,7 +220,7 @@ def build_rates(client: Any, request: RatesRequest) -> Rates:
             RuntimeRow(
                 str(b["key"]),
                 int(b["doc_count"]),
-                {f"p{float(k):g}": v for k, v in b["runtime"]["values"].items()},
+                percentile_values(b["runtime"]),
             )
             for b in warnings["runtime_by_group"]["buckets"]
         ],
@@ -295,7 +287,7 @@ def rate_tables(rates: Rates, top: int | None = None) -> list[RenderableType]:
                 [[r.key, r.warnings, f"{r.instance_hours:.1f}", _rate(r.rate)] for r in rows[:top]],
             )
         )
-    headers = ["capacity group", "warnings", *(f"p{p:g}" for p in PERCENTS)]
+    headers = ["capacity group", "warnings", *(label(p) for p in PERCENTS)]
     result.append(
         table(
             "Runtime before interruption by capacity group",

@@ -22,6 +22,7 @@ from lambda_src.contract import DEFAULT_INDEX_PREFIX, index_pattern
 from spot_cli import missed_warnings
 from spot_cli.errors import CliError
 from spot_cli.events import REBALANCE, WARNING
+from spot_cli.percentiles import percentile_values, percentiles_agg
 from spot_cli.report_access import (
     NoAccessAccount,
     no_access_accounts,
@@ -33,7 +34,6 @@ from spot_cli.terminal import plain_text, table
 # `event_type` values the ingest function writes: the EventBridge detail-types.
 WARNING_EVENT_TYPE = WARNING
 REBALANCE_EVENT_TYPE = REBALANCE
-PERCENTS: tuple[float, ...] = (50.0, 90.0, 99.0)
 UNKNOWN = "(unknown)"
 # Link fields written at ingest (lambda_src/ingest/linking.py).
 LEAD_FIELD = "rebalance_lead_seconds"
@@ -201,19 +201,6 @@ def _section(
     }
 
 
-def _percentiles(field_name: str) -> dict[str, Any]:
-    """HDR histogram percentiles: 3 significant digits (0.1 %), about 4x cheaper than the
-    default t-digest at a year of warnings. HDR refuses negative values; the ingest function
-    never writes one (a negative runtime is dropped, a lead time is measured forwards)."""
-    return {
-        "percentiles": {
-            "field": field_name,
-            "percents": list(PERCENTS),
-            "hdr": {"number_of_significant_value_digits": 3},
-        }
-    }
-
-
 def section_queries(
     request: ReportRequest,
     interval: str,
@@ -292,10 +279,10 @@ def section_queries(
             warnings_only,
             {
                 "runtime_stats": {"stats": {"field": "runtime_seconds"}},
-                "runtime_percentiles": _percentiles("runtime_seconds"),
+                "runtime_percentiles": percentiles_agg("runtime_seconds"),
                 # Linked at ingest: the latest rebalance at or before each warning.
                 "lead_stats": {"stats": {"field": LEAD_FIELD}},
-                "lead_percentiles": _percentiles(LEAD_FIELD),
+                "lead_percentiles": percentiles_agg(LEAD_FIELD),
             },
         ),
         "evictions": missed_warnings.section(base_filter(request), top),
@@ -336,7 +323,7 @@ def _distribution(stats: Mapping[str, Any], percentiles: Mapping[str, Any]) -> D
         min=stats["min"],
         max=stats["max"],
         avg=stats["avg"],
-        percentiles={f"p{float(k):g}": v for k, v in percentiles["values"].items()},
+        percentiles=percentile_values(percentiles),
     )
 
 

@@ -24,15 +24,14 @@ from typing import Any
 from rich.console import RenderableType
 
 from lambda_src.contract import EVICTION_EVENT_TYPE
+from spot_cli.percentiles import PERCENTS, label, percentile_values, percentiles_agg
 from spot_cli.report import (
     FOLLOWED_FIELD,
     LEAD_FIELD,
-    PERCENTS,
     REBALANCE_EVENT_TYPE,
     UNKNOWN,
     WARNING_EVENT_TYPE,
     ReportRequest,
-    _percentiles,
     base_filter,
     human_seconds,
     run_sections,
@@ -48,6 +47,8 @@ AFTER_FIELD = "warning_after_seconds"
 # Groupings: name in the output -> document field.
 GROUPINGS: Mapping[str, str] = {"pools": "pool", "capacity_groups": "capacity_group"}
 TOTAL = "(all)"
+# The documents a scorecard reads (the dashboard's scorecard panels read the same).
+EVENT_TYPES = (REBALANCE_EVENT_TYPE, WARNING_EVENT_TYPE, EVICTION_EVENT_TYPE)
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ class Scorecard:
         }
 
 
-def _score_aggs(horizon_seconds: int) -> dict[str, Any]:
-    """The figures of one group, as aggregations under it."""
+def score_aggs(horizon_seconds: int) -> dict[str, Any]:
+    """The figures of one group, as aggregations under it (also the scorecard panels'
+    aggregations, scripts/build_dashboard.py)."""
     return {
         "rebalances": {
             "filter": {"term": {"event_type": REBALANCE_EVENT_TYPE}},
@@ -123,7 +125,7 @@ def _score_aggs(horizon_seconds: int) -> dict[str, Any]:
             "filter": {"term": {"event_type": WARNING_EVENT_TYPE}},
             "aggs": {
                 "preceded": {"filter": {"range": {LEAD_FIELD: {"lte": horizon_seconds}}}},
-                "lead": _percentiles(LEAD_FIELD),
+                "lead": percentiles_agg(LEAD_FIELD),
             },
         },
         "no_signal": {
@@ -145,9 +147,9 @@ def _score_aggs(horizon_seconds: int) -> dict[str, Any]:
 
 def scorecard_queries(request: ScorecardRequest) -> dict[str, dict[str, Any]]:
     """The searches of one `_msearch`: the whole selection, then one per grouping."""
-    types = [REBALANCE_EVENT_TYPE, WARNING_EVENT_TYPE, EVICTION_EVENT_TYPE]
+    types = list(EVENT_TYPES)
     query = {"bool": {"filter": [*base_filter(request.report), {"terms": {"event_type": types}}]}}
-    scores = _score_aggs(request.horizon_seconds)
+    scores = score_aggs(request.horizon_seconds)
     # The whole selection's figures at the top level (no name clashes with the groupings').
     queries: dict[str, dict[str, Any]] = {"total": {"size": 0, "query": query, "aggs": scores}}
     for name, field_name in GROUPINGS.items():
@@ -166,14 +168,13 @@ def scorecard_queries(request: ScorecardRequest) -> dict[str, dict[str, Any]]:
 
 def _score(key: str, bucket: Mapping[str, Any]) -> Score:
     rebalances, warnings = bucket["rebalances"], bucket["warnings"]
-    values = warnings["lead"]["values"]
     return Score(
         key=key,
         rebalances=int(rebalances["doc_count"]),
         rebalances_followed=int(rebalances["followed"]["doc_count"]),
         warnings=int(warnings["doc_count"]),
         warnings_preceded=int(warnings["preceded"]["doc_count"]),
-        lead_seconds={f"p{float(k):g}": values.get(k) for k in sorted(values, key=float)},
+        lead_seconds=percentile_values(warnings["lead"]),
         no_signal=int(bucket["no_signal"]["instances"]["value"]),
     )
 
@@ -195,7 +196,7 @@ def _share(value: float | None) -> str:
 
 
 def _row(score: Score) -> list[Any]:
-    leads = [human_seconds(score.lead_seconds.get(f"p{p:g}")) for p in PERCENTS]
+    leads = [human_seconds(score.lead_seconds.get(label(p))) for p in PERCENTS]
     return [
         score.key,
         score.rebalances,
@@ -215,7 +216,7 @@ def scorecard_tables(scorecard: Scorecard) -> list[RenderableType]:
         f"precision ({horizon})",
         "warnings",
         f"recall ({horizon})",
-        *(f"lead p{p:g}" for p in PERCENTS),
+        *(f"lead {label(p)}" for p in PERCENTS),
         "no signal",
     ]
     sections: Sequence[tuple[str, str, list[Score]]] = (

@@ -13,6 +13,7 @@ from lambda_src.contract import DASHBOARDS_INDEX_PATTERN_ID
 from lambda_src.provisioning.errors import ProvisioningError
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.settings import ProvisioningSettings
+from lambda_src.provisioning.vega_indices import vis_state_for_prefix
 
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 IMPORT_PATH = "/api/saved_objects/_import"
@@ -25,7 +26,8 @@ MAX_LISTED_ERRORS = 5
 
 
 def load_saved_objects(settings: ProvisioningSettings, directory: Path = DASHBOARDS_DIR) -> bytes:
-    """All *.ndjson files in name order, the index pattern's title set to this prefix."""
+    """All *.ndjson files in name order, the index pattern's title and the Vega panels'
+    indices set to this prefix."""
     lines: list[str] = []
     for path in sorted(directory.glob("*.ndjson")):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -37,6 +39,11 @@ def load_saved_objects(settings: ProvisioningSettings, directory: Path = DASHBOA
                 raise ProvisioningError(f"{path.name}:{number} is not JSON: {exc}") from exc
             if obj.get("type") == "index-pattern" and obj.get("id") == DASHBOARDS_INDEX_PATTERN_ID:
                 obj["attributes"]["title"] = settings.index_pattern
+            if obj.get("type") == "visualization" and "visState" in obj.get("attributes", {}):
+                attributes = obj["attributes"]
+                attributes["visState"] = vis_state_for_prefix(
+                    attributes["visState"], settings.index_prefix
+                )
             lines.append(json.dumps(obj, separators=(",", ":")))
     if not lines:
         raise ProvisioningError(f"no saved objects (*.ndjson) found in {directory}")

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         show_progress=not args.json,
     )
     with moto_server(gate_assume_role=True) as moto_url:
-        result, report, page, rates, market = _run_in_moto(
+        result, report, page, insights, market = _run_in_moto(
             moto_url,
             accounts=args.accounts,
             writer=writer,
@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "run": summary,
                     "report": report.to_dict(),
-                    "rates": rates.to_dict(),
+                    "rates": insights.rates.to_dict(),
+                    "scorecard": insights.scorecard.to_dict(),
+                    "insights_check": {"figures": insights.compared, "problems": insights.problems},
                     "market": market.to_dict(),
                     "html": page,
                 },
@@ -135,17 +137,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         from spot_cli.market import market_tables  # noqa: PLC0415
         from spot_cli.rates import rate_tables  # noqa: PLC0415
+        from spot_cli.scorecard import scorecard_tables  # noqa: PLC0415
 
-        show([*tables(report), *rate_tables(rates, top=10), *market_tables(market, top=10)])
+        show([*tables(report), *rate_tables(insights.rates, top=10)])
+        show(scorecard_tables(insights.printed_scorecard()))
+        show(market_tables(market, top=10))
         print()
         _print_run(result, errors)
+        print(insights.line())
         print(f"Dashboard page (the saved dashboard's panels, opens offline): {page}")
     if args.stop and local.started_port:
         stop_opensearch(local.started_port)
         print("OpenSearch stopped.", file=sys.stderr)
     else:
         _print_access(local.settings, local.started_port)
-    return _verdict(result, report)
+    return _verdict(result, report, insights.problems)
 
 
 def _run_in_moto(
@@ -158,13 +164,17 @@ def _run_in_moto(
     errors: list[BaseException],
 ) -> tuple[RunResult, Report, str, Any, Any]:
     """The organisation (with more than one account), the capture path and the run, in moto."""
+    from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
+    from spot_cli.html_report import write_html  # noqa: PLC0415
     from spot_cli.local.capture_path import create_hub_capture, create_pipelines  # noqa: PLC0415
     from spot_cli.local.ingest import (  # noqa: PLC0415
         LocalFunction,
         PerThreadEnvironments,
         ingest_handler,
     )
+    from spot_cli.local.insights_check import demo_insights  # noqa: PLC0415
     from spot_cli.local.organisation import create_organisation  # noqa: PLC0415
+    from spot_cli.local.pipeline import window_of  # noqa: PLC0415
     from spot_cli.local.sampler import demo_rates  # noqa: PLC0415 - issue 14's sampler
     from spot_cli.local.servers import local_session  # noqa: PLC0415
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
@@ -211,6 +221,16 @@ def _run_in_moto(
         spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
         home_account=organisation.hub_account if organisation else None,
     )
+    # Issue 14: the scorecard too, both against the storm's ground truth; the page after them.
+    insights = demo_insights(connect(admin), rates, result, run_settings.index_prefix)
+    write_html(
+        connect(admin),
+        Path(page),
+        index=index_pattern(run_settings.index_prefix),
+        window=TimeRange(*window_of(result.storm, result.fleet)),
+        rates=rates,
+        scorecard=insights.printed_scorecard(),
+    )
     # Issue 14's market context: one daily market run, checked against ground truth.
     from spot_cli.local.market import demo_market  # noqa: PLC0415
 
@@ -220,7 +240,7 @@ def _run_in_moto(
         )
     except RuntimeError as exc:
         raise CliError(str(exc)) from exc
-    return result, report, page, rates, market
+    return result, report, page, insights, market
 
 
 def _start_empty(client: Any, local: LocalOpenSearch, prefix: str) -> None:
@@ -250,8 +270,6 @@ def _run(
     errors: list[BaseException],
     organisation: Organisation | None = None,
 ) -> tuple[RunResult, Report, str]:
-    from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
-    from spot_cli.html_report import write_html  # noqa: PLC0415
     from spot_cli.local.pipeline import run_pipeline, window_of  # noqa: PLC0415
     from spot_cli.report import ReportRequest, build_report  # noqa: PLC0415
 
@@ -267,8 +285,7 @@ def _run(
     since, until = window_of(result.storm, result.fleet)
     prefix = run_settings.index_prefix
     report = build_report(client, ReportRequest(since=since, until=until, index_prefix=prefix))
-    page = Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html"
-    write_html(client, page, index=index_pattern(prefix), window=TimeRange(since, until))
+    page = Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html"  # written after rates
     return result, report, str(page)
 
 
@@ -322,8 +339,8 @@ def _print_access(settings: OpenSearchSettings, port: int | None) -> None:
     )
 
 
-def _verdict(result: RunResult, report: Report) -> int:
-    problems = []
+def _verdict(result: RunResult, report: Report, insights: list[str]) -> int:
+    problems = list(insights)
     missed = report.missed_warnings
     if result.evictions and result.indexed == result.documents:
         # The index holds this run alone (no --keep leftovers): the report's section must say

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lambda_src.ingest import runtime
+from spot_cli.dashboard_panels import Dashboard, TimeRange, load_dashboard
 from spot_cli.main import main
 
 EVENTS = 400
@@ -59,6 +60,9 @@ def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]
         # One document per EC2 event and per evicted instance; the demo checked each by id.
         assert run["indexed"] == run["documents"] > EVENTS
         assert run["evictions"]["without_warning"] > 0
+        # Issue 14: the demo held its rates and scorecard to the storm's ground truth.
+        assert answer["insights_check"]["figures"] > 0 and not answer["insights_check"]["problems"]
+        assert answer["rates"]["instance_hours"] > 0 and answer["scorecard"]["total"]["warnings"]
         opensearch.indices.refresh(index=f"{prefix}-*")
         yield SeededStorm(prefix, run, Path(answer["html"]))
     finally:
@@ -66,3 +70,28 @@ def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]
         (Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html").unlink(missing_ok=True)
         opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
         opensearch.indices.delete_index_template(name=prefix, ignore=[404])
+
+
+@pytest.fixture(scope="module")
+def board() -> Dashboard:
+    return load_dashboard()
+
+
+@pytest.fixture(scope="module")
+def window(board: Dashboard) -> TimeRange:
+    return TimeRange.parse(board.time_from, board.time_to)
+
+
+@pytest.fixture(scope="module")
+def documents(seeded_storm: Any, opensearch: Any, window: TimeRange) -> list[dict[str, Any]]:
+    body = {
+        "size": 10000,
+        "query": {
+            "range": {
+                "event_time": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}
+            }
+        },
+    }
+    hits = opensearch.search(index=seeded_storm.index, body=body)["hits"]
+    assert hits["total"]["value"] == len(hits["hits"]) == seeded_storm.run["indexed"]
+    return [h["_source"] for h in hits["hits"]]

@@ -12,6 +12,16 @@ from typing import Any
 from spot_cli.dashboard_panels import Agg, Panel, range_label
 
 
+def control_choice(documents: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """A control choice that narrows every panel without emptying one: the busiest region (a
+    phrase filter) and every capacity group but the least busy real one (a phrases filter;
+    "unknown" stays, or the not-enriched panels would be empty)."""
+    region = Counter(d["region"] for d in documents).most_common(1)[0][0]
+    groups = [g for g, _ in Counter(d["capacity_group"] for d in documents).most_common()]
+    dropped = next(g for g in reversed(groups) if g != "unknown")
+    return {"region": [region], "capacity_group": [g for g in groups if g != dropped]}
+
+
 def _matches(doc: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
     meta = item["meta"]
     key = meta["key"]

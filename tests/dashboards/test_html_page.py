@@ -5,6 +5,7 @@ screenshot kept under the test's temporary directory."""
 from __future__ import annotations
 
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,12 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from spot_cli.dashboard_panels import load_dashboard
+from spot_cli.dashboard_panels import TimeRange, load_dashboard
+from spot_cli.html_report import SECTION_ROWS, write_html
 from spot_cli.main import main
+from spot_cli.rates import RatesRequest, build_rates, rate_tables
+from spot_cli.report import ReportRequest
+from spot_cli.scorecard import ScorecardRequest, build_scorecard, scorecard_tables
 
 pytestmark = [pytest.mark.opensearch]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -90,6 +95,13 @@ def test_every_panel_renders_offline_without_console_errors(
         assert chart.size["height"] > 40, name
     rows = browser.find_elements(By.CSS_SELECTOR, "table.events tbody tr")
     assert len(rows) == 50
+    # The rates and the scorecard: the report's tables, each with rows, shown on the page.
+    sections = browser.find_elements(By.CSS_SELECTOR, "section[data-section]")
+    assert [s.get_attribute("data-section") for s in sections] == ["rates", "scorecard"]
+    for section in sections:
+        tables = section.find_elements(By.CSS_SELECTOR, "table.figures")
+        assert tables and all(t.is_displayed() for t in tables), section.text[:200]
+        assert all(t.find_elements(By.CSS_SELECTOR, "tbody tr") for t in tables)
     assert (tmp_path / "dashboard.png").stat().st_size > 20_000
 
 
@@ -97,3 +109,61 @@ def test_the_demo_writes_the_page_with_every_panel(seeded_storm: Any) -> None:
     text = seeded_storm.page.read_text()
     for panel in load_dashboard().panels:
         assert f'data-panel="{panel.id}"' in text
+    assert 'data-section="rates"' in text and 'data-section="scorecard"' in text
+
+
+class _Tables(HTMLParser):
+    """Each `table.figures` of the page: its caption (the h3 before it), header and rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._title = ""
+        self._table: list[list[str]] | None = None  # the figures table being read
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h3":
+            self._in_title, self._title = True, ""
+        elif tag == "table" and ("class", "figures") in attrs:
+            self._table = self.tables[self._title] = []
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in {"td", "th"} and self._table is not None:
+            self._table[-1].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h3":
+            self._in_title = False
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self._title += data
+        elif self._table and self._table[-1]:
+            self._table[-1][-1] += data
+
+
+def test_the_page_shows_the_rates_and_scorecard_of_the_reports(
+    seeded_storm: Any, opensearch: Any, tmp_path: Path
+) -> None:
+    """The page's tables are `report --rates` and `report --scorecard` for the page's window:
+    cell for cell the rows the terminal prints."""
+    board = load_dashboard()
+    window = TimeRange.parse(board.time_from, board.time_to)
+    path = tmp_path / "page.html"
+    write_html(opensearch, path, index=seeded_storm.index, window=window)
+    parser = _Tables()
+    parser.feed(path.read_text())
+    rates = build_rates(opensearch, RatesRequest(window.start, window.end, {}, seeded_storm.prefix))
+    request = ReportRequest(window.start, window.end, {}, SECTION_ROWS, seeded_storm.prefix)
+    card = build_scorecard(opensearch, ScorecardRequest(request))
+    expected = [*rate_tables(rates, top=SECTION_ROWS), *scorecard_tables(card)]
+    assert len(parser.tables) == len(expected)
+    for table in expected:
+        title, grid = table.renderables
+        rows = [[str(c.header) for c in grid.columns]]
+        rows += [list(map(str, row)) for row in zip(*(c.cells for c in grid.columns), strict=True)]
+        assert parser.tables[title.plain] == rows, title.plain
+        assert len(rows) > 1, f"{title.plain} is empty"

@@ -19,7 +19,6 @@ from spot_cli.dashboard_panels import (
     TimeRange,
     auto_interval,
     control_filter,
-    load_dashboard,
     run_panel,
     run_search,
 )
@@ -53,41 +52,6 @@ REPORT_PERCENTILES = {
 OTHER = "Other"
 # Bucket aggregations whose buckets partition the panel's documents (each in exactly one).
 PARTITIONS = {"terms", "date_histogram", "filters", "range"}
-
-
-@pytest.fixture(scope="module")
-def board() -> Dashboard:
-    return load_dashboard()
-
-
-@pytest.fixture(scope="module")
-def window(board: Dashboard) -> TimeRange:
-    return TimeRange.parse(board.time_from, board.time_to)
-
-
-@pytest.fixture(scope="module")
-def documents(seeded_storm: Any, opensearch: Any, window: TimeRange) -> list[dict[str, Any]]:
-    body = {
-        "size": 10000,
-        "query": {
-            "range": {
-                "event_time": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}
-            }
-        },
-    }
-    hits = opensearch.search(index=seeded_storm.index, body=body)["hits"]
-    assert hits["total"]["value"] == len(hits["hits"]) == seeded_storm.run["indexed"]
-    return [h["_source"] for h in hits["hits"]]
-
-
-def _selections(documents: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """A control choice that narrows every panel without emptying one: the busiest region (a
-    phrase filter) and every capacity group but the least busy real one (a phrases filter;
-    "unknown" stays, or the not-enriched panels would be empty)."""
-    region = Counter(d["region"] for d in documents).most_common(1)[0][0]
-    groups = [g for g, _ in Counter(d["capacity_group"] for d in documents).most_common()]
-    dropped = next(g for g in reversed(groups) if g != "unknown")
-    return {"region": [region], "capacity_group": [g for g in groups if g != dropped]}
 
 
 def _count_by_labels(result: PanelResult) -> dict[tuple[str, ...], int]:
@@ -151,7 +115,7 @@ def test_every_panel_is_non_empty_adds_up_and_matches_the_raw_documents(  # noqa
     documents: list[dict[str, Any]],
     with_controls: bool,
 ) -> None:
-    selections = _selections(documents) if with_controls else {}
+    selections = oracle.control_choice(documents) if with_controls else {}
     extra = [control_filter(k, v) for k, v in selections.items()]
     for panel in board.panels:
         result = run_panel(
