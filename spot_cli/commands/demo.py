@@ -48,11 +48,12 @@ def register(commands: Any) -> None:
     # 1: one account, a queue per region, no hub bus.
     parser.add_argument("--accounts", type=positive, default=3)
     # Lambda's event source mapping allows batches up to 10,000 with a window; each batch costs
-    # the ingest function one refresh wait, so fewer, larger batches drain a storm faster. One
-    # environment per region's queue (docs/local-run.md, "The poller").
+    # the ingest function one refresh wait, so fewer, larger batches drain a storm faster. Two
+    # environments per queue: one's refresh wait overlaps the other's work; the queue's
+    # visibility timeout covers the longest batch (docs/local-run.md, "The poller").
     parser.add_argument("--batch-size", type=positive, default=500)
     parser.add_argument("--batching-window", type=float, default=2.0)
-    parser.add_argument("--concurrency", type=positive, default=1)
+    parser.add_argument("--concurrency", type=positive, default=2)
     parser.add_argument("--port", type=positive, default=9200, help="local OpenSearch port")
     parser.add_argument("--index-prefix", default=DEFAULT_INDEX_PREFIX)
     parser.add_argument(
@@ -64,6 +65,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: boto3, opensearch-py and moto load only for this command.
+    from spot_cli.local.capture_path import QueueSettings  # noqa: PLC0415
     from spot_cli.local.pipeline import RunSettings  # noqa: PLC0415
     from spot_cli.local.poller import EventSourceSettings  # noqa: PLC0415
     from spot_cli.local.provisioning import provision_local  # noqa: PLC0415
@@ -88,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             batching_window_seconds=args.batching_window,
             maximum_concurrency=args.concurrency,
             max_seconds=1800,
+            function_timeout_seconds=QueueSettings().function_timeout_seconds,
             # Each poller thread invokes its own execution environment (PerThreadEnvironments).
             thread_safe_handler=True,
         )

@@ -92,6 +92,13 @@ class RunResult:
             "dead_letter_queue": self.dlq_depth,
             "invocations": sum(s.invocations for s in self.poller_stats.values()),
             "failed_records": sum(s.failed_records for s in self.poller_stats.values()),
+            # Below the queue's visibility timeout, or the queue handed held messages out again.
+            "longest_batch_seconds": round(
+                max((s.longest_batch_seconds for s in self.poller_stats.values()), default=0.0), 2
+            ),
+            "visibility_timeout_seconds": {
+                r: p.settings.visibility_timeout for r, p in self.pipelines.items()
+            },
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "events_per_second": round(self.events_per_second, 1),
             "freshness_seconds": self.freshness,

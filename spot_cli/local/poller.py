@@ -70,8 +70,9 @@ class PollerStats:
     moved_to_dlq: int = 0
     delete_errors: int = 0
     # The longest a batch was held: from the ReceiveMessage call that returned its first
-    # messages to the deletes after the handler. Above the queue's visibility timeout, its messages were visible to
-    # another poller (and received again, counting towards maxReceiveCount) while held.
+    # messages to the deletes after the handler. Above the queue's visibility timeout, its
+    # messages were visible to another poller (received again, counting towards
+    # maxReceiveCount) while held.
     longest_batch_seconds: float = 0.0
     timed_out: bool = False
     started: float = field(default_factory=time.monotonic)

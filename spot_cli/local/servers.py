@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -96,6 +97,7 @@ def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _parse_each_jsonpath_once()
     _cheap_sqs_clock()
+    _sqs_reads_only_what_it_needs()
     _forward_whole_events_between_buses()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     if gate_assume_role:
@@ -261,6 +263,51 @@ def _cheap_sqs_clock() -> None:
     epoch_seconds.cheap = True  # type: ignore[attr-defined]
     sqs_models.unix_time = epoch_seconds
     sqs_models.unix_time_millis = epoch_millis
+
+
+def _sqs_reads_only_what_it_needs() -> None:
+    """moto's SQS builds a queue's whole attribute map (three of its counters scan every
+    message the queue holds) where it reads one attribute that needs no scan: the retention
+    period, for each message ReceiveMessage returns, and ContentBasedDeduplication (a FIFO
+    attribute) for each message sent. With a few thousand messages queued that made receiving
+    and sending cost O(depth) per message. Here the retention check reads the queue's period
+    directly, and while a message is sent to a standard queue its attribute map is empty (the
+    only one SendMessage reads is absent from a standard queue's map anyway). Every answer
+    stays what it was (tests/cli/test_moto_sqs_speedups.py)."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+    except ImportError:
+        return
+    backend_class, queue_class = sqs_models.SQSBackend, sqs_models.Queue
+    if getattr(backend_class.send_message, "reads_only_what_it_needs", False):
+        return  # already done (a second server in this process)
+    own_send, own_attributes = backend_class.send_message, queue_class.attributes
+    sending = threading.local()
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > sqs_models.unix_time()
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return own_send(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(sending, "active", False) and not self.fifo_queue:
+            return {}
+        return own_attributes.fget(self)
+
+    send_message.reads_only_what_it_needs = True  # type: ignore[attr-defined]
+    backend_class.is_message_valid_based_on_retention_period = (
+        is_message_valid_based_on_retention_period
+    )
+    backend_class.send_message = send_message
+    queue_class.attributes = property(attributes)
 
 
 def local_session(
