@@ -27,6 +27,7 @@ from spot_cli.errors import CliError
 
 if TYPE_CHECKING:  # annotations only: these modules load boto3 and opensearch-py
     from spot_cli.local.capture_path import RegionalPipeline
+    from spot_cli.local.moto_replica import MotoReplica
     from spot_cli.local.organisation import Organisation
     from spot_cli.local.pipeline import RunResult, RunSettings
     from spot_cli.local.poller import Handler
@@ -164,6 +165,7 @@ def _run_in_moto(
         PerThreadEnvironments,
         ingest_handler,
     )
+    from spot_cli.local.moto_replica import MotoReplica  # noqa: PLC0415
     from spot_cli.local.organisation import create_organisation  # noqa: PLC0415
     from spot_cli.local.sampler import demo_rates  # noqa: PLC0415 - issue 14's sampler
     from spot_cli.local.servers import local_session  # noqa: PLC0415
@@ -189,17 +191,24 @@ def _run_in_moto(
         spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
         home_account=organisation.hub_account if organisation else None,
     )
-    # A session per environment: boto3 sessions must not be shared between threads.
-    handler = PerThreadEnvironments(lambda: ingest_handler(function, local_session(moto_url, home)))
-    result, report, page = _run(
-        handler,
-        connect(admin),
-        run_settings,
-        pipelines,
-        session=session,
-        errors=errors,
-        organisation=organisation,
+    # A session per environment: boto3 sessions must not be shared between threads. Its EC2
+    # and STS calls go to a copy of moto in another process (the other core), forked once the
+    # fleet exists (spot_cli/local/moto_replica.py).
+    replica = MotoReplica(gate_assume_role=True)
+    handler = PerThreadEnvironments(
+        lambda: ingest_handler(function, local_session(moto_url, home, endpoints=replica.endpoints))
     )
+    with replica:
+        result, report, page = _run(
+            handler,
+            connect(admin),
+            run_settings,
+            pipelines,
+            session=session,
+            errors=errors,
+            organisation=organisation,
+            replica=replica,
+        )
     # Issue 14: the sampler replayed over the storm's window, through the same spoke roles as
     # the ingest function, so every account with the role has its instance-hours.
     rates = demo_rates(
@@ -240,6 +249,7 @@ def _run(
     session: Any,
     errors: list[BaseException],
     organisation: Organisation | None = None,
+    replica: MotoReplica | None = None,
 ) -> tuple[RunResult, Report, str]:
     from spot_cli.dashboard_panels import TimeRange  # noqa: PLC0415
     from spot_cli.html_report import write_html  # noqa: PLC0415
@@ -254,6 +264,7 @@ def _run(
         on_handler_error=errors.append,
         pipelines=pipelines,
         organisation=organisation,
+        replica=replica,
     )
     since, until = window_of(result.storm, result.fleet)
     prefix = run_settings.index_prefix

@@ -316,23 +316,32 @@ def local_session(
     *,
     max_attempts: int | None = None,
     assumed: Mapping[str, Any] | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> Any:
     """A boto3 session whose clients all talk to `endpoint_url` (the moto server) with local
     keys: the process environment is left as it is, so nothing can reach a real account.
 
     `max_attempts`: botocore's standard retry mode with that many attempts for every client
     (default: botocore's own retry configuration). `assumed`: AssumeRole's `Credentials`, for
-    a session in the role's account (moto's default account otherwise)."""
+    a session in the role's account (moto's default account otherwise). `endpoints`: service
+    name -> another endpoint for that service's clients (a `MotoReplica`'s, for EC2 and STS);
+    sessions built from this one's class for an assumed role keep it."""
     import boto3  # noqa: PLC0415 - start-up time
     import botocore.session  # noqa: PLC0415
 
+    routes = dict(endpoints or {})
+
+    def endpoint_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        service = args[0] if args else kwargs.get("service_name")
+        return routes.get(service, endpoint_url)
+
     class _LocalSession(boto3.session.Session):
         def client(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("endpoint_url", endpoint_url)
+            kwargs.setdefault("endpoint_url", endpoint_for(args, kwargs))
             return super().client(*args, **kwargs)
 
         def resource(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("endpoint_url", endpoint_url)
+            kwargs.setdefault("endpoint_url", endpoint_for(args, kwargs))
             return super().resource(*args, **kwargs)
 
     core = botocore.session.Session()
