@@ -98,6 +98,8 @@ def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
     _parse_each_jsonpath_once()
     _cheap_sqs_clock()
     _sqs_reads_only_what_it_needs()
+    _sqs_deletes_without_a_second_scan()
+    _ec2_reads_a_resources_own_tags()
     _forward_whole_events_between_buses()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     if gate_assume_role:
@@ -273,7 +275,7 @@ def _sqs_reads_only_what_it_needs() -> None:
     and sending cost O(depth) per message. Here the retention check reads the queue's period
     directly, and while a message is sent to a standard queue its attribute map is empty (the
     only one SendMessage reads is absent from a standard queue's map anyway). Every answer
-    stays what it was (tests/cli/test_moto_sqs_speedups.py)."""
+    stays what it was (tests/cli/test_moto_speedups.py)."""
     try:
         import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
     except ImportError:
@@ -308,6 +310,72 @@ def _sqs_reads_only_what_it_needs() -> None:
     )
     backend_class.send_message = send_message
     queue_class.attributes = property(attributes)
+
+
+def _sqs_deletes_without_a_second_scan() -> None:
+    """moto's DeleteMessage scans the whole queue twice for each receipt handle (is it known,
+    then a copy without it): with thousands queued, the drain's deletes cost more than its
+    handler. Here one scan stops at the message (in-flight messages, the ones deleted, are the
+    oldest, near the front) and the queue is rebuilt without it, as moto does (a new list, so
+    a receive iterating the old one is undisturbed). Unknown and already deleted handles are
+    answered as moto answers them."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid  # noqa: PLC0415
+    except ImportError:
+        return
+    queue_class = sqs_models.Queue
+    if getattr(queue_class.delete_message, "one_scan", False):
+        return
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: moto accepts it again
+        messages = self._messages
+        position = next(
+            (i for i, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None
+        )
+        if position is None:
+            raise ReceiptHandleIsInvalid()
+        message = messages[position]
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        self._messages = messages[:position] + messages[position + 1 :]
+
+    delete_message.one_scan = True  # type: ignore[attr-defined]
+    queue_class.delete_message = delete_message
+
+
+def _ec2_reads_a_resources_own_tags() -> None:
+    """moto finds an EC2 resource's tags with DescribeTags' filter code: every tag of every
+    resource in the region matched against a pattern of the resource's id. DescribeInstances
+    and RunInstances do that for each instance, so a fleet of a thousand instances per region
+    costs a million matches per full listing. An id has no wildcard, so the filter selects
+    exactly the resource's own entry: read it directly, in DescribeTags' result form."""
+    try:
+        from moto.ec2.models import core as ec2_core  # noqa: PLC0415 - dev dependency
+        from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix  # noqa: PLC0415
+    except ImportError:
+        return
+    resource_class = ec2_core.TaggedEC2Resource
+    own = resource_class.get_tags
+    if getattr(own, "direct", False):
+        return
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = self.id
+        if not resource_id or any(c in resource_id for c in "*?["):
+            return own(self)
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        tags = self.ec2_backend.tags  # a defaultdict: get() adds no entry
+        return [
+            {"resource_id": resource_id, "key": key, "value": value, "resource_type": kind}
+            for key, value in tags.get(resource_id, {}).items()
+        ]
+
+    get_tags.direct = True  # type: ignore[attr-defined]
+    get_tags.moto_own = own  # type: ignore[attr-defined]
+    resource_class.get_tags = get_tags
 
 
 def local_session(
