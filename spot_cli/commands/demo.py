@@ -209,17 +209,18 @@ def _run_in_moto(
             organisation=organisation,
             replica=replica,
         )
-    # Issue 14: the sampler replayed over the storm's window, through the same spoke roles as
-    # the ingest function, so every account with the role has its instance-hours.
-    rates = demo_rates(
-        admin,
-        session,
-        run_settings.index_prefix,
-        result,
-        accounts=organisation.with_role if organisation else (),
-        spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
-        home_account=organisation.hub_account if organisation else None,
-    )
+        # Issue 14: the sampler replayed over the storm's window, through the same spoke roles
+        # as the ingest function, so every account with the role has its instance-hours. It
+        # lists the unchanged fleet, so it reads the replica too.
+        rates = demo_rates(
+            admin,
+            local_session(moto_url, home, endpoints=replica.endpoints),
+            run_settings.index_prefix,
+            result,
+            accounts=organisation.with_role if organisation else (),
+            spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
+            home_account=organisation.hub_account if organisation else None,
+        )
     return result, report, page, rates
 
 
