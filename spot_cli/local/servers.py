@@ -99,6 +99,7 @@ def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
     _cheap_sqs_clock()
     _sqs_reads_only_what_it_needs()
     _sqs_deletes_without_a_second_scan()
+    _sqs_pending_groups_from_a_snapshot()
     _ec2_reads_a_resources_own_tags()
     _forward_whole_events_between_buses()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -344,6 +345,27 @@ def _sqs_deletes_without_a_second_scan() -> None:
 
     delete_message.one_scan = True  # type: ignore[attr-defined]
     queue_class.delete_message = delete_message
+
+
+def _sqs_pending_groups_from_a_snapshot() -> None:
+    """Each ReceiveMessage reads the groups of the queue's in-flight messages by iterating the
+    set of them in Python, while another request's thread (a second poller's delete or
+    receive) may change that set: moto then answers 500 ("Set changed size during
+    iteration"). The same groups, read from a copy of the set (made in one step)."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+    except ImportError:
+        return
+    queue_class = sqs_models.Queue
+    if getattr(queue_class.pending_message_groups.fget, "snapshot", False):
+        return
+
+    def pending_message_groups(self: Any) -> set[str]:
+        pending = tuple(self._pending_messages)
+        return {message.group_id for message in pending if message.group_id is not None}
+
+    pending_message_groups.snapshot = True  # type: ignore[attr-defined]
+    queue_class.pending_message_groups = property(pending_message_groups)
 
 
 def _ec2_reads_a_resources_own_tags() -> None:

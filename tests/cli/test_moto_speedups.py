@@ -145,3 +145,26 @@ def test_an_instances_tags_are_its_own_without_scanning_every_tag(aws, monkeypat
 
     instance = ec2_backends["123456789012"]["us-east-1"].get_instance(ids[0])
     assert ec2_core.TaggedEC2Resource.get_tags(instance) == backend(instance)
+
+
+class _JoinsWhileRead:
+    """An in-flight entry whose group is read while another thread adds to the set."""
+
+    def __init__(self, pending):
+        self.pending = pending
+
+    @property
+    def group_id(self):
+        self.pending.add(object())
+        return "g"
+
+
+def test_in_flight_groups_are_read_from_a_snapshot(aws):
+    sqs = boto3.client("sqs")
+    _queue(sqs, "snapshot")
+    queue = sqs_models.sqs_backends["123456789012"]["us-east-1"].get_queue("snapshot")
+    pending = set()
+    pending.add(_JoinsWhileRead(pending))
+    queue._pending_messages = pending
+    # moto's own comprehension raises "Set changed size during iteration" here.
+    assert queue.pending_message_groups == {"g"}
