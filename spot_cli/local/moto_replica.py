@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from spot_cli.errors import CliError
+from spot_cli.local.moto_lifecycle import teach_moto_instance_lifecycle
 from spot_cli.local.servers import _wrap_app, assume_role_gate
 
 # The services whose state the handler reads and never writes during a run.
@@ -45,6 +46,9 @@ class MotoReplica:
     def start(self) -> None:
         if self._process is not None:
             raise RuntimeError("the replica is already running")
+        # What this process teaches moto after the fork would not reach the copy: the sampler's
+        # filter (spot_cli/local/moto_lifecycle.py) is taught now.
+        teach_moto_instance_lifecycle()
         # fork: the copy is this process's memory, moto's module state included.
         context = multiprocessing.get_context("fork")
         ready = context.Event()
