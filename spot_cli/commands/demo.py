@@ -195,9 +195,16 @@ def _run_in_moto(
     # and STS calls go to a copy of moto in another process (the other core), forked once the
     # fleet exists (spot_cli/local/moto_replica.py).
     replica = MotoReplica(gate_assume_role=True)
-    handler = PerThreadEnvironments(
-        lambda: ingest_handler(function, local_session(moto_url, home, endpoints=replica.endpoints))
-    )
+
+    def replica_session() -> Any:
+        return local_session(
+            moto_url,
+            home,
+            endpoints=replica.endpoints,
+            endpoints_read_timeout=replica.read_timeout,
+        )
+
+    handler = PerThreadEnvironments(lambda: ingest_handler(function, replica_session()))
     with replica:
         result, report, page = _run(
             handler,
@@ -214,7 +221,7 @@ def _run_in_moto(
         # lists the unchanged fleet, so it reads the replica too.
         rates = demo_rates(
             admin,
-            local_session(moto_url, home, endpoints=replica.endpoints),
+            replica_session(),
             run_settings.index_prefix,
             result,
             accounts=organisation.with_role if organisation else (),

@@ -27,6 +27,10 @@ from spot_cli.local.servers import _wrap_app, assume_role_gate
 # The services whose state the handler reads and never writes during a run.
 REPLICA_SERVICES = ("ec2", "sts")
 START_SECONDS = 60
+# The sampler lists a region's fleet in pages of up to 1,000 instances; moto serializes one in
+# seconds of CPU, and on a loaded machine the 5 s read timeout the code allows EC2 expired and
+# its retries piled more pages on the copy. Clients of the copy wait this long instead.
+READ_TIMEOUT_SECONDS = 120
 
 
 class MotoReplica:
@@ -40,6 +44,7 @@ class MotoReplica:
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.endpoints = dict.fromkeys(REPLICA_SERVICES, self.url)
+        self.read_timeout = READ_TIMEOUT_SECONDS
         self._gate = gate_assume_role
         self._process: Any = None
 

@@ -407,6 +407,7 @@ def local_session(
     max_attempts: int | None = None,
     assumed: Mapping[str, Any] | None = None,
     endpoints: Mapping[str, str] | None = None,
+    endpoints_read_timeout: float | None = None,
 ) -> Any:
     """A boto3 session whose clients all talk to `endpoint_url` (the moto server) with local
     keys: the process environment is left as it is, so nothing can reach a real account.
@@ -415,9 +416,13 @@ def local_session(
     (default: botocore's own retry configuration). `assumed`: AssumeRole's `Credentials`, for
     a session in the role's account (moto's default account otherwise). `endpoints`: service
     name -> another endpoint for that service's clients (a `MotoReplica`'s, for EC2 and STS);
-    sessions built from this one's class for an assumed role keep it."""
+    sessions built from this one's class for an assumed role keep it.
+    `endpoints_read_timeout`: the read timeout of those services' clients, whatever config the
+    caller gives (a moto page of hundreds of instances on a loaded machine outlasts the 5 s the
+    code allows EC2)."""
     import boto3  # noqa: PLC0415 - start-up time
     import botocore.session  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
 
     routes = dict(endpoints or {})
 
@@ -425,9 +430,16 @@ def local_session(
         service = args[0] if args else kwargs.get("service_name")
         return routes.get(service, endpoint_url)
 
+    def routed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return (args[0] if args else kwargs.get("service_name")) in routes
+
     class _LocalSession(boto3.session.Session):
         def client(self, *args: Any, **kwargs: Any) -> Any:
             kwargs.setdefault("endpoint_url", endpoint_for(args, kwargs))
+            if endpoints_read_timeout is not None and routed(args, kwargs):
+                longer = Config(read_timeout=endpoints_read_timeout)
+                given = kwargs.get("config")
+                kwargs["config"] = given.merge(longer) if given else longer
             return super().client(*args, **kwargs)
 
         def resource(self, *args: Any, **kwargs: Any) -> Any:

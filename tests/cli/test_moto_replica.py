@@ -6,6 +6,7 @@ import os
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from spot_cli.local.moto_replica import MotoReplica
 from spot_cli.local.servers import local_session
@@ -38,6 +39,14 @@ def test_the_replica_is_the_parents_state_at_the_fork_in_another_process(aws):
         assert {before, after} <= _ids(parent_ec2)
         # STS goes to the replica with EC2 (its credentials are only known there) ...
         assert session.client("sts")._endpoint.host == replica.url
+        # ... its clients wait longer than the code's own config says (a loaded machine) ...
+        patient = local_session(
+            aws, "us-east-1", endpoints=replica.endpoints, endpoints_read_timeout=99
+        )
+        given = Config(read_timeout=5, connect_timeout=7)
+        ec2_config = patient.client("ec2", config=given).meta.config
+        assert (ec2_config.read_timeout, ec2_config.connect_timeout) == (99, 7)
+        assert patient.client("sqs", config=given).meta.config.read_timeout == 5
         # ... and everything else to the parent: a queue made there is seen through the session.
         url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="parent")
         assert (
