@@ -28,6 +28,7 @@ from spot_cli.errors import CliError
 
 if TYPE_CHECKING:  # annotations only: these modules load boto3 and opensearch-py
     from spot_cli.local.capture_path import RegionalPipeline
+    from spot_cli.local.moto_replica import MotoReplica
     from spot_cli.local.organisation import Organisation
     from spot_cli.local.pipeline import RunResult, RunSettings
     from spot_cli.local.poller import Handler
@@ -49,11 +50,12 @@ def register(commands: Any) -> None:
     # 1: one account, a queue per region, no hub bus.
     parser.add_argument("--accounts", type=positive, default=3)
     # Lambda's event source mapping allows batches up to 10,000 with a window; each batch costs
-    # the ingest function one refresh wait, so fewer, larger batches drain a storm faster. One
-    # environment per region's queue (docs/local-run.md, "The poller").
+    # the ingest function one refresh wait, so fewer, larger batches drain a storm faster. Two
+    # environments per queue: one's refresh wait overlaps the other's work; the queue's
+    # visibility timeout covers the longest batch (docs/local-run.md, "The poller").
     parser.add_argument("--batch-size", type=positive, default=500)
     parser.add_argument("--batching-window", type=float, default=2.0)
-    parser.add_argument("--concurrency", type=positive, default=1)
+    parser.add_argument("--concurrency", type=positive, default=2)
     parser.add_argument("--port", type=positive, default=9200, help="local OpenSearch port")
     parser.add_argument("--index-prefix", default=DEFAULT_INDEX_PREFIX)
     parser.add_argument(
@@ -65,6 +67,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: boto3, opensearch-py and moto load only for this command.
+    from spot_cli.local.capture_path import QueueSettings  # noqa: PLC0415
     from spot_cli.local.pipeline import RunSettings  # noqa: PLC0415
     from spot_cli.local.poller import EventSourceSettings  # noqa: PLC0415
     from spot_cli.local.provisioning import provision_local  # noqa: PLC0415
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             batching_window_seconds=args.batching_window,
             maximum_concurrency=args.concurrency,
             max_seconds=1800,
+            function_timeout_seconds=QueueSettings().function_timeout_seconds,
             # Each poller thread invokes its own execution environment (PerThreadEnvironments).
             thread_safe_handler=True,
         )
@@ -173,6 +177,7 @@ def _run_in_moto(
         ingest_handler,
     )
     from spot_cli.local.insights_check import demo_insights  # noqa: PLC0415
+    from spot_cli.local.moto_replica import MotoReplica  # noqa: PLC0415
     from spot_cli.local.organisation import create_organisation  # noqa: PLC0415
     from spot_cli.local.pipeline import window_of  # noqa: PLC0415
     from spot_cli.local.sampler import demo_rates  # noqa: PLC0415 - issue 14's sampler
@@ -199,28 +204,43 @@ def _run_in_moto(
         spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
         home_account=organisation.hub_account if organisation else None,
     )
-    # A session per environment: boto3 sessions must not be shared between threads.
-    handler = PerThreadEnvironments(lambda: ingest_handler(function, local_session(moto_url, home)))
-    result, report, page = _run(
-        handler,
-        connect(admin),
-        run_settings,
-        pipelines,
-        session=session,
-        errors=errors,
-        organisation=organisation,
-    )
-    # Issue 14: the sampler replayed over the storm's window, through the same spoke roles as
-    # the ingest function, so every account with the role has its instance-hours.
-    rates = demo_rates(
-        admin,
-        session,
-        run_settings.index_prefix,
-        result,
-        accounts=organisation.with_role if organisation else (),
-        spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
-        home_account=organisation.hub_account if organisation else None,
-    )
+    # A session per environment: boto3 sessions must not be shared between threads. Its EC2
+    # and STS calls go to a copy of moto in another process (the other core), forked once the
+    # fleet exists (spot_cli/local/moto_replica.py).
+    replica = MotoReplica(gate_assume_role=True)
+
+    def replica_session() -> Any:
+        return local_session(
+            moto_url,
+            home,
+            endpoints=replica.endpoints,
+            endpoints_read_timeout=replica.read_timeout,
+        )
+
+    handler = PerThreadEnvironments(lambda: ingest_handler(function, replica_session()))
+    with replica:
+        result, report, page = _run(
+            handler,
+            connect(admin),
+            run_settings,
+            pipelines,
+            session=session,
+            errors=errors,
+            organisation=organisation,
+            replica=replica,
+        )
+        # Issue 14: the sampler replayed over the storm's window, through the same spoke roles
+        # as the ingest function, so every account with the role has its instance-hours. It
+        # lists the unchanged fleet, so it reads the replica too.
+        rates = demo_rates(
+            admin,
+            replica_session(),
+            run_settings.index_prefix,
+            result,
+            accounts=organisation.with_role if organisation else (),
+            spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
+            home_account=organisation.hub_account if organisation else None,
+        )
     # Issue 14: the scorecard too, both against the storm's ground truth; the page after them.
     insights = demo_insights(connect(admin), rates, result, run_settings.index_prefix)
     write_html(
@@ -269,6 +289,7 @@ def _run(
     session: Any,
     errors: list[BaseException],
     organisation: Organisation | None = None,
+    replica: MotoReplica | None = None,
 ) -> tuple[RunResult, Report, str]:
     from spot_cli.local.pipeline import run_pipeline, window_of  # noqa: PLC0415
     from spot_cli.report import ReportRequest, build_report  # noqa: PLC0415
@@ -281,6 +302,7 @@ def _run(
         on_handler_error=errors.append,
         pipelines=pipelines,
         organisation=organisation,
+        replica=replica,
     )
     since, until = window_of(result.storm, result.fleet)
     prefix = run_settings.index_prefix

@@ -42,16 +42,38 @@ _FULL_ENVELOPE = {
 }
 
 
+# As deployed (spot_insights/ingest_pipeline.py, which spot_cli must not import): the queue's
+# visibility timeout is this many times the function timeout, so a message is never handed to a
+# second invocation while the first may still hold it (tests/cli/test_poller_concurrency.py
+# checks the two agree).
+VISIBILITY_TIMEOUT_FACTOR = 6
+# The local function's timeout: far above the demo's worst batch (a 500-record batch takes a
+# few seconds with its batching window), short enough that a retried record is back within a
+# minute.
+LOCAL_FUNCTION_TIMEOUT_SECONDS = 10
+
+
 @dataclass(frozen=True)
 class QueueSettings:
     """Queue attributes as deployed, scaled for a local run.
 
-    The deployed queue keeps the visibility timeout at 6x the function timeout; locally a few
-    seconds keep retries (and the walk to the DLQ) quick."""
+    The visibility timeout follows the deployed rule, `VISIBILITY_TIMEOUT_FACTOR` times the
+    function timeout, unless given: a timeout shorter than a batch's time in the poller (its
+    batching window plus the handler) makes the queue hand the batch's messages to a second
+    poller while the first still holds them; each such receive counts towards
+    maxReceiveCount, and healthy records reached the DLQ that way at concurrency 2."""
 
-    visibility_timeout_seconds: int = 5
+    visibility_timeout_seconds: int | None = None
     max_receive_count: int = 3
     retention_seconds: int = 14 * 24 * 3600
+    function_timeout_seconds: int = LOCAL_FUNCTION_TIMEOUT_SECONDS
+
+    @property
+    def visibility_timeout(self) -> int:
+        """The queue's VisibilityTimeout in seconds."""
+        if self.visibility_timeout_seconds is not None:
+            return self.visibility_timeout_seconds
+        return VISIBILITY_TIMEOUT_FACTOR * self.function_timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -89,7 +111,7 @@ def create_regional_pipeline(
         sqs,
         name,
         {
-            "VisibilityTimeout": str(settings.visibility_timeout_seconds),
+            "VisibilityTimeout": str(settings.visibility_timeout),
             "MessageRetentionPeriod": str(settings.retention_seconds),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count}

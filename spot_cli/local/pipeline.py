@@ -28,6 +28,7 @@ from spot_cli.local.enrichment_check import EnrichmentCheck, check_enrichment
 from spot_cli.local.evictions_check import EvictionCheck, check_evictions
 from spot_cli.local.fleet import DEFAULT_REGIONS, Fleet, create_fleet, create_org_fleet
 from spot_cli.local.freshness import FreshnessRecorder
+from spot_cli.local.moto_replica import MotoReplica
 from spot_cli.local.organisation import Organisation
 from spot_cli.local.poller import EventSourceSettings, Handler, PollerStats, SqsEventSourcePoller
 from spot_cli.local.storm import PublishResult, Storm, StormSettings, generate_storm, publish
@@ -92,6 +93,13 @@ class RunResult:
             "dead_letter_queue": self.dlq_depth,
             "invocations": sum(s.invocations for s in self.poller_stats.values()),
             "failed_records": sum(s.failed_records for s in self.poller_stats.values()),
+            # Below the queue's visibility timeout, or the queue handed held messages out again.
+            "longest_batch_seconds": round(
+                max((s.longest_batch_seconds for s in self.poller_stats.values()), default=0.0), 2
+            ),
+            "visibility_timeout_seconds": {
+                r: p.settings.visibility_timeout for r, p in self.pipelines.items()
+            },
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "events_per_second": round(self.events_per_second, 1),
             "freshness_seconds": self.freshness,
@@ -130,17 +138,21 @@ def run_pipeline(
     on_handler_error: Callable[[BaseException], None] | None = None,
     pipelines: dict[str, RegionalPipeline] | None = None,
     organisation: Organisation | None = None,
+    replica: MotoReplica | None = None,
 ) -> RunResult:
     """Run the storm through the pipelines (created here unless the caller made them first,
     e.g. to hand the handler a dead-letter queue URL).
 
     With `organisation`, every account runs a fleet in every region and their events reach the
     hub account's one queue through the hub bus (`create_hub_capture`); `session` is then the
-    hub's."""
+    hub's. `replica`: started once the fleet exists, before anything is published (the handler
+    then reads EC2 from it, spot_cli/local/moto_replica.py)."""
     settings = settings or RunSettings()
     seconds: dict[str, float] = {}
     started = time.monotonic()
     fleet, pipelines, queue_urls = _fleet_and_capture(settings, session, pipelines, organisation)
+    if replica is not None:
+        replica.start()
     seconds["setup"] = time.monotonic() - started
 
     storm = generate_storm(fleet, settings.storm)

@@ -69,6 +69,11 @@ class PollerStats:
     failed_invocations: int = 0
     moved_to_dlq: int = 0
     delete_errors: int = 0
+    # The longest a batch was held: from the ReceiveMessage call that returned its first
+    # messages to the deletes after the handler. Above the queue's visibility timeout, its
+    # messages were visible to another poller (received again, counting towards
+    # maxReceiveCount) while held.
+    longest_batch_seconds: float = 0.0
     timed_out: bool = False
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -196,10 +201,11 @@ class SqsEventSourcePoller:
                     self.stats.timed_out = True
                     self._stop.set()
                     return
+                held_since = time.monotonic()
                 batch = self._gather_batch()
                 if batch:
                     try:
-                        self._invoke(batch)
+                        self._invoke(batch, held_since)
                     finally:
                         with self._lock:
                             self._in_flight -= 1
@@ -279,7 +285,7 @@ class SqsEventSourcePoller:
 
     # -- invoking -----------------------------------------------------------------------------
 
-    def _invoke(self, batch: list[dict[str, Any]]) -> None:
+    def _invoke(self, batch: list[dict[str, Any]], held_since: float) -> None:
         records = [lambda_record(m, self.queue_arn, self.region) for m in batch]
         ids = {r["messageId"] for r in records}
         context = LambdaContext(
@@ -312,6 +318,9 @@ class SqsEventSourcePoller:
             stats.failed_records += len(failed)
             stats.deleted += len(succeeded) - delete_errors
             stats.delete_errors += delete_errors
+            stats.longest_batch_seconds = max(
+                stats.longest_batch_seconds, time.monotonic() - held_since
+            )
             snapshot = replace(stats)
         if self.progress:
             self.progress(snapshot)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -96,6 +97,10 @@ def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _parse_each_jsonpath_once()
     _cheap_sqs_clock()
+    _sqs_reads_only_what_it_needs()
+    _sqs_deletes_without_a_second_scan()
+    _sqs_pending_groups_from_a_snapshot()
+    _ec2_reads_a_resources_own_tags()
     _forward_whole_events_between_buses()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     if gate_assume_role:
@@ -263,29 +268,182 @@ def _cheap_sqs_clock() -> None:
     sqs_models.unix_time_millis = epoch_millis
 
 
+def _sqs_reads_only_what_it_needs() -> None:
+    """moto's SQS builds a queue's whole attribute map (three of its counters scan every
+    message the queue holds) where it reads one attribute that needs no scan: the retention
+    period, for each message ReceiveMessage returns, and ContentBasedDeduplication (a FIFO
+    attribute) for each message sent. With a few thousand messages queued that made receiving
+    and sending cost O(depth) per message. Here the retention check reads the queue's period
+    directly, and while a message is sent to a standard queue its attribute map is empty (the
+    only one SendMessage reads is absent from a standard queue's map anyway). Every answer
+    stays what it was (tests/cli/test_moto_speedups.py)."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+    except ImportError:
+        return
+    backend_class, queue_class = sqs_models.SQSBackend, sqs_models.Queue
+    if getattr(backend_class.send_message, "reads_only_what_it_needs", False):
+        return  # already done (a second server in this process)
+    own_send, own_attributes = backend_class.send_message, queue_class.attributes
+    sending = threading.local()
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return period + message.sent_timestamp / 1000 > sqs_models.unix_time()
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return own_send(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(sending, "active", False) and not self.fifo_queue:
+            return {}
+        return own_attributes.fget(self)
+
+    send_message.reads_only_what_it_needs = True  # type: ignore[attr-defined]
+    backend_class.is_message_valid_based_on_retention_period = (
+        is_message_valid_based_on_retention_period
+    )
+    backend_class.send_message = send_message
+    queue_class.attributes = property(attributes)
+
+
+def _sqs_deletes_without_a_second_scan() -> None:
+    """moto's DeleteMessage scans the whole queue twice for each receipt handle (is it known,
+    then a copy without it): with thousands queued, the drain's deletes cost more than its
+    handler. Here one scan stops at the message (in-flight messages, the ones deleted, are the
+    oldest, near the front) and the queue is rebuilt without it, as moto does (a new list, so
+    a receive iterating the old one is undisturbed). Unknown and already deleted handles are
+    answered as moto answers them."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid  # noqa: PLC0415
+    except ImportError:
+        return
+    queue_class = sqs_models.Queue
+    if getattr(queue_class.delete_message, "one_scan", False):
+        return
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: moto accepts it again
+        messages = self._messages
+        position = next(
+            (i for i, m in enumerate(messages) if m.had_receipt_handle(receipt_handle)), None
+        )
+        if position is None:
+            raise ReceiptHandleIsInvalid()
+        message = messages[position]
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        self._messages = messages[:position] + messages[position + 1 :]
+
+    delete_message.one_scan = True  # type: ignore[attr-defined]
+    queue_class.delete_message = delete_message
+
+
+def _sqs_pending_groups_from_a_snapshot() -> None:
+    """Each ReceiveMessage reads the groups of the queue's in-flight messages by iterating the
+    set of them in Python, while another request's thread (a second poller's delete or
+    receive) may change that set: moto then answers 500 ("Set changed size during
+    iteration"). The same groups, read from a copy of the set (made in one step)."""
+    try:
+        import moto.sqs.models as sqs_models  # noqa: PLC0415 - dev dependency
+    except ImportError:
+        return
+    queue_class = sqs_models.Queue
+    if getattr(queue_class.pending_message_groups.fget, "snapshot", False):
+        return
+
+    def pending_message_groups(self: Any) -> set[str]:
+        pending = tuple(self._pending_messages)
+        return {message.group_id for message in pending if message.group_id is not None}
+
+    pending_message_groups.snapshot = True  # type: ignore[attr-defined]
+    queue_class.pending_message_groups = property(pending_message_groups)
+
+
+def _ec2_reads_a_resources_own_tags() -> None:
+    """moto finds an EC2 resource's tags with DescribeTags' filter code: every tag of every
+    resource in the region matched against a pattern of the resource's id. DescribeInstances
+    and RunInstances do that for each instance, so a fleet of a thousand instances per region
+    costs a million matches per full listing. An id has no wildcard, so the filter selects
+    exactly the resource's own entry: read it directly, in DescribeTags' result form."""
+    try:
+        from moto.ec2.models import core as ec2_core  # noqa: PLC0415 - dev dependency
+        from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix  # noqa: PLC0415
+    except ImportError:
+        return
+    resource_class = ec2_core.TaggedEC2Resource
+    own = resource_class.get_tags
+    if getattr(own, "direct", False):
+        return
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = self.id
+        if not resource_id or any(c in resource_id for c in "*?["):
+            return own(self)
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        tags = self.ec2_backend.tags  # a defaultdict: get() adds no entry
+        return [
+            {"resource_id": resource_id, "key": key, "value": value, "resource_type": kind}
+            for key, value in tags.get(resource_id, {}).items()
+        ]
+
+    get_tags.direct = True  # type: ignore[attr-defined]
+    get_tags.moto_own = own  # type: ignore[attr-defined]
+    resource_class.get_tags = get_tags
+
+
 def local_session(
     endpoint_url: str,
     home_region: str,
     *,
     max_attempts: int | None = None,
     assumed: Mapping[str, Any] | None = None,
+    endpoints: Mapping[str, str] | None = None,
+    endpoints_read_timeout: float | None = None,
 ) -> Any:
     """A boto3 session whose clients all talk to `endpoint_url` (the moto server) with local
     keys: the process environment is left as it is, so nothing can reach a real account.
 
     `max_attempts`: botocore's standard retry mode with that many attempts for every client
     (default: botocore's own retry configuration). `assumed`: AssumeRole's `Credentials`, for
-    a session in the role's account (moto's default account otherwise)."""
+    a session in the role's account (moto's default account otherwise). `endpoints`: service
+    name -> another endpoint for that service's clients (a `MotoReplica`'s, for EC2 and STS);
+    sessions built from this one's class for an assumed role keep it.
+    `endpoints_read_timeout`: the read timeout of those services' clients, whatever config the
+    caller gives (a moto page of hundreds of instances on a loaded machine outlasts the 5 s the
+    code allows EC2)."""
     import boto3  # noqa: PLC0415 - start-up time
     import botocore.session  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    routes = dict(endpoints or {})
+
+    def endpoint_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        service = args[0] if args else kwargs.get("service_name")
+        return routes.get(service, endpoint_url)
+
+    def routed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return (args[0] if args else kwargs.get("service_name")) in routes
 
     class _LocalSession(boto3.session.Session):
         def client(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("endpoint_url", endpoint_url)
+            kwargs.setdefault("endpoint_url", endpoint_for(args, kwargs))
+            if endpoints_read_timeout is not None and routed(args, kwargs):
+                longer = Config(read_timeout=endpoints_read_timeout)
+                given = kwargs.get("config")
+                kwargs["config"] = given.merge(longer) if given else longer
             return super().client(*args, **kwargs)
 
         def resource(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("endpoint_url", endpoint_url)
+            kwargs.setdefault("endpoint_url", endpoint_for(args, kwargs))
             return super().resource(*args, **kwargs)
 
     core = botocore.session.Session()
