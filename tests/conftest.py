@@ -58,3 +58,13 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     boto3.DEFAULT_SESSION = None
     return moto_endpoint
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile` (`make test`) as tests/support/scheduling.py refines it."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.scheduling import SuiteScheduling  # noqa: PLC0415 - xdist's, lazily
+
+    return SuiteScheduling(config, log)
