@@ -23,7 +23,7 @@ from spot_cli.local.poller import EventSourceSettings
 from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
 from spot_cli.local.sampler import replay_sampler, run_sampler, sampler_user, ticks
 from spot_cli.local.storm import StormSettings
-from spot_cli.opensearch_client import OpenSearchSettings, connect
+from spot_cli.opensearch_client import connect
 from spot_cli.rates import RatesRequest, build_rates
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
@@ -44,13 +44,7 @@ def prefix(opensearch):
 
 @pytest.fixture
 def admin(opensearch_node):
-    return OpenSearchSettings(
-        endpoint=opensearch_node.url,
-        auth="basic",
-        user=opensearch_node.user,
-        password=opensearch_node.password,
-        ca_certs=opensearch_node.ca_certs,
-    )
+    return opensearch_node.settings()
 
 
 def _provision(opensearch_node, prefix):
