@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lambda_src.ingest import runtime
+from spot_cli.dashboard_panels import Dashboard, TimeRange, load_dashboard
 from spot_cli.main import main
 
 EVENTS = 400
@@ -32,6 +33,18 @@ class SeededStorm:
     @property
     def index(self) -> str:
         return f"{self.prefix}-*"
+
+
+@pytest.fixture(scope="module")
+def board() -> Dashboard:
+    """The saved dashboard, as the panels tests read it."""
+    return load_dashboard()
+
+
+@pytest.fixture(scope="module")
+def window(board: Dashboard) -> TimeRange:
+    """The dashboard's saved time range."""
+    return TimeRange.parse(board.time_from, board.time_to)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lambda_src.contract import EVICTION_EVENT_TYPE
-from spot_cli.dashboard_panels import Dashboard, PanelResult, TimeRange, load_dashboard, run_panel
+from spot_cli.dashboard_panels import Dashboard, PanelResult, TimeRange, run_panel
 from spot_cli.missed_warnings import tables
 from spot_cli.report import ReportRequest, build_report
 from spot_cli.terminal import plain_text
@@ -22,16 +22,6 @@ PANELS = {
     "by_pool": ("spot-insights-unwarned-by-pool", "pool"),
     "by_capacity_group": ("spot-insights-unwarned-by-capacity-group", "capacity_group"),
 }
-
-
-@pytest.fixture(scope="module")
-def board() -> Dashboard:
-    return load_dashboard()
-
-
-@pytest.fixture(scope="module")
-def window(board: Dashboard) -> TimeRange:
-    return TimeRange.parse(board.time_from, board.time_to)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from spot_cli.dashboard_panels import (
     TimeRange,
     auto_interval,
     control_filter,
-    load_dashboard,
     run_panel,
     run_search,
 )
@@ -53,16 +52,6 @@ REPORT_PERCENTILES = {
 OTHER = "Other"
 # Bucket aggregations whose buckets partition the panel's documents (each in exactly one).
 PARTITIONS = {"terms", "date_histogram", "filters", "range"}
-
-
-@pytest.fixture(scope="module")
-def board() -> Dashboard:
-    return load_dashboard()
-
-
-@pytest.fixture(scope="module")
-def window(board: Dashboard) -> TimeRange:
-    return TimeRange.parse(board.time_from, board.time_to)
 
 
 @pytest.fixture(scope="module")
