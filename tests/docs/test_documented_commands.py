@@ -151,6 +151,14 @@ def _runs() -> dict[str, list[str]]:
 RUNS = _runs()
 
 
+def test_every_smoke_entry_is_run_exactly_once_and_checked_by_its_own_prints() -> None:
+    assert sorted(c for commands in RUNS.values() for c in commands) == sorted(SMOKE)
+    shared = {line: commands for line, commands in RUNS.items() if len(commands) > 1}
+    # The three demo forms share one run: the demo's figures and the rates' hours both checked.
+    demo = next(commands for commands in shared.values() if "make demo" in commands)
+    assert {SMOKE[c].prints for c in demo} > {SMOKE["make demo"].prints}
+
+
 @pytest.mark.parametrize(
     "line", list(RUNS), ids=[" + ".join(RUNS[line]).replace("…", "...") for line in RUNS]
 )
