@@ -25,16 +25,19 @@ SHARED_SESSION_FIXTURES = ("tests/dashboards/",)
 # Scopes (prefixes) of the slowest units, slowest first, from `--durations` of a 2-core run;
 # smoke runs by their documented command.
 SLOWEST_FIRST = (
-    "tests/chaos/",
-    f"{SPREAD}test_documented_command_runs[make bench ",
     "tests/ingest/test_storm.py",
-    "tests/dashboards/",
+    "tests/chaos/",
+    "tests/stack/test_cdk_cli_synth.py",
     "tests/sampler/test_sampler_on_node.py",
+    "tests/dashboards/",
+    "tests/stack/test_installed_library.py",
     "tests/cli/test_demo_command.py",
+    "tests/cli/test_pipeline_run.py",
+    f"{SPREAD}test_documented_command_runs[make bench ",
     f"{SPREAD}test_documented_command_runs[make synth",
     f"{SPREAD}test_documented_command_runs[make demo",
-    f"{SPREAD}test_documented_command_runs[scripts/bench_demo.py",
     "tests/ingest/test_bursts.py",
+    f"{SPREAD}test_documented_command_runs[scripts/bench_demo.py",
 )
 
 
