@@ -35,8 +35,10 @@ synth: setup
 
 # The pytest fixture starts (and stops) its own node; installing it first keeps the
 # download and unpacking out of the test timing. Two workers (pytest-xdist), whole files per
-# worker so module fixtures are built once: much of the suite waits on OpenSearch, nginx,
-# moto and the CDK CLI, so a second worker fills the idle core. `PYTEST_WORKERS=0` runs serially.
+# worker so module fixtures are built once (the documented-command smoke runs spread one by one,
+# slowest units first: tests/support/scheduling.py): much of the suite waits on OpenSearch,
+# nginx, moto and the CDK CLI, so a second worker fills the idle core. `PYTEST_WORKERS=0` runs
+# serially.
 PYTEST_WORKERS ?= 2
 test: setup
 	scripts/opensearch install

@@ -54,7 +54,19 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto backend; boto3 clients created in the test reach it via AWS_ENDPOINT_URL."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    # Resetting after a large test (the 10k storm leaves 5,000 instances) took over 10 s on the
+    # loaded 2-core machine and failed the next test's setup with a read timeout.
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=120).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     boto3.DEFAULT_SESSION = None
     return moto_endpoint
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile` (`make test`) as tests/support/scheduling.py refines it."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.scheduling import SuiteScheduling  # noqa: PLC0415 - xdist's, lazily
+
+    return SuiteScheduling(config, log)

@@ -40,6 +40,20 @@ def positive(value: str) -> int:
     return number
 
 
+def report_window(
+    args: argparse.Namespace, *, open_end_is_now: bool = False
+) -> tuple[datetime | None, datetime | None]:
+    """`--last` / `--since` / `--until` as (since, until), None where the window is open.
+    `--last` ends at `--until` or now; with `open_end_is_now` a `--since` without `--until`
+    also ends now (a page drawn for a fixed span). Raises CliError for an empty window."""
+    ends_now = args.last or (open_end_is_now and args.since)
+    until = args.until or (datetime.now(UTC) if ends_now else None)
+    since = args.since or (until - args.last if args.last and until else None)
+    if since and until and since >= until:
+        raise CliError("--since must be before --until")
+    return since, until
+
+
 def add_opensearch(parser: argparse.ArgumentParser) -> None:
     """Where the domain or node is and how to sign in (read by `opensearch_settings`)."""
     group = parser.add_argument_group("OpenSearch")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
 
-from spot_cli.commands.options import opensearch_settings
+from spot_cli.commands.options import opensearch_settings, report_window
 from spot_cli.errors import CliError
 
 
@@ -16,10 +15,7 @@ def run_rates(args: argparse.Namespace) -> int:
     from spot_cli.report import FILTER_FIELDS  # noqa: PLC0415
     from spot_cli.terminal import show  # noqa: PLC0415
 
-    until = args.until or (datetime.now(UTC) if args.last else None)
-    since = args.since or (until - args.last if args.last and until else None)
-    if since and until and since >= until:
-        raise CliError("--since must be before --until")
+    since, until = report_window(args)
     request = RatesRequest(
         since=since,
         until=until,

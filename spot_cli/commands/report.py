@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from spot_cli.commands.options import (
     duration,
     opensearch_settings,
     positive,
+    report_window,
     timestamp,
 )
 from spot_cli.errors import CliError
@@ -82,10 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from spot_cli.report import FILTER_FIELDS, ReportRequest, build_report, tables  # noqa: PLC0415
     from spot_cli.terminal import show  # noqa: PLC0415
 
-    until = args.until or (datetime.now(UTC) if args.last else None)
-    since = args.since or (until - args.last if args.last and until else None)
-    if since and until and since >= until:
-        raise CliError("--since must be before --until")
+    since, until = report_window(args)
     request = ReportRequest(
         since=since,
         until=until,
@@ -113,13 +110,8 @@ def _html(args: argparse.Namespace) -> int:
     from spot_cli.opensearch_client import connect  # noqa: PLC0415
     from spot_cli.report import FILTER_FIELDS  # noqa: PLC0415
 
-    window = None
-    if args.last or args.since:
-        until = args.until or datetime.now(UTC)
-        since = args.since or until - args.last
-        if since >= until:
-            raise CliError("--since must be before --until")
-        window = TimeRange(since, until)
+    since, until = report_window(args, open_end_is_now=True)
+    window = TimeRange(since, until) if since and until else None
     selections = {
         FILTER_FIELDS[name]: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)
     }

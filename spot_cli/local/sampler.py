@@ -134,28 +134,21 @@ def replay_sampler(
     home_account: str | None = None,
 ) -> SamplerRun:
     """The demo's replay of a past window. The moto fleet does not change between ticks, so the
-    deployed handler samples the first tick and every later tick is the same count at its own
-    scheduled time, written with the sampler's own document code and indexer: a 7-hour window
-    is 45 ticks, and describing 3,600 moto instances in every account and region 45 times took
-    most of ten minutes of the demo (`run_sampler` invokes the handler for every tick)."""
-    first = run_sampler(
-        writer,
-        session,
-        prefix=prefix,
-        regions=regions,
-        scheduled=scheduled[:1],
-        interval_seconds=interval_seconds,
-        accounts=accounts,
-        spoke_role_name=spoke_role_name,
-        home_account=home_account,
-    )
+    deployed handler's code (`Sampler.run`) samples the first tick and every later tick is the
+    same count at its own scheduled time, written with the sampler's own document code and
+    indexer: a 7-hour window is 45 ticks, and describing 3,600 moto instances in every account
+    and region 45 times took most of ten minutes of the demo (`run_sampler` invokes the handler
+    for every tick). One sampler (clients, indexer) serves the whole replay."""
+    teach_moto_instance_lifecycle()
     config = _config(
         writer, prefix, regions, interval_seconds, accounts, spoke_role_name, home_account
     )
     sampler = Sampler.from_config(config, session)
-    tick = sample(sampler.directories, config.accounts, config.regions)
-    documents = first.documents
-    for at in scheduled[1:]:
+    first = sampler.run({SCHEDULED_TIME_KEY: scheduled[0].isoformat()}) if scheduled else None
+    documents = first["documents"] if first else 0
+    later = scheduled[1:]
+    tick = sample(sampler.directories, config.accounts, config.regions) if later else None
+    for at in later:
         batch = exposure_documents(tick, at, interval_seconds)
         results = sampler.indexer.index(batch)
         unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
@@ -164,7 +157,12 @@ def replay_sampler(
                 f"sampler replay at {at.isoformat()}: {tick.failures or unstored[:3]}"
             )
         documents += len(batch)
-    return SamplerRun(len(scheduled), documents, first.instances_per_tick, first.describe_pages)
+    return SamplerRun(
+        len(scheduled),
+        documents,
+        first["instances"] if first else 0,
+        first["describe_pages"] if first else 0,
+    )
 
 
 def demo_rates(

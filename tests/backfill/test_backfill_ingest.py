@@ -30,7 +30,6 @@ from lambda_src.provisioning.local import provision
 from spot_cli.backfill import sqs_record
 from spot_cli.local.ingest import LocalFunction, ingest_handler
 from spot_cli.main import main
-from spot_cli.opensearch_client import OpenSearchSettings
 from tests.ingest.events import spot_warning
 from tests.support.cloudtrail_history import CloudTrailDouble, eviction_record, evictions
 from tests.support.lambda_context import fake_context
@@ -186,13 +185,7 @@ def test_an_eviction_delivered_live_and_backfilled_is_one_document_linked_to_its
         "resources": [],
         "detail": record,
     }
-    writer = OpenSearchSettings(
-        endpoint=run.node.url,
-        auth="basic",
-        user=run.node.user,
-        password=run.node.password,
-        ca_certs=run.node.ca_certs,
-    )
+    writer = run.node.settings()
     handler = ingest_handler(LocalFunction(writer, write_alias(run.prefix)), boto3.Session())
     delivered = [sqs_record(str(uuid.uuid4()), json.dumps(e), 1) for e in (live, warning)]
     assert handler({"Records": delivered}, fake_context()) == {"batchItemFailures": []}

@@ -13,7 +13,6 @@ from lambda_src.contract import index_pattern, write_alias
 from lambda_src.provisioning.local import provision
 from spot_cli.local.ingest import LocalFunction, ingest_handler
 from spot_cli.local.poller import lambda_record
-from spot_cli.opensearch_client import OpenSearchSettings
 from tests.support.lambda_context import fake_context
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:spot-interruptions"
@@ -34,13 +33,7 @@ def _record(event):
 @pytest.fixture
 def node_writer(opensearch_node):
     """The session node's admin credentials, as the settings the ingest handler writes with."""
-    return OpenSearchSettings(
-        endpoint=opensearch_node.url,
-        auth="basic",
-        user=opensearch_node.user,
-        password=opensearch_node.password,
-        ca_certs=opensearch_node.ca_certs,
-    )
+    return opensearch_node.settings()
 
 
 @pytest.fixture

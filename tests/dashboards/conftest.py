@@ -35,6 +35,18 @@ class SeededStorm:
         return f"{self.prefix}-*"
 
 
+@pytest.fixture(scope="module")
+def board() -> Dashboard:
+    """The saved dashboard, as the panels tests read it."""
+    return load_dashboard()
+
+
+@pytest.fixture(scope="module")
+def window(board: Dashboard) -> TimeRange:
+    """The dashboard's saved time range."""
+    return TimeRange.parse(board.time_from, board.time_to)
+
+
 @pytest.fixture(scope="session")
 def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]:
     prefix = f"dash-{uuid.uuid4().hex[:8]}"
@@ -70,16 +82,6 @@ def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]
         (Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html").unlink(missing_ok=True)
         opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
         opensearch.indices.delete_index_template(name=prefix, ignore=[404])
-
-
-@pytest.fixture(scope="module")
-def board() -> Dashboard:
-    return load_dashboard()
-
-
-@pytest.fixture(scope="module")
-def window(board: Dashboard) -> TimeRange:
-    return TimeRange.parse(board.time_from, board.time_to)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,6 @@ from spot_cli.events import WARNING
 from spot_cli.local.fleet import create_fleet
 from spot_cli.local.provisioning import INGEST_USER, provision_local
 from spot_cli.local.storm import StormSettings, generate_storm
-from spot_cli.opensearch_client import OpenSearchSettings
 from tests.domain.cleanup import remove_provisioned_security
 from tests.ingest.conftest import Pipeline
 from tests.ingest.events import eviction, rebalance, redeliver, spot_warning, sqs_record
@@ -346,15 +345,7 @@ def test_a_stack_update_puts_the_new_fields_on_indices_created_before_it(
         warning = sqs_record(spot_warning(A, time="2026-11-30T10:00:00Z"))
         refused = ingestor.ingest([warning])
         assert "strict_dynamic_mapping_exception" in refused.retry[warning["messageId"]]
-        provision_local(
-            OpenSearchSettings(
-                endpoint=opensearch_node.url,
-                user=opensearch_node.user,
-                password=opensearch_node.password,
-                ca_certs=opensearch_node.ca_certs,
-            ),
-            prefix,
-        )
+        provision_local(opensearch_node.settings(), prefix)
         evicted = sqs_record(eviction([A], time="2026-11-30T10:02:00Z"))
         outcome = ingestor.ingest([*redeliver([warning]), evicted])
         assert not outcome.retry and len(outcome.stored_messages) == 2

@@ -24,7 +24,6 @@ from spot_cli.events import REBALANCE, WARNING, ec2_event, parse_time
 from spot_cli.local.fleet import Fleet, create_fleet
 from spot_cli.local.provisioning import INGEST_USER, provision_local
 from spot_cli.local.storm import StormSettings, generate_storm
-from spot_cli.opensearch_client import OpenSearchSettings
 from tests.domain.cleanup import remove_provisioned_security
 from tests.ingest.conftest import Pipeline
 from tests.ingest.events import rebalance, redeliver, spot_warning, sqs_record
@@ -82,15 +81,7 @@ def writer_pipeline(
     """The custom resource's provisioning on a fresh prefix; the handler writes as an internal
     user that only carries the writer role's backend role (as the function's IAM role does)."""
     prefix = f"link-{uuid.uuid4().hex[:8]}"
-    writer = provision_local(
-        OpenSearchSettings(
-            endpoint=opensearch_node.url,
-            user=opensearch_node.user,
-            password=opensearch_node.password,
-            ca_certs=opensearch_node.ca_certs,
-        ),
-        prefix,
-    )
+    writer = provision_local(opensearch_node.settings(), prefix)
     dlq_url = boto3.client("sqs").create_queue(QueueName="link-dlq")["QueueUrl"]
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("OPENSEARCH_ENDPOINT", opensearch_node.url)

@@ -15,6 +15,7 @@ from opensearchpy import OpenSearch
 
 from spot_cli.errors import CliError
 from spot_cli.local.servers import start_local_node
+from spot_cli.opensearch_client import OpenSearchSettings
 from tests.support.ports import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "opensearch"
@@ -41,6 +42,16 @@ class OpenSearchNode:
             verify_certs=True,
             ca_certs=self.ca_certs,
             timeout=30,
+        )
+
+    def settings(self) -> OpenSearchSettings:
+        """The node's admin credentials as the CLI and the local pipeline take them."""
+        return OpenSearchSettings(
+            endpoint=self.url,
+            auth="basic",
+            user=self.user,
+            password=self.password,
+            ca_certs=self.ca_certs,
         )
 
 
