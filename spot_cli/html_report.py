@@ -41,7 +41,7 @@ CSP = (
     "style-src 'unsafe-inline'; img-src data:; font-src data:"
 )
 RECENT_ROWS = 50
-SECTION_ROWS = 10  # rows per rates/scorecard table, as `make demo` prints them
+SECTION_ROWS = 10  # rows per rates/scorecard/market table, as `make demo` prints them
 _SOURCE_MAP = re.compile(r"//# sourceMappingURL=\S+")
 _SCRIPT_END = re.compile(r"</script|<!--", re.IGNORECASE)
 
@@ -252,14 +252,15 @@ def vega_lite_spec(result: PanelResult) -> dict[str, Any]:  # noqa: PLR0911 (one
     raise CliError(f"panel {panel.id!r} ({panel.type} with {kinds}) has no chart in the page yet")
 
 
-# -- the report's tables (rates, scorecard) --------------------------------------------------------
+# -- the report's tables (rates, scorecard, market) -----------------------------------------------
 
 
 @dataclass(frozen=True)
 class TableSection:
     """A part of the page drawn from the terminal report's own tables (`rate_tables`,
-    `scorecard_tables`): the same rows, so the page can never disagree with `report --rates`
-    or `report --scorecard`. `tables` is empty and `note` says why when there is no data."""
+    `scorecard_tables`, `market_tables`): the same rows, so the page can never disagree with
+    `report --rates`, `--scorecard` or `--market`. `tables` is empty and `note` says why when
+    there is no data."""
 
     id: str
     title: str
@@ -304,10 +305,12 @@ def report_sections(
     selections: Mapping[str, Sequence[str]],
     rates: Any = None,
     scorecard: Any = None,
+    market: Any = None,
 ) -> list[TableSection]:
-    """The rates and the scorecard of the page's window and filters, built by the commands'
-    own code unless the caller (the demo) already has them."""
+    """The rates, the scorecard and the market context of the page's window and filters, built
+    by the commands' own code unless the caller (the demo) already has them."""
     # Imported here: these load the report's queries, and rates needs lambda_src.contract.
+    from spot_cli.market import MarketRequest, build_market, market_tables  # noqa: PLC0415
     from spot_cli.rates import RatesRequest, build_rates, rate_tables  # noqa: PLC0415
     from spot_cli.report import ReportRequest  # noqa: PLC0415
     from spot_cli.scorecard import (  # noqa: PLC0415
@@ -343,6 +346,16 @@ def report_sections(
         )
     except LookupError as exc:
         sections.append(TableSection("scorecard", "Rebalance scorecard", note=f"{exc}."))
+    market_title = "Market context (Spot prices and the advisor's buckets)"
+    try:
+        market = market or build_market(
+            client, MarketRequest(window.start, window.end, filters, index_prefix)
+        )
+        sections.append(
+            TableSection("market", market_title, tuple(market_tables(market, top=SECTION_ROWS)))
+        )
+    except LookupError as exc:  # no market index yet (the daily run has not run)
+        sections.append(TableSection("market", market_title, note=f"No market context: {exc}."))
     return sections
 
 
@@ -451,10 +464,11 @@ def write_html(
     selections: Mapping[str, Sequence[str]] | None = None,
     rates: Any = None,
     scorecard: Any = None,
+    market: Any = None,
 ) -> PageSummary:
     """Without a window the dashboard's own default time range (last 7 days) applies. `index`
-    is the events family's pattern (`<prefix>-*`); the rates and the scorecard are built for
-    its prefix unless given (the demo passes the ones it printed)."""
+    is the events family's pattern (`<prefix>-*`); the rates, the scorecard and the market
+    context are built for its prefix unless given (the demo passes the ones it printed)."""
     board = load_dashboard()
     window = window or TimeRange.parse(board.time_from, board.time_to)
     selections = {k: list(v) for k, v in (selections or {}).items() if v}
@@ -483,6 +497,7 @@ def write_html(
         selections=selections,
         rates=rates,
         scorecard=scorecard,
+        market=market,
     )
     path.write_text(
         render_page(

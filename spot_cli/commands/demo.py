@@ -241,16 +241,8 @@ def _run_in_moto(
             spoke_role_name=SPOKE_ROLE_NAME if organisation else None,
             home_account=organisation.hub_account if organisation else None,
         )
-    # Issue 14: the scorecard too, both against the storm's ground truth; the page after them.
+    # Issue 14: the scorecard too, both against the storm's ground truth.
     insights = demo_insights(connect(admin), rates, result, run_settings.index_prefix)
-    write_html(
-        connect(admin),
-        Path(page),
-        index=index_pattern(run_settings.index_prefix),
-        window=TimeRange(*window_of(result.storm, result.fleet)),
-        rates=rates,
-        scorecard=insights.printed_scorecard(),
-    )
     # Issue 14's market context: one daily market run, checked against ground truth.
     from spot_cli.local.market import demo_market  # noqa: PLC0415
 
@@ -260,6 +252,16 @@ def _run_in_moto(
         )
     except RuntimeError as exc:
         raise CliError(str(exc)) from exc
+    # The page after all three, with the very objects the terminal prints.
+    write_html(
+        connect(admin),
+        Path(page),
+        index=index_pattern(run_settings.index_prefix),
+        window=TimeRange(*window_of(result.storm, result.fleet)),
+        rates=rates,
+        scorecard=insights.printed_scorecard(),
+        market=market,
+    )
     return result, report, page, insights, market
 
 

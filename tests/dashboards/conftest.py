@@ -29,6 +29,7 @@ class SeededStorm:
     prefix: str
     run: dict[str, Any]
     page: Path  # the dashboard page the demo wrote
+    market: dict[str, Any]  # the market context the demo printed (`report --market --json`)
 
     @property
     def index(self) -> str:
@@ -76,7 +77,7 @@ def seeded_storm(opensearch_node: Any, opensearch: Any) -> Iterator[SeededStorm]
         assert answer["insights_check"]["figures"] > 0 and not answer["insights_check"]["problems"]
         assert answer["rates"]["instance_hours"] > 0 and answer["scorecard"]["total"]["warnings"]
         opensearch.indices.refresh(index=f"{prefix}-*")
-        yield SeededStorm(prefix, run, Path(answer["html"]))
+        yield SeededStorm(prefix, run, Path(answer["html"]), answer["market"])
     finally:
         runtime.reset()
         (Path(tempfile.gettempdir()) / f"spot-insights-{prefix}.html").unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from spot_cli.dashboard_panels import TimeRange, load_dashboard
 from spot_cli.html_report import SECTION_ROWS, write_html
 from spot_cli.main import main
+from spot_cli.market import MarketRequest, build_market, market_tables
 from spot_cli.rates import RatesRequest, build_rates, rate_tables
 from spot_cli.report import ReportRequest
 from spot_cli.scorecard import ScorecardRequest, build_scorecard, scorecard_tables
@@ -95,9 +96,9 @@ def test_every_panel_renders_offline_without_console_errors(
         assert chart.size["height"] > 40, name
     rows = browser.find_elements(By.CSS_SELECTOR, "table.events tbody tr")
     assert len(rows) == 50
-    # The rates and the scorecard: the report's tables, each with rows, shown on the page.
+    # The rates, the scorecard and the market: the report's tables, each with rows, shown.
     sections = browser.find_elements(By.CSS_SELECTOR, "section[data-section]")
-    assert [s.get_attribute("data-section") for s in sections] == ["rates", "scorecard"]
+    assert [s.get_attribute("data-section") for s in sections] == ["rates", "scorecard", "market"]
     for section in sections:
         tables = section.find_elements(By.CSS_SELECTOR, "table.figures")
         assert tables and all(t.is_displayed() for t in tables), section.text[:200]
@@ -109,7 +110,20 @@ def test_the_demo_writes_the_page_with_every_panel(seeded_storm: Any) -> None:
     text = seeded_storm.page.read_text()
     for panel in load_dashboard().panels:
         assert f'data-panel="{panel.id}"' in text
-    assert 'data-section="rates"' in text and 'data-section="scorecard"' in text
+    for section in ("rates", "scorecard", "market"):
+        assert f'data-section="{section}"' in text, section
+    # The market section holds the demo's own market context: the pools it printed, in order,
+    # with the same flags (the demo writes the page after its market run, not before).
+    parser = _Tables()
+    parser.feed(text)
+    [pools] = [rows for title, rows in parser.tables.items() if title.startswith("Pools:")]
+    header, *rows = pools
+    printed = seeded_storm.market["pools"][: len(rows)]
+    assert rows and len(rows) == min(len(seeded_storm.market["pools"]), SECTION_ROWS)
+    column = {name: header.index(name) for name in ("pool", "advisor", "flag")}
+    assert [r[column["pool"]] for r in rows] == [p["pool"] for p in printed]
+    assert [r[column["advisor"]] for r in rows] == [p["advisor_bucket"] or "-" for p in printed]
+    assert [r[column["flag"]] == "ABOVE" for r in rows] == [p["flagged"] for p in printed]
 
 
 class _Tables(HTMLParser):
@@ -145,11 +159,12 @@ class _Tables(HTMLParser):
             self._table[-1][-1] += data
 
 
-def test_the_page_shows_the_rates_and_scorecard_of_the_reports(
+def test_the_page_shows_the_rates_scorecard_and_market_of_the_reports(
     seeded_storm: Any, opensearch: Any, tmp_path: Path
 ) -> None:
-    """The page's tables are `report --rates` and `report --scorecard` for the page's window:
-    cell for cell the rows the terminal prints."""
+    """The page's tables are `report --rates`, `report --scorecard` and `report --market` for
+    the page's window: cell for cell the rows the terminal prints (but the advisor data's age in
+    hours, which moves with the clock between the page and this test)."""
     board = load_dashboard()
     window = TimeRange.parse(board.time_from, board.time_to)
     path = tmp_path / "page.html"
@@ -159,11 +174,24 @@ def test_the_page_shows_the_rates_and_scorecard_of_the_reports(
     rates = build_rates(opensearch, RatesRequest(window.start, window.end, {}, seeded_storm.prefix))
     request = ReportRequest(window.start, window.end, {}, SECTION_ROWS, seeded_storm.prefix)
     card = build_scorecard(opensearch, ScorecardRequest(request))
-    expected = [*rate_tables(rates, top=SECTION_ROWS), *scorecard_tables(card)]
+    market = build_market(
+        opensearch, MarketRequest(window.start, window.end, {}, seeded_storm.prefix)
+    )
+    assert market.pools and market.advisor, "the seeded demo ran no market run"
+    expected = [
+        *rate_tables(rates, top=SECTION_ROWS),
+        *scorecard_tables(card),
+        *market_tables(market, top=SECTION_ROWS),
+    ]
     assert len(parser.tables) == len(expected)
     for table in expected:
         title, grid = table.renderables
         rows = [[str(c.header) for c in grid.columns]]
         rows += [list(map(str, row)) for row in zip(*(c.cells for c in grid.columns), strict=True)]
-        assert parser.tables[title.plain] == rows, title.plain
+        shown = parser.tables[title.plain]
+        if title.plain == "Market context":
+            [age] = [n for n, row in enumerate(rows) if row[0] == "advisor context"]
+            assert shown[age][1].split(" (")[0] == rows[age][1].split(" (")[0]
+            shown, rows = shown[:age] + shown[age + 1 :], rows[:age] + rows[age + 1 :]
+        assert shown == rows, title.plain
         assert len(rows) > 1, f"{title.plain} is empty"
