@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src import contract
-from spot_cli import rates, report, scorecard
+from spot_cli import market, rates, report, scorecard
 from spot_cli.percentiles import PERCENTS
 from spot_cli.percentiles import label as label_of
 from spot_cli.scorecard_command import DEFAULT_HORIZON
@@ -518,7 +518,7 @@ def eviction_panels() -> list[dict[str, Any]]:
     ]
 
 
-# -- Vega panels: rates and the rebalance scorecard ----------------------------------------------
+# -- Vega panels: rates, the rebalance scorecard, the market --------------------------------------
 #
 # A rate divides numbers from two index families (warnings in `<prefix>-*`, instance-hours in
 # `<prefix>.exposure-*`) joined by key. Of what Dashboards 2.19 offers, only Vega does that with
@@ -746,44 +746,6 @@ def scorecard_spec(field: str, label: str) -> dict[str, Any]:
         *((f"lead {label_of(p)}", _duration(f"datum.lead_{label_of(p)}")) for p in PERCENTS),
         ("no signal", "datum.no_signal"),
     ]
-    first = 0.28  # the group names' share of the width; the figures share the rest
-    step = (1 - first) / (len(columns) - 1)
-    marks = []
-    for number, (title, expr) in enumerate(columns):
-        x = {"signal": f"width * {first + step * number if number else 0:.4f}"}
-        align = {"value": "right" if number else "left"}
-        marks += [
-            {
-                "type": "text",
-                "encode": {
-                    "update": {
-                        "x": x,
-                        "y": {"value": -6},
-                        "align": align,
-                        "fontWeight": {"value": "bold"},
-                        "fontSize": {"value": 11},
-                        "text": {"value": title},
-                    }
-                },
-            },
-            {
-                "type": "text",
-                "from": {"data": "scores"},
-                "encode": {
-                    "update": {
-                        "x": x,
-                        "y": {"scale": "row", "field": "key", "band": 0.5},
-                        "align": align,
-                        "baseline": {"value": "middle"},
-                        "fontSize": {"value": 11},
-                        "limit": {"signal": f"width * {first - 0.01:.2f}"} if not number else {},
-                        "text": {"signal": f"'' + ({expr})"},
-                    }
-                },
-            },
-        ]
-    for mark in marks:  # an empty encoding entry is not valid Vega
-        mark["encode"]["update"] = {k: v for k, v in mark["encode"]["update"].items() if v}
     return {
         "$schema": VEGA_SCHEMA,
         "autosize": {"type": "fit", "contains": "padding"},
@@ -808,7 +770,332 @@ def scorecard_spec(field: str, label: str) -> dict[str, Any]:
                 "range": "height",
             }
         ],
-        "marks": marks,
+        "marks": _text_table("scores", columns),
+    }
+
+
+def _text_table(data: str, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """A table of text marks: a bold header per column and one row per datum of `data` on the
+    band scale `row`; the first column (the names) left-aligned, the figures right-aligned."""
+    first = 0.28  # the group names' share of the width; the figures share the rest
+    step = (1 - first) / (len(columns) - 1)
+    marks = []
+    for number, (title, expr) in enumerate(columns):
+        x = {"signal": f"width * {first + step * number if number else 0:.4f}"}
+        align = {"value": "right" if number else "left"}
+        marks += [
+            {
+                "type": "text",
+                "encode": {
+                    "update": {
+                        "x": x,
+                        "y": {"value": -6},
+                        "align": align,
+                        "fontWeight": {"value": "bold"},
+                        "fontSize": {"value": 11},
+                        "text": {"value": title},
+                    }
+                },
+            },
+            {
+                "type": "text",
+                "from": {"data": data},
+                "encode": {
+                    "update": {
+                        "x": x,
+                        "y": {"scale": "row", "field": "key", "band": 0.5},
+                        "align": align,
+                        "baseline": {"value": "middle"},
+                        "fontSize": {"value": 11},
+                        "limit": {"signal": f"width * {first - 0.01:.2f}"} if not number else {},
+                        "text": {"signal": f"'' + ({expr})"},
+                    }
+                },
+            },
+        ]
+    for mark in marks:  # an empty encoding entry is not valid Vega
+        mark["encode"]["update"] = {k: v for k, v in mark["encode"]["update"].items() if v}
+    return marks
+
+
+# The market panel: `report --market`'s pool rows. The market family has none of the controls'
+# fields (account, capacity group, ...), and the report's rows with filters list only the
+# filtered pools, which a panel cannot tell apart: so its searches take the time picker's
+# bounds (%timefilter% min/max) but not the dashboard's filters, and it shows what
+# `report --market` (no filters) shows for the time range. The joins and the division run in
+# Vega; tests/dashboards/test_vega_panels.py holds the rows to `report --market --json`.
+MARKET_INDEX = contract.market_index_pattern(contract.DEFAULT_INDEX_PREFIX)
+MARKET_SHOWN = 25  # rows drawn, flagged first (the data set holds every pool)
+
+
+def _bound(which: str, shift_days: int = 0) -> dict[str, Any]:
+    """The time picker's start or end in epoch milliseconds, shifted by whole days."""
+    bound: dict[str, Any] = {"%timefilter%": which}
+    return bound | ({"shift": shift_days, "unit": "d"} if shift_days else {})
+
+
+def _plain(index: str, aggs: dict[str, Any]) -> dict[str, Any]:
+    """A search without the dashboard's filters: the body as it is, bounds injected in aggs."""
+    return {"index": index, "body": {"size": 0, "aggs": aggs}}
+
+
+def _picked(field: str) -> dict[str, Any]:
+    """`field` over the time picker's range, bounds included (as %timefield% sends them)."""
+    return {
+        "range": {field: {"gte": _bound("min"), "lte": _bound("max"), "format": "epoch_millis"}}
+    }
+
+
+def _valid(expr: str) -> str:
+    return f"isValid({expr}) ? {expr} : null"
+
+
+def market_spec() -> dict[str, Any]:
+    """Per pool: last Spot price, the advisor's bucket, the observed monthly interruption rate
+    (100 x warnings x 720 / instance-hours, spot_cli.market) and the flag when it runs above the
+    bucket's upper bound. `pools` holds the report's rows in its order, `shown` the first rows."""
+    per_month = market.HOURS_PER_MONTH
+    newest = "datum.newest.hits.hits[0]._source"
+    advice = "datum.kind.newest.hits.hits[0]._source"
+    prices = {
+        "filter": {
+            "bool": {
+                "filter": [
+                    {"term": {"record_type": contract.PRICE_RECORD}},
+                    # spot_cli.market: the days starting in the 30 days before the window's end.
+                    {
+                        "range": {
+                            "day": {
+                                "gt": _bound("max", -market.PRICE_DAYS.days),
+                                "lte": _bound("max"),
+                                "format": "epoch_millis",
+                            }
+                        }
+                    },
+                ]
+            }
+        },
+        "aggs": {
+            "keys": {
+                "terms": {"field": "pool", "size": RATE_KEYS},
+                "aggs": {
+                    "average": {"avg": {"field": "price_avg"}},
+                    "newest": {
+                        "top_hits": {
+                            "size": 1,
+                            "sort": [{"day": "desc"}],
+                            "_source": ["day", "price_last", "currency", "region"],
+                        }
+                    },
+                },
+            }
+        },
+    }
+    advisor = {
+        "filter": {"term": {"record_type": contract.ADVISOR_RECORD}},
+        "aggs": {
+            "by_region": {
+                "terms": {"field": "region", "size": RATE_KEYS},
+                "aggs": {
+                    "by_type": {
+                        "terms": {"field": "instance_type", "size": RATE_KEYS},
+                        "aggs": {
+                            "newest": {
+                                "top_hits": {
+                                    "size": 1,
+                                    "sort": [{"sampled_at": "desc"}],
+                                    "_source": ["advisor_bucket", "advisor_upper_percent"],
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+    }
+    exposure = {
+        "filter": _picked("sampled_at"),
+        "aggs": {
+            "keys": _keys(
+                "pool",
+                RATE_KEYS,
+                hours={"sum": {"field": "instance_hours"}},
+                region={"terms": {"field": "region", "size": 1}},
+            )
+        },
+    }
+    warned = {
+        "filter": {"bool": {"filter": [_picked("event_time"), {"term": {"event_type": WARNING}}]}},
+        "aggs": {"keys": _keys("pool", RATE_KEYS)},
+    }
+    columns = [
+        ("pool", "datum.key"),
+        (
+            "last price",
+            "isValid(datum.last_price) ? format(datum.last_price, '.5f') + ' ' + "
+            "(datum.currency || '') : '-'",
+        ),
+        ("advisor bucket", "datum.advisor_bucket || '-'"),
+        (
+            "monthly % (observed)",
+            "isValid(datum.monthly_percent) ? format(datum.monthly_percent, '.2f') : '-'",
+        ),
+        ("flag", "datum.flagged ? 'ABOVE' : ''"),
+    ]
+    counted = [_formula("priced", "0")]
+    return {
+        "$schema": VEGA_SCHEMA,
+        "autosize": {"type": "fit", "contains": "padding"},
+        "padding": {"top": 18, "left": 5, "right": 5, "bottom": 5},
+        "data": [
+            {
+                "name": "exposure",
+                "url": _plain(EXPOSURE_INDEX, {"window": exposure}),
+                "format": {"property": "aggregations.window.keys.buckets"},
+                "transform": [
+                    _formula("hours", "datum.hours.value"),
+                    _formula("warnings", "0"),
+                    *counted,
+                    _formula(
+                        "observed_region",
+                        "length(datum.region.buckets) ? datum.region.buckets[0].key : null",
+                    ),
+                ],
+            },
+            {
+                "name": "warned",
+                "url": _plain(EVENTS_INDEX, {"window": warned}),
+                "format": {"property": "aggregations.window.keys.buckets"},
+                "transform": [
+                    _formula("warnings", "datum.doc_count"),
+                    _formula("hours", "0"),
+                    *counted,
+                ],
+            },
+            {
+                "name": "prices",
+                "url": _plain(MARKET_INDEX, {"window": prices}),
+                "format": {"property": "aggregations.window.keys.buckets"},
+                "transform": [
+                    _formula("last_price", _valid(f"{newest}.price_last")),
+                    _formula("currency", _valid(f"{newest}.currency")),
+                    _formula("last_price_day", _valid(f"{newest}.day")),
+                    _formula("price_region", _valid(f"{newest}.region")),
+                    # The report rounds the average to 6 decimals.
+                    _formula(
+                        "average_price",
+                        "isValid(datum.average.value) ? "
+                        "round(datum.average.value * 1e6) / 1e6 : null",
+                    ),
+                    _formula("warnings", "0"),
+                    _formula("hours", "0"),
+                    _formula("priced", "1"),
+                ],
+            },
+            {
+                "name": "advisor",
+                "url": _plain(MARKET_INDEX, {"advice": advisor}),
+                "format": {"property": "aggregations.advice.by_region.buckets"},
+                "transform": [
+                    {"type": "flatten", "fields": ["by_type.buckets"], "as": ["kind"]},
+                    _formula("advice_key", "datum.key + '|' + datum.kind.key"),
+                    _formula("advisor_bucket", f"{advice}.advisor_bucket"),
+                    _formula("advisor_upper_percent", _valid(f"{advice}.advisor_upper_percent")),
+                ],
+            },
+            {
+                "name": "pools",
+                "source": ["exposure", "warned", "prices"],
+                "transform": [
+                    {
+                        "type": "aggregate",
+                        "groupby": ["key"],
+                        "fields": ["warnings", "hours", "priced"],
+                        "ops": ["sum", "sum", "sum"],
+                        "as": ["warnings", "hours", "priced"],
+                    },
+                    # The rates' pools (a pool key holds ':'; "unknown" does not) and every
+                    # priced pool.
+                    {"type": "filter", "expr": "indexof(datum.key, ':') >= 0 || datum.priced > 0"},
+                    # The report's instance-hours per pool: rounded to 3 decimals.
+                    _formula("hours", "round(datum.hours * 1000) / 1000"),
+                    {
+                        "type": "lookup",
+                        "from": "prices",
+                        "key": "key",
+                        "fields": ["key"],
+                        "values": [
+                            "last_price",
+                            "currency",
+                            "last_price_day",
+                            "average_price",
+                            "price_region",
+                        ],
+                    },
+                    {
+                        "type": "lookup",
+                        "from": "exposure",
+                        "key": "key",
+                        "fields": ["key"],
+                        "values": ["observed_region"],
+                    },
+                    _formula(
+                        "region",
+                        "isValid(datum.observed_region) && datum.observed_region ? "
+                        "datum.observed_region : " + _valid("datum.price_region"),
+                    ),
+                    _formula(
+                        "advice_key",
+                        "(datum.region || '') + '|' + split(datum.key, ':')[0]",
+                    ),
+                    {
+                        "type": "lookup",
+                        "from": "advisor",
+                        "key": "advice_key",
+                        "fields": ["advice_key"],
+                        "values": ["advisor_bucket", "advisor_upper_percent"],
+                    },
+                    _formula(
+                        "monthly_percent",
+                        f"datum.hours > 0 ? round(100 * datum.warnings * {per_month} / "
+                        "datum.hours * 1000) / 1000 : null",
+                    ),
+                    _formula(
+                        "flagged",
+                        "isValid(datum.monthly_percent) && isValid(datum.advisor_upper_percent)"
+                        " && datum.monthly_percent > datum.advisor_upper_percent",
+                    ),
+                    # The report's order: flagged first, then by the observed rate, then name.
+                    _formula("flag_order", "datum.flagged ? 1 : 0"),
+                    _formula(
+                        "rate_order", "isValid(datum.monthly_percent) ? datum.monthly_percent : 0"
+                    ),
+                    {
+                        "type": "window",
+                        "sort": {
+                            "field": ["flag_order", "rate_order", "key"],
+                            "order": ["descending", "descending", "ascending"],
+                        },
+                        "ops": ["row_number"],
+                        "as": ["rank"],
+                    },
+                ],
+            },
+            {
+                "name": "shown",
+                "source": "pools",
+                "transform": [{"type": "filter", "expr": f"datum.rank <= {MARKET_SHOWN}"}],
+            },
+        ],
+        "scales": [
+            {
+                "name": "row",
+                "type": "band",
+                "domain": {"data": "shown", "field": "key", "sort": {"field": "rank", "op": "min"}},
+                "range": "height",
+            }
+        ],
+        "marks": _text_table("shown", columns),
     }
 
 
@@ -863,6 +1150,15 @@ def vega_panels() -> list[dict[str, Any]]:
             f"Precision, recall and lead time of rebalance recommendations within {horizon}, and "
             "instances evicted with no signal at all, per capacity group.",
             scorecard_spec("capacity_group", "capacity group"),
+        ),
+        vega_panel(
+            "spot-insights-market-by-pool",
+            "Pools above their advisor bucket",
+            "Per pool: last Spot price, the Spot Instance Advisor's interruption bucket and the "
+            "observed monthly interruption rate (warnings per 720 instance-hours, in percent); "
+            "pools above their bucket first (ABOVE). As `report --market`: the time range "
+            "applies, the controls do not (the market family has none of their fields).",
+            market_spec(),
         ),
     ]
 
@@ -1094,6 +1390,7 @@ def layout(ids: list[str]) -> list[tuple[str, int, int, int, int]]:
         [(ids[28], 24, 15), (ids[29], 24, 15)],
         [(ids[30], 48, 16)],
         [(ids[31], 48, 16)],
+        [(ids[32], 48, 16)],
         [(SEARCH_ID, 48, 15)],
     ]
     placed = []

@@ -66,7 +66,8 @@ class PoolRow:
     currency: str | None
     last_price: float | None
     last_price_day: str | None
-    # Mean of the daily time-weighted averages of the 30 days up to the window's end.
+    # Mean of the daily time-weighted averages of the days starting in the 30 days before the
+    # window's end.
     average_price: float | None
     warnings: int
     instance_hours: float
@@ -119,10 +120,12 @@ def market_queries(
     """name -> (index pattern, body): prices by pool over the window, the newest advice per
     region and instance type, the newest run, and each sampled pool's region."""
     market = market_index_pattern(prefix)
-    # Prices: the 30 days up to `until`, whatever the rates' window (a day is priced after it
-    # ends, so a window of hours would often hold no price at all).
-    first_day = (until - PRICE_DAYS).date().isoformat()
-    days = {"range": {"day": {"gte": first_day, "lte": until.date().isoformat()}}}
+    # Prices: the days that start in the 30 days up to `until`, whatever the rates' window (a
+    # day is priced after it ends, so a window of hours would often hold no price at all). As
+    # instants, not dates, so the dashboard's market panel can ask the same from its time
+    # picker's end (scripts/build_dashboard.py `market_spec`).
+    day_range = {"gte": (until - PRICE_DAYS).isoformat(), "lt": until.isoformat()}
+    days = {"range": {"day": day_range | {"format": "strict_date_optional_time"}}}
     terms = {"size": MAX_KEYS}
     return {
         "prices": (

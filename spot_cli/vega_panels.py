@@ -1,17 +1,19 @@
-"""The dashboard's Vega panels (rates and the rebalance scorecard) run the way OpenSearch
-Dashboards 2.19 runs them, so a test can hold their numbers to the report's.
+"""The dashboard's Vega panels (rates, the rebalance scorecard and the market context) run the
+way OpenSearch Dashboards 2.19 runs them, so a test can hold their numbers to the report's.
 
 Dashboards' Vega visualization (src/plugins/vis_type_vega, opensearch_query_parser.ts) takes
 each `data[]` entry with a `url` out of the spec and sends `url.body` to `url.index`; with
 `%context%` the body's query becomes the dashboard's filters (the bool query the filter bar and
 controls build), and with `%timefield%` a range on that field over the time picker's bounds
 (`gte`/`lte`, ISO 8601 with milliseconds, `strict_date_optional_time`) is pushed onto that
-query's `must`. The raw answer becomes the entry's `values`, read through `format.property`,
-and Vega's own transforms (here: formula, aggregate, window, filter) compute the rest in the
-browser. This module does the first half in Python against the real node and hands the second
-half to the real Vega runtime (node_modules/vega, run headless by vega_dataflow.mjs); anything
-else in a spec (a body with its own query, %timefilter% in aggregations, another data source
-type) raises `UnsupportedPanel` rather than being guessed."""
+query's `must`. A `url` with neither is sent as it is (no query: match_all). In both, the
+aggregations' `{"%timefilter%": "min"|"max"}` become the time picker's bounds in epoch
+milliseconds. The raw answer becomes the entry's `values`, read through `format.property`, and
+Vega's own transforms (here: formula, aggregate, window, filter, lookup, flatten) compute the
+rest in the browser. This module does the first half in Python against the real node and hands
+the second half to the real Vega runtime (node_modules/vega, run headless by
+vega_dataflow.mjs); anything else in a spec (a body with its own query, `%timefilter%: true`,
+%autointerval%, another data source type) raises `UnsupportedPanel` rather than being guessed."""
 
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATAFLOW = Path(__file__).with_name("vega_dataflow.mjs")
 CONTEXT = "%context%"
 TIMEFIELD = "%timefield%"
+TIMEFILTER = "%timefilter%"
+# _getTimeBound's units (opensearch_query_parser.ts), in milliseconds.
+_DAY = 86_400_000
+UNIT_MS = {"w": 7 * _DAY, "week": 7 * _DAY, "d": _DAY, "day": _DAY, "h": 3_600_000,
+           "hour": 3_600_000, "m": 60_000, "minute": 60_000, "s": 1000, "second": 1000}  # fmt: skip
 # The size Dashboards gives a panel's view; only the marks depend on it, not the data sets.
 VIEW_SIZE = {"width": 600, "height": 300}
 
@@ -137,16 +144,42 @@ def searches(
         if not isinstance(url, Mapping) or not isinstance(url.get("index"), str):
             raise UnsupportedPanel(f"{where}: data {data.get('name')!r} is not an index search")
         body = json.loads(json.dumps(url.get("body", {})))
-        if "query" in body or url.get(CONTEXT) is not True or not url.get(TIMEFIELD):
+        contextual = url.get(CONTEXT) is True and bool(url.get(TIMEFIELD))
+        plain = CONTEXT not in url and TIMEFIELD not in url
+        if "query" in body or not (contextual or plain):
             raise UnsupportedPanel(
                 f"{where}: data {data.get('name')!r} must use %context% and %timefield% "
-                "without its own query"
+                "(or neither) without its own query"
             )
-        if "%timefilter%" in json.dumps(body) or "%autointerval%" in json.dumps(body):
-            raise UnsupportedPanel(f"{where}: %timefilter%/%autointerval% are not modelled")
-        body["query"] = context_query(filters, pattern, window, url[TIMEFIELD], where)
+        if "%autointerval%" in json.dumps(body):
+            raise UnsupportedPanel(f"{where}: %autointerval% is not modelled")
+        if "aggs" in body:
+            body["aggs"] = time_bounds(body["aggs"], window, where)
+        if contextual:
+            body["query"] = context_query(filters, pattern, window, url[TIMEFIELD], where)
+        # Neither: Dashboards sends the body as it is (match_all, the controls do not apply).
         result.append(VegaSearch(data["name"], url["index"], body))
     return result
+
+
+def time_bounds(value: Any, window: TimeRange, where: str) -> Any:
+    """Dashboards' `_injectContextVars` for aggregations: `{"%timefilter%": "min"|"max",
+    "shift": n, "unit": u}` becomes the time picker's bound in epoch milliseconds, shifted by
+    n units (unit default "d"). `"%timefilter%": true` (a whole range) is not modelled."""
+    if isinstance(value, list):
+        return [time_bounds(item, window, where) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if TIMEFILTER in value:
+        bound = value[TIMEFILTER]
+        if bound not in {"min", "max"}:
+            raise UnsupportedPanel(f"{where}: only %timefilter% min/max is modelled")
+        shift = value.get("shift", 0)
+        if not isinstance(shift, int | float) or value.get("unit", "d") not in UNIT_MS:
+            raise UnsupportedPanel(f"{where}: %timefilter% shift {shift!r} {value.get('unit')!r}")
+        at = window.start if bound == "min" else window.end
+        return int(at.timestamp() * 1000) + shift * UNIT_MS[value.get("unit", "d")]
+    return {key: time_bounds(item, window, where) for key, item in value.items()}
 
 
 def evaluate(spec: Mapping[str, Any], datasets: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

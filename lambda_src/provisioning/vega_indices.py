@@ -2,25 +2,31 @@
 
 A Vega panel names its indices in its spec (`data[].url.index`), not through the index pattern
 whose title the import sets, so a stack deployed with another `indexPrefix` must rewrite them
-or its rate and scorecard panels would read the default prefix's (empty) indices. The saved
-objects ship with the default prefix; only its two families are rewritten, anything else in a
-spec is left as it is."""
+or its rate, scorecard and market panels would read the default prefix's (empty) indices. The
+saved objects ship with the default prefix; only its three families are rewritten, anything
+else in a spec is left as it is."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from lambda_src.contract import DEFAULT_INDEX_PREFIX, exposure_index_pattern, index_pattern
+from lambda_src.contract import (
+    DEFAULT_INDEX_PREFIX,
+    exposure_index_pattern,
+    index_pattern,
+    market_index_pattern,
+)
 
 VEGA = "vega"
 
 
 def index_for_prefix(index: str, prefix: str) -> str:
-    """The default prefix's events or exposure pattern as `prefix`'s; other names unchanged."""
+    """The default prefix's events, exposure or market pattern as `prefix`'s; other names
+    unchanged."""
     families = {
-        index_pattern(DEFAULT_INDEX_PREFIX): index_pattern(prefix),
-        exposure_index_pattern(DEFAULT_INDEX_PREFIX): exposure_index_pattern(prefix),
+        pattern(DEFAULT_INDEX_PREFIX): pattern(prefix)
+        for pattern in (index_pattern, exposure_index_pattern, market_index_pattern)
     }
     return families.get(index, index)
 
