@@ -22,7 +22,7 @@ from typing import Any
 
 from spot_cli.errors import CliError
 from spot_cli.local.moto_lifecycle import teach_moto_instance_lifecycle
-from spot_cli.local.servers import _wrap_app, assume_role_gate
+from spot_cli.local.servers import assume_role_gate, wrap_app
 
 # The services whose state the handler reads and never writes during a run.
 REPLICA_SERVICES = ("ec2", "sts")
@@ -91,7 +91,7 @@ def _serve_copy(port: int, gate: bool, ready: Any) -> None:  # pragma: no cover 
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     if gate:
-        _wrap_app(server, assume_role_gate)
+        wrap_app(server, assume_role_gate)
     server.start()
     ready.set()
     threading.Event().wait()  # until the parent terminates this process

@@ -104,7 +104,7 @@ def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
     _forward_whole_events_between_buses()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     if gate_assume_role:
-        _wrap_app(server, assume_role_gate)
+        wrap_app(server, assume_role_gate)
     server.start()
     url = f"http://127.0.0.1:{port}"
     # moto keeps its accounts in module state, shared by every server in the process (a test
@@ -118,7 +118,7 @@ def moto_server(*, gate_assume_role: bool = False) -> Iterator[str]:
         server.stop()
 
 
-def _wrap_app(server: Any, middleware: Callable[[Any], Any]) -> None:
+def wrap_app(server: Any, middleware: Callable[[Any], Any]) -> None:
     """Put a WSGI middleware in front of this one server's moto app (not moto's module state,
     which every server in the process shares)."""
     from moto.moto_server import threaded_moto_server as threaded  # noqa: PLC0415
