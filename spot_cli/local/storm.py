@@ -38,10 +38,6 @@ POISON_MISSING_INSTANCE_ID = "missing-instance-id"
 POISON_KINDS: tuple[str, ...] = (POISON_NOT_JSON, POISON_NOT_AN_EVENT, POISON_MISSING_INSTANCE_ID)
 
 
-# The longest an eviction follows its instance's last signal in a storm.
-LATEST_EVICTION_DELAY = timedelta(minutes=20)
-
-
 @dataclass(frozen=True)
 class StormSettings:
     events: int = 5000
@@ -168,9 +164,7 @@ def generate_storm(fleet: Fleet, settings: StormSettings | None = None) -> Storm
     if settings.events < 1:
         raise ValueError("a storm needs at least one event")
     rng = random.Random(settings.seed)
-    # Signals stop early enough that the latest eviction (20 minutes after a rebalance) is
-    # still in the past when the storm is published: a dashboard ending at "now" sees it all.
-    end = fleet.created_at - LATEST_EVICTION_DELAY
+    end = fleet.created_at
     start = end - settings.window
     candidates = sorted(fleet.instances, key=lambda i: i.instance_id)
     rng.shuffle(candidates)
@@ -251,8 +245,7 @@ def _evictions(  # noqa: PLR0917 (the storm's state, passed once)
         if e["detail-type"] == REBALANCE and e["detail"]["instance-id"] not in warned_ids
     ]
     for rebalance in rebalance_only[: wanted // 2]:
-        delay = rng.randint(3, int(LATEST_EVICTION_DELAY.total_seconds()) // 60)
-        when = parse_time(rebalance["time"]) + timedelta(minutes=delay)
+        when = parse_time(rebalance["time"]) + timedelta(minutes=rng.randint(3, 20))
         record(
             rebalance["account"], rebalance["region"], [rebalance["detail"]["instance-id"]], when
         )
