@@ -11,11 +11,10 @@ from lambda_src.contract import PROVISIONING_SERVICE_NAME
 from lambda_src.provisioning.burst_ledger import ensure_burst_ledger
 from lambda_src.provisioning.discovery_role import ensure_discovery_role
 from lambda_src.provisioning.errors import ProvisioningError
-from lambda_src.provisioning.exposure_family import ensure_exposure_family
 from lambda_src.provisioning.http_client import HttpClient
 from lambda_src.provisioning.index_setup import ensure_index_template, ensure_write_alias
 from lambda_src.provisioning.ism import ensure_ism_policy, ism_available
-from lambda_src.provisioning.market_family import ensure_market_family
+from lambda_src.provisioning.sampler_families import EXPOSURE, MARKET, ensure_sampler_family
 from lambda_src.provisioning.saved_objects import ensure_saved_objects, wait_for_dashboards
 from lambda_src.provisioning.security_config import ensure_security
 from lambda_src.provisioning.settings import IsmMode, ProvisioningSettings
@@ -59,9 +58,9 @@ class Provisioner:
             summary["WriteAliasState"] = ensure_write_alias(http, s)
         # Before the roles: the reader role names this family's pattern too.
         with step("fleet exposure family"):
-            summary.update(ensure_exposure_family(http, s, with_ism=with_ism))
+            summary.update(ensure_sampler_family(http, s, EXPOSURE, with_ism=with_ism))
         with step("market context family"):
-            summary.update(ensure_market_family(http, s, with_ism=with_ism))
+            summary.update(ensure_sampler_family(http, s, MARKET, with_ism=with_ism))
         with step("security roles and users"):
             readers = self.reader_users
             summary["DashboardsReadOnlyRole"] = ensure_security(http, s, readers)
