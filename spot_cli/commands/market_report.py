@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
 
-from spot_cli.commands.options import opensearch_settings
+from spot_cli.commands.options import opensearch_settings, report_window
 from spot_cli.errors import CliError
 
 
@@ -16,17 +15,13 @@ def run_market(args: argparse.Namespace) -> int:
     from spot_cli.report import FILTER_FIELDS  # noqa: PLC0415
     from spot_cli.terminal import show  # noqa: PLC0415
 
-    now = datetime.now(UTC)
-    until = args.until or now
-    since = args.since or (until - args.last if args.last else None)
-    if since and since >= until:
-        raise CliError("--since must be before --until")
+    # An open end is now, as the market report's prices and staleness are read up to it.
+    since, until = report_window(args, open_end_is_now=True)
     request = MarketRequest(
         since=since,
         until=until,
         filters={name: getattr(args, name) for name in FILTER_FIELDS if getattr(args, name)},
         index_prefix=args.index_prefix,
-        now=now,
     )
     try:
         market = build_market(connect(opensearch_settings(args)), request)
