@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.contract import NO_ACCESS
-from lambda_src.ingest.bulk import BulkIndexer, ItemResult, Verdict
+from lambda_src.ingest.bulk import SEARCHABLE, BulkIndexer, ItemResult, Verdict
 from lambda_src.ingest.cross_account import AccountDirectories, NoAccess
 from lambda_src.ingest.dead_letter import DeadLetterQueue, PoisonRecord
 from lambda_src.ingest.documents import (
@@ -30,7 +30,7 @@ from lambda_src.ingest.documents import (
 from lambda_src.ingest.events import EC2_ONLY, InvalidEvent, SpotEvent, parse_events
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.limits import document_problem
-from lambda_src.ingest.linking import REFRESH, Linker, prelink
+from lambda_src.ingest.linking import Linker, prelink
 
 # A reason that starts with this means a record hit an exception nobody foresaw. It is still
 # poison (parsing depends on nothing but the body, so a retry fails the same way), and the
@@ -160,7 +160,8 @@ class BatchIngestor:
         pending = self._parse(messages, work, outcome)
         self._enrich(pending, work, outcome)
         prelink(work.documents)
-        results = self.indexer.index(work.documents, refresh=REFRESH)
+        # The link search that follows must see what was just written.
+        results = self.indexer.index(work.documents, refresh=SEARCHABLE)
         stored = self._settle(work, results, outcome)
         self._link(stored, outcome)
         self._park(_one_fate_per_message(work.poison, outcome), outcome)

@@ -17,6 +17,9 @@ from opensearchpy.exceptions import ConnectionError as TransportConnectionError
 from opensearchpy.exceptions import TransportError
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+# `refresh` for writes whose readers follow at once: `index` returns once the documents are
+# searchable (the next scheduled refresh, at most `index.refresh_interval` later), not sooner.
+SEARCHABLE = "wait_for"
 # 400s that are about the index's state, not the document: retrying later can succeed.
 _RETRYABLE_400_TYPES = frozenset({"index_closed_exception", "cluster_block_exception"})
 # Whole-request 400s that one document in the request can cause (an `_id` over 512 bytes, a
@@ -91,7 +94,7 @@ class BulkIndexer:
         self, documents: Sequence[dict[str, Any]], *, refresh: str | None = None
     ) -> list[ItemResult]:
         """One verdict per document, in order. Never raises for OpenSearch failures.
-        `refresh="wait_for"` returns once the documents are visible to search (linking)."""
+        `refresh=SEARCHABLE` returns once the documents are visible to search."""
         results: list[ItemResult] = []
         budget = [MAX_SPLIT_REQUESTS]
         for chunk in self._chunks(documents):

@@ -42,8 +42,6 @@ from opensearchpy.exceptions import TransportError
 
 from lambda_src.ingest.events import RebalanceRecommendation, SpotEviction, SpotInterruptionWarning
 
-# Refresh policy for the batch's own `_bulk`: the link search must see what was just written.
-REFRESH = "wait_for"
 PAGE_SIZE = 10_000
 
 # Rounds of search + update for instances whose documents changed between the two.

@@ -20,7 +20,7 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from lambda_src.contract import MARKET_MODE, MODE_KEY, SCHEDULED_TIME_KEY
-from lambda_src.ingest.bulk import BulkIndexer, Verdict
+from lambda_src.ingest.bulk import SEARCHABLE, BulkIndexer, Verdict
 from lambda_src.ingest.cross_account import AccountDirectories, SpokeAccess
 from lambda_src.ingest.instances import InstanceDirectory
 from lambda_src.ingest.search_client import build_client
@@ -92,7 +92,9 @@ class Sampler:
         accounts, regions = self._targets(found)
         tick = sample(self.directories, accounts, regions)
         documents = exposure_documents(tick, at, self.config.interval_seconds)
-        results = self.indexer.index(documents) if documents else []
+        # A run ends once its tick is searchable: a report, a panel or the next discovery read
+        # right after it counts the tick (costs at most one refresh interval every 10 minutes).
+        results = self.indexer.index(documents, refresh=SEARCHABLE) if documents else []
         unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
         summary = {
             "scheduled_time": at.isoformat(),
@@ -148,7 +150,7 @@ class Sampler:
         run = market_run(self.directories, accounts, regions, settings, at)
         if self.market_indexer is None:
             raise RuntimeError("this sampler has no market indexer (build it with from_config)")
-        results = self.market_indexer.index(run.documents(at))
+        results = self.market_indexer.index(run.documents(at), refresh=SEARCHABLE)
         unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
         summary = {"scheduled_time": at.isoformat(), **run.summary()}
         self.logger.info("market sampled", extra=summary)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lambda_src.contract import SCHEDULED_TIME_KEY, exposure_write_alias
-from lambda_src.ingest.bulk import Verdict
+from lambda_src.ingest.bulk import SEARCHABLE, Verdict
 from lambda_src.ingest.search_client import SearchSettings
 from lambda_src.sampler.config import DEFAULT_INTERVAL_SECONDS, SamplerConfig
 from lambda_src.sampler.fleet_count import exposure_documents, sample
@@ -148,9 +148,12 @@ def replay_sampler(
     documents = first["documents"] if first else 0
     later = scheduled[1:]
     tick = sample(sampler.directories, config.accounts, config.regions) if later else None
-    for at in later:
+    for number, at in enumerate(later, start=1):
         batch = exposure_documents(tick, at, interval_seconds)
-        results = sampler.indexer.index(batch)
+        # As the handler: the replay returns once every tick is searchable (one wait, at the
+        # last tick; a refresh makes every earlier write visible too).
+        refresh = SEARCHABLE if number == len(later) else None
+        results = sampler.indexer.index(batch, refresh=refresh)
         unstored = [r.reason for r in results if r.verdict is not Verdict.STORED]
         if tick.failures or unstored:
             raise RuntimeError(

@@ -28,6 +28,7 @@ from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
 from spot_cli.local.sampler import run_sampler, sampler_user, ticks
 from spot_cli.market import MarketRequest, build_market
 from spot_cli.opensearch_client import OpenSearchSettings, connect
+from tests.support.search_index import SLOW_REFRESH, searchable_now
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
@@ -131,9 +132,12 @@ def test_the_market_run_stores_prices_buckets_and_flags_pools_above_their_bucket
     _warn(opensearch, prefix, m5, 1)  # 1 in 4 instance-hours: 18,000 % of a month, above "<5%"
     _warn(opensearch, prefix, c5, 3)  # in ">20%": no upper bound, never flagged
 
+    # A report right after the run sees all of it (the demo's market check reads at once).
+    opensearch.indices.put_settings(index=market_index_pattern(prefix), body=SLOW_REFRESH)
     with serve({"/advisor.json": Route(FIXTURE)}) as url:
         config = market_config(writer, prefix, [REGION], f"{url}/advisor.json")
         summary = run_market(config, session, RUN_AT)
+        visible = searchable_now(opensearch, market_index_pattern(prefix))
         assert summary["advisor_error"] is None
         assert (summary["pools"], summary["price_documents"], summary["advisor_documents"]) == (
             3,
@@ -141,6 +145,7 @@ def test_the_market_run_stores_prices_buckets_and_flags_pools_above_their_bucket
             3,
         )
         first = _market_docs(opensearch, prefix)
+        assert visible == len(first) == 3 + 3 + 1  # prices, buckets, the run's record
         # The run is retried with the same scheduled time: same documents, nothing added.
         run_market(config, session, RUN_AT)
     assert _market_docs(opensearch, prefix) == first

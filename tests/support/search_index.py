@@ -60,3 +60,13 @@ def create_index(client: OpenSearch, prefix: str, mapping: dict[str, Any] | None
         index=settings.first_index,
         body={**template, "aliases": {settings.write_alias: {"is_write_index": True}}},
     )
+
+
+# A refresh interval long enough that a search right after a write sees it only if the writer
+# waited for the refresh, and no search-idle shard (whose search would trigger the refresh).
+SLOW_REFRESH = {"index.refresh_interval": "3s", "index.search.idle.after": "1h"}
+
+
+def searchable_now(client: OpenSearch, pattern: str) -> int:
+    """How many documents of `pattern` a search sees now, without forcing a refresh."""
+    return client.count(index=pattern)["count"]
