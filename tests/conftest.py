@@ -51,15 +51,27 @@ def moto_endpoint() -> Iterator[str]:
         yield url
 
 
+def _clean_moto(endpoint: str, patch: pytest.MonkeyPatch) -> str:
+    # Resetting after a large test (the 10k storm leaves 5,000 instances) took over 10 s on the
+    # loaded 2-core machine and failed the next test's setup with a read timeout.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=120).raise_for_status()
+    patch.setenv("AWS_ENDPOINT_URL", endpoint)
+    boto3.DEFAULT_SESSION = None
+    return endpoint
+
+
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto backend; boto3 clients created in the test reach it via AWS_ENDPOINT_URL."""
-    # Resetting after a large test (the 10k storm leaves 5,000 instances) took over 10 s on the
-    # loaded 2-core machine and failed the next test's setup with a read timeout.
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=120).raise_for_status()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    boto3.DEFAULT_SESSION = None
-    return moto_endpoint
+    return _clean_moto(moto_endpoint, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def aws_module(moto_endpoint: str) -> Iterator[str]:
+    """`aws` for a module-scoped fixture's data: one reset for the module. A test of the
+    module that takes `aws` resets moto again: module data must live in OpenSearch, not moto."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield _clean_moto(moto_endpoint, patch)
 
 
 @pytest.hookimpl(tryfirst=True)

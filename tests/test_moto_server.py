@@ -3,6 +3,8 @@
 import boto3
 import pytest
 
+from tests.support.moto_ec2 import image_id
+
 pytestmark = pytest.mark.aws
 
 
@@ -22,7 +24,7 @@ def test_each_test_starts_from_a_clean_backend(aws: str) -> None:
 
 def test_ec2_describe_instances_with_filter(aws: str) -> None:
     ec2 = boto3.client("ec2", region_name="us-west-2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     run = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="m5.large")
     instance_id = run["Instances"][0]["InstanceId"]
     found = ec2.describe_instances(

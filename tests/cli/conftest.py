@@ -5,6 +5,8 @@ linking at ingest), so what the report aggregates is what the function writes.""
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -36,9 +38,8 @@ def node_writer(opensearch_node):
     return opensearch_node.settings()
 
 
-@pytest.fixture
-def ingest_events(aws, opensearch, opensearch_node, node_writer):
-    """ingest_events(events) -> (prefix, the stored documents); indices removed afterwards."""
+@contextmanager
+def _ingester(opensearch, opensearch_node, writer) -> Iterator:
     prefixes = []
 
     def ingest(events, batch=100):
@@ -46,7 +47,7 @@ def ingest_events(aws, opensearch, opensearch_node, node_writer):
         prefixes.append(prefix)
         admin = (opensearch_node.user, opensearch_node.password)
         provision(opensearch_node.url, admin, ca_certs=opensearch_node.ca_certs, prefix=prefix)
-        function = LocalFunction(node_writer, write_alias(prefix))
+        function = LocalFunction(writer, write_alias(prefix))
         handler = ingest_handler(function, boto3.Session())
         for start in range(0, len(events), batch):
             records = [_record(e) for e in events[start : start + batch]]
@@ -62,3 +63,18 @@ def ingest_events(aws, opensearch, opensearch_node, node_writer):
     for prefix in prefixes:
         opensearch.indices.delete(index=index_pattern(prefix), ignore_unavailable=True)
         opensearch.indices.delete_index_template(name=prefix, ignore=[404])
+
+
+@pytest.fixture
+def ingest_events(aws, opensearch, opensearch_node, node_writer):
+    """ingest_events(events) -> (prefix, the stored documents); indices removed afterwards."""
+    with _ingester(opensearch, opensearch_node, node_writer) as ingest:
+        yield ingest
+
+
+@pytest.fixture(scope="module")
+def ingest_events_once(aws_module, opensearch, opensearch_node):
+    """ingest_events for data a whole module reads (and never changes): the fleet, the storm
+    and the indexing cost about 12 s, paid once per module instead of once per test."""
+    with _ingester(opensearch, opensearch_node, opensearch_node.settings()) as ingest:
+        yield ingest

@@ -18,6 +18,7 @@ from spot_cli.local.storm import StormSettings, generate_storm
 from spot_cli.main import main
 from spot_cli.opensearch_client import OpenSearchSettings, connect
 from spot_cli.report import ReportRequest, build_report
+from tests.support.moto_ec2 import image_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,7 +160,7 @@ def test_simulate_puts_custom_source_events_that_only_a_test_rule_accepts(aws, c
         events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
         events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
     ec2 = boto3.client("ec2", region_name="us-east-1")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     spot = ec2.run_instances(
         ImageId=image, MinCount=2, MaxCount=2, InstanceMarketOptions={"MarketType": "spot"}
     )["Instances"]

@@ -10,12 +10,13 @@ from botocore.config import Config
 
 from spot_cli.local.moto_replica import MotoReplica
 from spot_cli.local.servers import local_session
+from tests.support.moto_ec2 import image_id
 
 pytestmark = pytest.mark.aws
 
 
 def _instance(ec2):
-    image = ec2.describe_images()["Images"][0]["ImageId"]
+    image = image_id(ec2)
     return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
 

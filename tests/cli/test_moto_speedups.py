@@ -10,6 +10,8 @@ from moto.ec2.models import core as ec2_core
 from moto.ec2.models import tags as ec2_tags
 from moto.sqs import models as sqs_models
 
+from tests.support.moto_ec2 import image_id
+
 pytestmark = pytest.mark.aws
 
 
@@ -108,7 +110,7 @@ def test_deletes_scan_until_the_message_and_answer_as_moto_does(aws, monkeypatch
 
 def test_an_instances_tags_are_its_own_without_scanning_every_tag(aws, monkeypatch):
     ec2 = boto3.client("ec2")
-    image = ec2.describe_images()["Images"][0]["ImageId"]
+    image = image_id(ec2)
     ids = [
         i["InstanceId"]
         for i in ec2.run_instances(

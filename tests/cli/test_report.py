@@ -23,11 +23,11 @@ from spot_cli.report import (
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
 
-@pytest.fixture
-def indexed(ingest_events):
+@pytest.fixture(scope="module")
+def indexed(ingest_events_once):
     fleet = create_fleet(("us-east-1", "us-west-2", "eu-west-1"), instances_per_region=80, seed=21)
     storm = generate_storm(fleet, StormSettings(events=300, seed=4, window=timedelta(hours=6)))
-    prefix, docs = ingest_events(list(storm.events))
+    prefix, docs = ingest_events_once(list(storm.events))
     return fleet, storm, docs, prefix
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import boto3
 
+from tests.support.moto_ec2 import image_id
+
 
 def launch(
     count: int = 1,
@@ -16,7 +18,7 @@ def launch(
 ) -> list[str]:
     """`session`: where the calls go (default: the environment's endpoint, the `aws` fixture's)."""
     ec2 = (session or boto3).client("ec2", region_name=region)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     extra = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
     if tags:
         extra["TagSpecifications"] = [

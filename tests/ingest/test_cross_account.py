@@ -21,6 +21,7 @@ from lambda_src.ingest.instances import InstanceDirectory
 from tests.ingest.conftest import Pipeline
 from tests.ingest.events import spot_warning, sqs_record
 from tests.org.sts_gate import StsGate, account_session
+from tests.support.moto_ec2 import image_id
 
 HOME = "123456789012"
 WITH_ROLE = "111111111111"
@@ -29,7 +30,7 @@ WITHOUT_ROLE = "222222222222"
 
 def _launch(session: boto3.Session, region: str, instance_type: str) -> str:
     ec2 = session.client("ec2", region_name=region)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     run = ec2.run_instances(
         ImageId=image,
         MinCount=1,

@@ -28,6 +28,7 @@ from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
 from spot_cli.local.sampler import run_sampler, sampler_user, ticks
 from spot_cli.market import MarketRequest, build_market
 from spot_cli.opensearch_client import OpenSearchSettings, connect
+from tests.support.moto_ec2 import image_id
 from tests.support.search_index import SLOW_REFRESH, searchable_now
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
@@ -74,7 +75,7 @@ def fleet(aws, opensearch_node, prefix):
     assert summary["MarketWriteAlias"] == market_write_alias(prefix)
     teach_moto_instance_lifecycle()
     ec2 = boto3.client("ec2", region_name=REGION)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     for instance_type, count, zone in (
         ("m5.large", 2, "us-east-1a"),
         ("c5.large", 2, "us-east-1a"),

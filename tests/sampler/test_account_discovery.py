@@ -32,6 +32,7 @@ from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
 from spot_cli.local.sampler import sampler_user
 from spot_cli.opensearch_client import OpenSearchSettings, connect
 from tests.org.sts_gate import StsGate, account_session
+from tests.support.moto_ec2 import image_id
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
@@ -96,7 +97,7 @@ def writer(opensearch_node, opensearch, prefix) -> OpenSearchSettings:
 
 def _launch(session: boto3.Session, region: str, instance_type: str, count: int) -> None:
     ec2 = session.client("ec2", region_name=region)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     ec2.run_instances(
         ImageId=image,
         MinCount=count,

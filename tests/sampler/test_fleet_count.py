@@ -15,6 +15,7 @@ from lambda_src.sampler import fleet_count
 from lambda_src.sampler.fleet_count import Group, exposure_documents, sample
 from spot_cli.local.moto_lifecycle import teach_moto_instance_lifecycle
 from tests.org.sts_gate import StsGate, account_session
+from tests.support.moto_ec2 import image_id
 
 pytestmark = pytest.mark.aws
 
@@ -37,7 +38,7 @@ KARPENTER_TAGS = [*ASG_TAGS, {"Key": "karpenter.sh/nodepool", "Value": "batch"}]
 def _launch(ec2, count, instance_type, zone, tags=None, *, spot=True):
     options = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
     tag_spec = [{"ResourceType": "instance", "Tags": tags}] if tags else []
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     reply = ec2.run_instances(
         ImageId=image,
         MinCount=count,

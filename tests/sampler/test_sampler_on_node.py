@@ -25,6 +25,7 @@ from spot_cli.local.sampler import replay_sampler, run_sampler, sampler_user, ti
 from spot_cli.local.storm import StormSettings
 from spot_cli.opensearch_client import connect
 from spot_cli.rates import RatesRequest, build_rates
+from tests.support.moto_ec2 import image_id
 from tests.support.search_index import SLOW_REFRESH, searchable_now
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
@@ -85,7 +86,7 @@ def test_a_retried_tick_overwrites_and_the_sampler_may_write_nothing_else(
     _provision(opensearch_node, prefix)
     session = boto3.session.Session()
     ec2 = session.client("ec2", region_name=REGIONS[0])
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     for instance_type in ("m5.large", "c5.large"):
         ec2.run_instances(
             ImageId=image,
@@ -124,7 +125,7 @@ def test_the_demo_replay_writes_exactly_what_the_handler_writes_for_every_tick(
     _provision(opensearch_node, prefix)
     session = boto3.session.Session()
     ec2 = session.client("ec2", region_name=REGIONS[0])
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     for instance_type in ("m5.large", "c5.large", "c5.large"):
         ec2.run_instances(
             ImageId=image,
@@ -161,7 +162,7 @@ def test_ticks_are_searchable_when_the_sampler_returns(
     opensearch.indices.put_settings(index=pattern, body=SLOW_REFRESH)
     session = boto3.session.Session()
     ec2 = session.client("ec2", region_name=REGIONS[0])
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = image_id(ec2)
     ec2.run_instances(
         ImageId=image,
         MinCount=2,

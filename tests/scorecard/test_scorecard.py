@@ -25,12 +25,12 @@ pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 HORIZON = timedelta(minutes=10)
 
 
-@pytest.fixture
-def indexed(ingest_events):
+@pytest.fixture(scope="module")
+def indexed(ingest_events_once):
     """A seeded storm over a fleet on the moto server, indexed by the real handler."""
     fleet = create_fleet(("us-east-1", "eu-west-1"), instances_per_region=80, seed=8)
     storm = generate_storm(fleet, StormSettings(events=300, seed=14, window=timedelta(hours=6)))
-    prefix, docs = ingest_events(list(storm.events))
+    prefix, docs = ingest_events_once(list(storm.events))
     return storm, docs, prefix
 
 
