@@ -25,11 +25,11 @@ from spot_cli.events import WARNING, parse_time
 from spot_cli.local.market import MOTO_SPOT_PRICE, Route, market_config, run_market, serve
 from spot_cli.local.moto_lifecycle import teach_moto_instance_lifecycle
 from spot_cli.local.provisioning import SAMPLER_BACKEND_ROLE
-from spot_cli.local.sampler import run_sampler, sampler_user, ticks
+from spot_cli.local.sampler import replay_sampler, sampler_user, ticks
 from spot_cli.market import MarketRequest, build_market
 from spot_cli.opensearch_client import OpenSearchSettings, connect
 from tests.support.moto_ec2 import image_id
-from tests.support.search_index import SLOW_REFRESH, searchable_now
+from tests.support.search_index import VISIBLE_ONLY_AFTER_REFRESH, searchable_now
 
 pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
@@ -126,7 +126,7 @@ def test_the_market_run_stores_prices_buckets_and_flags_pools_above_their_bucket
 ):
     session = boto3.session.Session()
     writer = sampler_user(admin)
-    run_sampler(
+    replay_sampler(
         writer, session, prefix=prefix, regions=[REGION], scheduled=ticks(SINCE, UNTIL, 600)
     )
     m5, c5, r5 = (f"m5.large:{fleet['a']}", f"c5.large:{fleet['a']}", f"r5.large:{fleet['b']}")
@@ -134,7 +134,9 @@ def test_the_market_run_stores_prices_buckets_and_flags_pools_above_their_bucket
     _warn(opensearch, prefix, c5, 3)  # in ">20%": no upper bound, never flagged
 
     # A report right after the run sees all of it (the demo's market check reads at once).
-    opensearch.indices.put_settings(index=market_index_pattern(prefix), body=SLOW_REFRESH)
+    opensearch.indices.put_settings(
+        index=market_index_pattern(prefix), body=VISIBLE_ONLY_AFTER_REFRESH
+    )
     with serve({"/advisor.json": Route(FIXTURE)}) as url:
         config = market_config(writer, prefix, [REGION], f"{url}/advisor.json")
         summary = run_market(config, session, RUN_AT)
@@ -196,7 +198,7 @@ def test_without_the_advisor_file_prices_still_land_and_the_report_says_stale(
 ):
     session = boto3.session.Session()
     writer = sampler_user(admin)
-    run_sampler(
+    replay_sampler(
         writer, session, prefix=prefix, regions=[REGION], scheduled=ticks(SINCE, UNTIL, 600)
     )
     with serve({"/advisor.json": Route(FIXTURE)}) as url:
