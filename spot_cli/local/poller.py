@@ -5,8 +5,11 @@ gathered within `batching_window_seconds`; records shaped like Lambda's SQS reco
 `batchItemFailures` honoured (only successes are deleted; failures reappear after the queue's
 visibility timeout); an exception or an invalid response fails the whole batch; the queue's
 redrive policy moves a message to the DLQ once its receive count passes maxReceiveCount (or
-the poller does it, for a queue without one); bounded concurrency. It stops when the queue,
-including messages waiting out a visibility timeout, is empty."""
+the poller does it, for a queue without one); bounded concurrency; a failed SQS call is polled
+again, as the mapping does (a failed receive leaves its messages in the queue, or invisible
+until their visibility timeout and then received again; a failed delete brings them back: the
+handler is idempotent), and only a run of SQS_FAILURES_IN_A_ROW failures in a row stops it. It
+stops when the queue, including messages waiting out a visibility timeout, is empty."""
 
 from __future__ import annotations
 
@@ -19,11 +22,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from spot_cli.local.lambda_context import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
 SQS_RECEIVE_LIMIT = 10  # messages per ReceiveMessage / DeleteMessageBatch
+# A moto 500 (its body no XML botocore can parse), a refused connection, a throttle that outlived
+# botocore's own retries: what a poll may meet, none of which loses a message.
+_SQS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
+# Consecutive failed SQS calls of one poller before the run stops with the last one (Lambda's
+# mapping polls on for ever; a local run must end); the waits between them double from 0.2 s
+# to 5 s, so the run gives up after about 35 s of an SQS that answers nothing.
+SQS_FAILURES_IN_A_ROW = 10
 _EMPTY_ATTRIBUTES = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -69,6 +81,9 @@ class PollerStats:
     failed_invocations: int = 0
     moved_to_dlq: int = 0
     delete_errors: int = 0
+    # Failed SQS calls that were polled again (ReceiveMessage, DeleteMessageBatch, the drain
+    # check's GetQueueAttributes).
+    sqs_errors: int = 0
     # The longest a batch was held: from the ReceiveMessage call that returned its first
     # messages to the deletes after the handler. Above the queue's visibility timeout, its
     # messages were visible to another poller (received again, counting towards
@@ -178,6 +193,7 @@ class SqsEventSourcePoller:
         self._input_closed = input_closed
         self._in_flight = 0
         self._stop = threading.Event()
+        self._failures_in_a_row = threading.local()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -234,13 +250,17 @@ class SqsEventSourcePoller:
                 break
             # Long-poll for the first message; within a window, wait at most what is left.
             wait = 1 if not batch else max(0, min(20, int(remaining + 0.999)))
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, settings.batch_size - len(batch)),
-                WaitTimeSeconds=wait,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            try:
+                messages = self._sqs(
+                    self.sqs.receive_message,
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, settings.batch_size - len(batch)),
+                    WaitTimeSeconds=wait,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except _SQS_ERRORS:
+                break  # invoke what was gathered; the next poll starts a new batch
             kept = self._redrive_explicitly(messages)
             if kept and not batch:
                 with self._lock:
@@ -275,9 +295,14 @@ class SqsEventSourcePoller:
         with self._lock:
             if self._in_flight:
                 return False
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=list(_EMPTY_ATTRIBUTES)
-        )["Attributes"]
+        try:
+            attributes = self._sqs(
+                self.sqs.get_queue_attributes,
+                QueueUrl=self.queue_url,
+                AttributeNames=list(_EMPTY_ATTRIBUTES),
+            )["Attributes"]
+        except _SQS_ERRORS:
+            return False
         with self._lock:
             return self._in_flight == 0 and all(
                 int(attributes.get(name, "0")) == 0 for name in _EMPTY_ATTRIBUTES
@@ -329,12 +354,35 @@ class SqsEventSourcePoller:
         errors = 0
         for start in range(0, len(messages), SQS_RECEIVE_LIMIT):
             chunk = messages[start : start + SQS_RECEIVE_LIMIT]
-            result = self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
-                ],
-            )
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+            ]
             # A failed delete means the message comes back: the handler must be idempotent.
+            try:
+                result = self._sqs(
+                    self.sqs.delete_message_batch, QueueUrl=self.queue_url, Entries=entries
+                )
+            except _SQS_ERRORS:
+                errors += len(chunk)
+                continue
             errors += len(result.get("Failed", []))
         return errors
+
+    def _sqs(self, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """`call(**kwargs)`; a failure is counted, waited out (doubling) and raised for the
+        caller's own fallback, and the SQS_FAILURES_IN_A_ROW-th in a row stops the run."""
+        try:
+            result = call(**kwargs)
+        except _SQS_ERRORS as exc:
+            failures = getattr(self._failures_in_a_row, "count", 0) + 1
+            self._failures_in_a_row.count = failures
+            with self._lock:
+                self.stats.sqs_errors += 1
+            if failures >= SQS_FAILURES_IN_A_ROW:
+                raise RuntimeError(
+                    f"SQS failed {failures} times in a row on {self.queue_url}: {exc}"
+                ) from exc
+            time.sleep(min(5.0, 0.2 * 2 ** (failures - 1)))
+            raise
+        self._failures_in_a_row.count = 0
+        return result

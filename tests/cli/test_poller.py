@@ -7,8 +7,14 @@ from collections import Counter
 
 import boto3
 import pytest
+from botocore.parsers import ResponseParserError
 
-from spot_cli.local.poller import EventSourceSettings, SqsEventSourcePoller, failed_message_ids
+from spot_cli.local.poller import (
+    SQS_FAILURES_IN_A_ROW,
+    EventSourceSettings,
+    SqsEventSourcePoller,
+    failed_message_ids,
+)
 
 pytestmark = pytest.mark.aws
 
@@ -133,6 +139,51 @@ def test_partial_failures_are_retried_until_they_succeed(aws):
     assert stats.failed_records == 6
     assert _all_bodies(sqs, queue) == []
     assert _all_bodies(sqs, dlq) == []
+
+
+class FailingParses:
+    """Makes botocore fail to parse the first `times` answers to each of `operations`, after
+    moto acted on the request (a moto 500 with an HTML body fails the same way): received
+    messages stay invisible until their visibility timeout, deleted ones are gone."""
+
+    def __init__(self, client, operations, times=1):
+        self.left = Counter({operation: times for operation in operations})
+        for operation in operations:
+            client.meta.events.register(f"before-parse.sqs.{operation}", self)
+
+    def __call__(self, operation_model, **_):
+        if self.left[operation_model.name] > 0:
+            self.left[operation_model.name] -= 1
+            raise ResponseParserError("Unable to parse response (a moto 500's HTML body)")
+
+
+def test_failed_sqs_calls_are_polled_again_and_lose_nothing(aws):
+    sqs, queue, dlq = _queues(visibility=2)
+    bodies = [f"m{i}" for i in range(30)]
+    _send(sqs, queue, bodies)
+    handler = RecordingHandler()
+    poller = SqsEventSourcePoller(queue, handler, region="us-east-1")
+    failing = FailingParses(
+        poller.sqs, ["ReceiveMessage", "DeleteMessageBatch", "GetQueueAttributes"]
+    )
+    stats = poller.run()
+    assert sum(failing.left.values()) == 0, "every fault fired"
+    # The lost receive's messages came back after their visibility timeout; the batch whose
+    # delete failed had been deleted by moto all the same: each body processed once.
+    assert handler.processed == Counter(bodies)
+    assert stats.sqs_errors == 3
+    assert _all_bodies(sqs, queue) == []
+    assert _all_bodies(sqs, dlq) == []
+
+
+def test_an_sqs_that_keeps_failing_stops_the_run_naming_the_queue(aws, monkeypatch):
+    monkeypatch.setattr("spot_cli.local.poller.time.sleep", lambda _seconds: None)
+    sqs, queue, _ = _queues()
+    _send(sqs, queue, ["m0"])
+    poller = SqsEventSourcePoller(queue, RecordingHandler(), region="us-east-1")
+    FailingParses(poller.sqs, ["ReceiveMessage", "GetQueueAttributes"], times=1000)
+    with pytest.raises(RuntimeError, match=f"SQS failed {SQS_FAILURES_IN_A_ROW} times in a row on"):
+        poller.run()
 
 
 def test_a_message_that_always_fails_ends_in_the_dlq_after_max_receive_count(aws):

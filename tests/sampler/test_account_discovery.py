@@ -7,7 +7,6 @@ account_discovery.py, lambda_src/provisioning/discovery_role.py)."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 
 import boto3
@@ -43,16 +42,6 @@ STALE = "333333333333"  # its last event is older than the look-back
 LISTED = "444444444444"  # listed in sourceAccounts, never sent an event
 AT = parse_time("2026-12-01T12:00:00Z")
 DAYS = 30
-
-
-@pytest.fixture
-def prefix(opensearch):
-    name = f"dsc-{uuid.uuid4().hex[:8]}"
-    yield name
-    for pattern in (index_pattern(name), exposure_index_pattern(name)):
-        opensearch.indices.delete(index=pattern, expand_wildcards="open,closed")
-    for template in (name, f"{name}.exposure"):
-        opensearch.indices.delete_index_template(name=template, ignore=[404])
 
 
 @pytest.fixture

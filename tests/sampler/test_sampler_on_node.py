@@ -1,7 +1,6 @@
 """The sampler's handler over the moto fleet into the real node, provisioned by the deploy-time
 code, and `report --rates` checked against the ground truth of a seeded fleet and storm."""
 
-import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -32,16 +31,6 @@ pytestmark = [pytest.mark.aws, pytest.mark.opensearch]
 
 REGIONS = ("us-east-1", "us-west-2")
 INTERVAL = 600
-
-
-@pytest.fixture
-def prefix(opensearch):
-    name = f"smp-{uuid.uuid4().hex[:8]}"
-    yield name
-    for pattern in (index_pattern(name), exposure_index_pattern(name)):
-        opensearch.indices.delete(index=pattern, expand_wildcards="open,closed")
-    for template in (name, f"{name}.exposure"):
-        opensearch.indices.delete_index_template(name=template, ignore=[404])
 
 
 @pytest.fixture
