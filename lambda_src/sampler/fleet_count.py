@@ -23,9 +23,11 @@ from lambda_src.ingest.cross_account import AccountDirectories, NoAccess
 from lambda_src.ingest.instances import PAGE_SIZE, InstanceDirectory
 from lambda_src.ingest.tags import tag_fields, tag_map
 
-# What EC2 answers in a region the account has not opted into: a discovered region is one some
-# account sent events from, not necessarily one every account has enabled.
-REGION_NOT_ENABLED = frozenset({"AuthFailure", "OptInRequired"})
+# What EC2 answers in a region the account has not opted into (a discovered region is one some
+# account sent events from, not necessarily one every account has enabled): OptInRequired, or
+# AuthFailure, which it also answers to credentials it rejects.
+OPT_IN_REQUIRED = "OptInRequired"
+AUTH_FAILURE = "AuthFailure"
 RUNNING_SPOT = (
     {"Name": "instance-lifecycle", "Values": ["spot"]},
     {"Name": "instance-state-name", "Values": ["running"]},
@@ -106,18 +108,39 @@ def sample(
             for region in regions:
                 tick.failures[(account, region)] = f"AssumeRole: {exc}"
     for account, directory in targets:
-        for region in regions:
-            try:
-                count_region(directory, region, tick)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if account != "home" and code in REGION_NOT_ENABLED:
-                    tick.not_enabled[(account, region)] = str(exc)[:300]
-                else:
-                    tick.failures[(account, region)] = str(exc)[:300]
-            except BotoCoreError as exc:
-                tick.failures[(account, region)] = str(exc)[:300]
+        _count_account(account, directory, regions, tick)
     return tick
+
+
+def _count_account(
+    account: str, directory: InstanceDirectory, regions: tuple[str, ...], tick: Tick
+) -> None:
+    """Count one account (or "home") in every region; what a region answers instead is
+    recorded in `tick`, never raised."""
+    answered = False
+    refused: dict[str, str] = {}  # AuthFailure: a region not enabled, or bad credentials
+    for region in regions:
+        try:
+            count_region(directory, region, tick)
+            answered = True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if account != "home" and code == AUTH_FAILURE:
+                refused[region] = str(exc)[:300]
+            elif account != "home" and code == OPT_IN_REQUIRED:
+                tick.not_enabled[(account, region)] = str(exc)[:300]
+            else:
+                tick.failures[(account, region)] = str(exc)[:300]
+        except BotoCoreError as exc:
+            tick.failures[(account, region)] = str(exc)[:300]
+    # EC2 answers AuthFailure both in a region the account has not enabled and to
+    # credentials it rejects. Only an account that answered in another region of this tick
+    # proved its credentials good; refused everywhere, it is a fault, and the tick fails.
+    for region, reason in refused.items():
+        if answered:
+            tick.not_enabled[(account, region)] = reason
+        else:
+            tick.failures[(account, region)] = f"AuthFailure in every region: {reason}"
 
 
 def exposure_documents(tick: Tick, scheduled: datetime, interval_seconds: int) -> list[dict]:
