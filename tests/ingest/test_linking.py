@@ -71,18 +71,35 @@ def test_an_update_never_undoes_a_better_stored_link() -> None:
 # -- on the real node, written by the provisioned writer role ----------------------------------
 
 
+@pytest.fixture(scope="module")
+def provisioned(aws_module: str, opensearch_node: OpenSearchNode, opensearch: OpenSearch):
+    """The custom resource's provisioning on a fresh prefix, once for the module (it took 8 s a
+    test): the handler writes as an internal user that only carries the writer role's backend
+    role (as the function's IAM role does)."""
+    prefix = f"link-{uuid.uuid4().hex[:8]}"
+    writer = provision_local(opensearch_node.settings(), prefix)
+    dlq_url = boto3.client("sqs").create_queue(QueueName="link-dlq")["QueueUrl"]
+    yield prefix, writer, dlq_url
+    opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    opensearch.indices.delete_index_template(name=prefix, ignore=[404])
+    remove_provisioned_security(opensearch, [INGEST_USER])
+
+
 @pytest.fixture
 def writer_pipeline(
-    aws: str,
+    provisioned: tuple[str, Any, str],
     opensearch_node: OpenSearchNode,
     opensearch: OpenSearch,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Pipeline]:
-    """The custom resource's provisioning on a fresh prefix; the handler writes as an internal
-    user that only carries the writer role's backend role (as the function's IAM role does)."""
-    prefix = f"link-{uuid.uuid4().hex[:8]}"
-    writer = provision_local(opensearch_node.settings(), prefix)
-    dlq_url = boto3.client("sqs").create_queue(QueueName="link-dlq")["QueueUrl"]
+    """The module's provisioned prefix, emptied: each test starts from no document."""
+    prefix, writer, dlq_url = provisioned
+    # No _delete_by_query: the local node has no reindex module. A test writes a few hundred.
+    opensearch.indices.refresh(index=f"{prefix}-*")
+    hits = opensearch.search(index=f"{prefix}-*", body={"size": 10_000, "_source": False})
+    deletes = [{"delete": {"_index": h["_index"], "_id": h["_id"]}} for h in hits["hits"]["hits"]]
+    if deletes:
+        opensearch.bulk(body=deletes, refresh=True)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("OPENSEARCH_ENDPOINT", opensearch_node.url)
     monkeypatch.setenv("OPENSEARCH_USER", writer.user or "")
@@ -94,9 +111,6 @@ def writer_pipeline(
     runtime.reset()
     yield Pipeline(SearchIndex(opensearch, prefix), dlq_url, opensearch_node.url, monkeypatch)
     runtime.reset()
-    opensearch.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
-    opensearch.indices.delete_index_template(name=prefix, ignore=[404])
-    remove_provisioned_security(opensearch, [INGEST_USER])
 
 
 def _storm(fleet: Fleet) -> list[dict[str, Any]]:
@@ -178,8 +192,9 @@ def _check(pipeline: Pipeline, fleet: Fleet, events: list[dict[str, Any]]) -> di
     return docs
 
 
-@pytest.fixture
-def fleet(aws: str) -> Fleet:
+@pytest.fixture(scope="module")
+def fleet(aws_module: str) -> Fleet:
+    """Read-only for the tests (enrichment looks it up): built once for the module."""
     return create_fleet(("us-east-1", "us-west-2"), instances_per_region=60, seed=17)
 
 
