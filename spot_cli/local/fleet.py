@@ -251,7 +251,7 @@ def _expected_fields(spec: CapacitySpec) -> dict[str, str | None]:
 
 def _images(ec2: Any, account: str, region: str) -> dict[str, str]:
     """An amazon image per architecture (x86_64, arm64)."""
-    if (chosen := _trim_moto_images(account, region)) is not None:
+    if (chosen := trim_moto_images(account, region)) is not None:
         return chosen
     images = ec2.describe_images(Owners=["amazon"])["Images"]
     return _per_architecture((i["ImageId"], i.get("Architecture")) for i in images)
@@ -267,7 +267,7 @@ def _per_architecture(images: Iterable[tuple[str, str | None]]) -> dict[str, str
     return found
 
 
-def _trim_moto_images(account: str, region: str) -> dict[str, str] | None:
+def trim_moto_images(account: str, region: str) -> dict[str, str] | None:
     """In-process moto only: choose the images from its catalogue and keep only those.
 
     moto ships thousands of AMIs per region and scans all of them for every instance it

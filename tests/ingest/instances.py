@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
 
+from spot_cli.local.fleet import trim_moto_images
 from tests.support.moto_ec2 import image_id
 
 
@@ -18,7 +20,10 @@ def launch(
 ) -> list[str]:
     """`session`: where the calls go (default: the environment's endpoint, the `aws` fixture's)."""
     ec2 = (session or boto3).client("ec2", region_name=region)
-    image = image_id(ec2)
+    # The session's moto runs in this process: keep two of its 1,301 Amazon images, which it
+    # scans for every instance launched (16 ms an instance became 5 ms in a loaded run).
+    trimmed = trim_moto_images(DEFAULT_ACCOUNT_ID, region) if session is None else None
+    image = trimmed["x86_64"] if trimmed else image_id(ec2)
     extra = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
     if tags:
         extra["TagSpecifications"] = [
