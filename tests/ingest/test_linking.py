@@ -94,12 +94,8 @@ def writer_pipeline(
 ) -> Iterator[Pipeline]:
     """The module's provisioned prefix, emptied: each test starts from no document."""
     prefix, writer, dlq_url = provisioned
-    # No _delete_by_query: the local node has no reindex module. A test writes a few hundred.
-    opensearch.indices.refresh(index=f"{prefix}-*")
-    hits = opensearch.search(index=f"{prefix}-*", body={"size": 10_000, "_source": False})
-    deletes = [{"delete": {"_index": h["_index"], "_id": h["_id"]}} for h in hits["hits"]["hits"]]
-    if deletes:
-        opensearch.bulk(body=deletes, refresh=True)
+    index = SearchIndex(opensearch, prefix)
+    index.clear()
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("OPENSEARCH_ENDPOINT", opensearch_node.url)
     monkeypatch.setenv("OPENSEARCH_USER", writer.user or "")
@@ -109,7 +105,7 @@ def writer_pipeline(
     monkeypatch.setenv("INDEX_ALIAS", f"{prefix}-write")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
     runtime.reset()
-    yield Pipeline(SearchIndex(opensearch, prefix), dlq_url, opensearch_node.url, monkeypatch)
+    yield Pipeline(index, dlq_url, opensearch_node.url, monkeypatch)
     runtime.reset()
 
 

@@ -3,7 +3,6 @@ deploy-time code, with the advisor's file served on 127.0.0.1; then `report --ma
 against the ground truth of the fleet, its warnings and the served file."""
 
 import json
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from opensearchpy.exceptions import AuthorizationException
 from lambda_src.contract import (
     ADVISOR_RECORD,
     PRICE_RECORD,
-    exposure_index_pattern,
     index_pattern,
     market_index_pattern,
     market_write_alias,
@@ -38,16 +36,6 @@ FIXTURE = (Path(__file__).parent / "advisor-fixture.json").read_bytes()
 SINCE = parse_time("2026-11-30T10:00:00Z")
 UNTIL = parse_time("2026-11-30T12:00:00Z")  # 12 ticks of 10 minutes: 2 h per instance
 RUN_AT = parse_time("2026-12-01T00:15:00Z")
-
-
-@pytest.fixture
-def prefix(opensearch):
-    name = f"mkt-{uuid.uuid4().hex[:8]}"
-    yield name
-    for pattern in (index_pattern(name), exposure_index_pattern(name), market_index_pattern(name)):
-        opensearch.indices.delete(index=pattern, expand_wildcards="open,closed")
-    for template in (name, f"{name}.exposure", f"{name}.market"):
-        opensearch.indices.delete_index_template(name=template, ignore=[404])
 
 
 @pytest.fixture

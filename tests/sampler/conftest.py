@@ -1,4 +1,5 @@
-"""A fresh index prefix per test, with every family the sampler tests provision removed after."""
+"""A fresh index prefix per test, with every family the sampler provisions (events, exposure,
+market) removed after; tests/market shares it."""
 
 import uuid
 

@@ -42,6 +42,16 @@ class SearchIndex:
         self.client.indices.refresh(index=self.index)
         return self.client.count(index=self.index)["count"]
 
+    def clear(self) -> None:
+        """Delete every document (no _delete_by_query: the local node has no reindex module)."""
+        self.client.indices.refresh(index=self.index)
+        hits = self.client.search(index=self.index, body={"size": 10_000, "_source": False})
+        deletes = [
+            {"delete": {"_index": self.index, "_id": h["_id"]}} for h in hits["hits"]["hits"]
+        ]
+        if deletes:
+            self.client.bulk(body=deletes, refresh=True)
+
 
 def create_index(client: OpenSearch, prefix: str, mapping: dict[str, Any] | None = None) -> None:
     """The first index behind the write alias, with the settings and mapping of the template the
